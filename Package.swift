@@ -1,0 +1,55 @@
+// swift-tools-version:6.1
+// Coffer: an encrypted, signed backup vault for SQLite/PostgreSQL, Redis and env vars.
+// Layering (a module imports only those listed before it):
+//   C shims -> CofferSystem -> CofferCrypto, CofferCompression -> CofferCore -> coffer (CLI)
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+]
+
+let package = Package(
+    name: "coffer",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "coffer", targets: ["coffer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // C libraries, each wrapped once by the module named beside it.
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),  // CofferCrypto
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),            // CofferCompression
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),   // CofferSources (next)
+
+        .target(name: "CofferSystem", swiftSettings: strict),
+        .target(name: "CofferCrypto", dependencies: ["CSodium", "CofferSystem"], swiftSettings: strict),
+        .target(name: "CofferCompression", dependencies: ["CZlib"], swiftSettings: strict),
+        .target(
+            name: "CofferCore",
+            dependencies: ["CofferSystem", "CofferCrypto", .product(name: "TOMLKit", package: "TOMLKit")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "coffer",
+            dependencies: ["CofferCore", "CofferCrypto", "CofferSystem", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "coffer-bench",
+            dependencies: ["CofferCrypto", "CofferSystem"],
+            swiftSettings: strict
+        ),
+
+        .testTarget(
+            name: "CofferCryptoTests",
+            dependencies: ["CofferCrypto", "CofferCompression", "CofferSystem"],
+            exclude: ["Fixtures"],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "CofferCoreTests", dependencies: ["CofferCore", "CofferCrypto", "CofferSystem"], swiftSettings: strict),
+        .testTarget(name: "CofferCLITests", dependencies: ["CofferCrypto", "CofferSystem"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,215 @@
+import CSodium
+
+/// Compares two byte strings (MACs, checksums) without leaking where they differ.
+func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count == b.count else { return false }
+    return a.withUnsafeBytes { a in b.withUnsafeBytes { b in sodium_memcmp(a.cBytes, b.cBytes, a.count) == 0 } }
+}
+
+/// The libsodium primitives age and minisign are built from, with secrets kept
+/// in `SecureBytes`. Internal: callers use the age and minisign types.
+enum ChaCha20Poly1305 {
+    static let keyCount = 32
+    static let nonceCount = 12
+    static let tagCount = 16
+
+    /// Seals `plaintext` into `output` (plaintext.count + 16 bytes).
+    static func seal(
+        key: borrowing SecureBytes, nonce: UnsafeRawBufferPointer,
+        plaintext: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer
+    ) {
+        precondition(output.count >= plaintext.count + tagCount && nonce.count == nonceCount)
+        key.withUnsafeBytes { key in
+            var written: UInt64 = 0
+            _ = crypto_aead_chacha20poly1305_ietf_encrypt(
+                output.cBytes, &written,
+                plaintext.cBytes, UInt64(plaintext.count),
+                nil, 0, nil,
+                nonce.cBytes,
+                key.cBytes)
+        }
+    }
+
+    /// Opens `ciphertext` into `output` (ciphertext.count - 16 bytes); false when the tag does not verify.
+    static func open(
+        key: borrowing SecureBytes, nonce: UnsafeRawBufferPointer,
+        ciphertext: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer
+    ) -> Bool {
+        guard ciphertext.count >= tagCount, output.count >= ciphertext.count - tagCount else { return false }
+        return key.withUnsafeBytes { key in
+            var written: UInt64 = 0
+            return crypto_aead_chacha20poly1305_ietf_decrypt(
+                output.cBytes, &written, nil,
+                ciphertext.cBytes, UInt64(ciphertext.count),
+                nil, 0,
+                nonce.cBytes,
+                key.cBytes) == 0
+        }
+    }
+
+    /// Wraps a small secret (an age file key) with a zero nonce; the key must be single-use.
+    static func wrap(key: borrowing SecureBytes, secret: borrowing SecureBytes) -> [UInt8] {
+        var body = [UInt8](repeating: 0, count: secret.count + tagCount)
+        let zeroNonce = [UInt8](repeating: 0, count: nonceCount)
+        secret.withUnsafeBytes { plain in
+            zeroNonce.withUnsafeBytes { nonce in
+                body.withUnsafeMutableBytes { seal(key: key, nonce: nonce, plaintext: plain, into: $0) }
+            }
+        }
+        return body
+    }
+
+    /// Unwraps what `wrap` produced; nil when it does not authenticate.
+    static func unwrap(key: borrowing SecureBytes, body: [UInt8]) -> SecureBytes? {
+        guard body.count >= tagCount else { return nil }
+        var secret = SecureBytes(zeroed: body.count - tagCount)
+        let zeroNonce = [UInt8](repeating: 0, count: nonceCount)
+        let opened = body.withUnsafeBytes { cipher in
+            zeroNonce.withUnsafeBytes { nonce in
+                secret.withUnsafeMutableBytes { open(key: key, nonce: nonce, ciphertext: cipher, into: $0) }
+            }
+        }
+        if !opened { return nil }
+        return consume secret
+    }
+}
+
+enum X25519 {
+    static let keyCount = 32
+
+    /// The public key of a secret scalar.
+    static func publicKey(of secret: borrowing SecureBytes) -> [UInt8] {
+        _ = Sodium.ready
+        var out = [UInt8](repeating: 0, count: keyCount)
+        secret.withUnsafeBytes { scalar in
+            out.withUnsafeMutableBytes {
+                _ = crypto_scalarmult_base(
+                    $0.cBytes, scalar.cBytes)
+            }
+        }
+        return out
+    }
+
+    /// The shared secret, or nil when it is all zeros (a low-order point), which age must reject.
+    static func sharedSecret(secret: borrowing SecureBytes, publicKey: [UInt8]) -> SecureBytes? {
+        _ = Sodium.ready
+        guard publicKey.count == keyCount else { return nil }
+        var shared = SecureBytes(zeroed: keyCount)
+        let status = secret.withUnsafeBytes { scalar in
+            publicKey.withUnsafeBytes { point in
+                shared.withUnsafeMutableBytes {
+                    crypto_scalarmult(
+                        $0.cBytes,
+                        scalar.cBytes,
+                        point.cBytes)
+                }
+            }
+        }
+        if status != 0 || shared.isAllZero { return nil }
+        return shared
+    }
+}
+
+enum Scrypt {
+    /// scrypt with r = 8, p = 1 and N = 2^logN, into a secret of `count` bytes
+    /// (age's wrap key, minisign's key stream). Nil when memory runs out.
+    static func derive(
+        passphrase: borrowing SecureBytes, salt: [UInt8], logN: Int, count: Int
+    ) -> SecureBytes? {
+        _ = Sodium.ready
+        var out = SecureBytes(zeroed: count)
+        let status = passphrase.withUnsafeBytes { password in
+            salt.withUnsafeBytes { salt in
+                out.withUnsafeMutableBytes { output in
+                    crypto_pwhash_scryptsalsa208sha256_ll(
+                        password.cBytes, password.count,
+                        salt.cBytes, salt.count,
+                        UInt64(1) << UInt64(logN), 8, 1,
+                        output.cBytes, count)
+                }
+            }
+        }
+        if status != 0 { return nil }
+        return consume out
+    }
+
+    /// scrypt with libsodium's parameter choice from ops/mem limits, as minisign stores them.
+    static func derive(
+        passphrase: borrowing SecureBytes, salt: [UInt8], opsLimit: UInt64, memLimit: UInt64, count: Int
+    ) -> SecureBytes? {
+        _ = Sodium.ready
+        guard salt.count == Int(crypto_pwhash_scryptsalsa208sha256_SALTBYTES) else { return nil }
+        var out = SecureBytes(zeroed: count)
+        let status = passphrase.withUnsafeBytes { password in
+            salt.withUnsafeBytes { salt in
+                out.withUnsafeMutableBytes { output in
+                    crypto_pwhash_scryptsalsa208sha256(
+                        output.cBytes, UInt64(count),
+                        UnsafeRawPointer(password.cBytes).assumingMemoryBound(to: CChar.self),
+                        UInt64(password.count),
+                        salt.cBytes, opsLimit, Int(memLimit))
+                }
+            }
+        }
+        if status != 0 { return nil }
+        return consume out
+    }
+
+    /// minisign's limits for an encrypted secret key.
+    static let sensitiveOpsLimit = UInt64(crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_SENSITIVE)
+    static let sensitiveMemLimit = UInt64(crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_SENSITIVE)
+}
+
+enum Ed25519 {
+    static let publicKeyCount = 32
+    static let secretKeyCount = 64
+    static let signatureCount = 64
+
+    /// A secret key (64 bytes: seed || public key) and its public key.
+    struct KeyPair: ~Copyable {
+        var secret: SecureBytes
+        let publicKey: [UInt8]
+    }
+
+    /// A new key pair.
+    static func generate() -> KeyPair {
+        _ = Sodium.ready
+        var secret = SecureBytes(zeroed: secretKeyCount)
+        var publicKey = [UInt8](repeating: 0, count: publicKeyCount)
+        secret.withUnsafeMutableBytes { sk in
+            publicKey.withUnsafeMutableBytes { pk in
+                _ = crypto_sign_keypair(
+                    pk.cBytes, sk.cBytes)
+            }
+        }
+        return KeyPair(secret: secret, publicKey: publicKey)
+    }
+
+    /// A detached signature of `message`.
+    static func sign(_ message: UnsafeRawBufferPointer, secretKey: borrowing SecureBytes) -> [UInt8] {
+        var signature = [UInt8](repeating: 0, count: signatureCount)
+        secretKey.withUnsafeBytes { sk in
+            signature.withUnsafeMutableBytes { sig in
+                _ = crypto_sign_detached(
+                    sig.cBytes, nil,
+                    message.cBytes, UInt64(message.count),
+                    sk.cBytes)
+            }
+        }
+        return signature
+    }
+
+    /// True when `signature` is valid for `message` under `publicKey`.
+    static func verify(_ signature: [UInt8], message: UnsafeRawBufferPointer, publicKey: [UInt8]) -> Bool {
+        _ = Sodium.ready
+        guard signature.count == signatureCount, publicKey.count == publicKeyCount else { return false }
+        return signature.withUnsafeBytes { sig in
+            publicKey.withUnsafeBytes { pk in
+                crypto_sign_verify_detached(
+                    sig.cBytes,
+                    message.cBytes, UInt64(message.count),
+                    pk.cBytes) == 0
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An open file that closes itself.
+///
+/// There is exactly one owner; `deinit` closes the descriptor, `close()` does it
+/// early and reports the error that `deinit` would have to swallow.
+public struct FileDescriptor: ~Copyable {
+    /// How to open a file.
+    public enum Mode: Sendable {
+        case readOnly
+        /// Create a new file; fail if one exists.
+        case createNew(permissions: UInt32)
+        /// Create or truncate.
+        case overwrite(permissions: UInt32)
+        /// Append to an existing file, creating it if needed.
+        case append(permissions: UInt32)
+    }
+
+    private var raw: Int32
+    /// The path it was opened from, for error messages.
+    public let path: String
+
+    public init(opening path: String, _ mode: Mode) throws {
+        let flags: Int32
+        let permissions: UInt32
+        switch mode {
+        case .readOnly: (flags, permissions) = (O_RDONLY, 0)
+        case .createNew(let p): (flags, permissions) = (O_WRONLY | O_CREAT | O_EXCL, p)
+        case .overwrite(let p): (flags, permissions) = (O_WRONLY | O_CREAT | O_TRUNC, p)
+        case .append(let p): (flags, permissions) = (O_WRONLY | O_CREAT | O_APPEND, p)
+        }
+        raw = try retryingOnInterrupt("open", path: path) { open(path, flags | O_CLOEXEC, permissions) }
+        self.path = path
+        self.owned = true
+    }
+
+    /// Wraps a descriptor the process already has, such as standard input. It is not closed.
+    public static func standardInput() -> FileDescriptor { FileDescriptor(borrowed: 0, path: "<stdin>") }
+    /// Standard output, not closed.
+    public static func standardOutput() -> FileDescriptor { FileDescriptor(borrowed: 1, path: "<stdout>") }
+
+    private let owned: Bool
+    private init(borrowed raw: Int32, path: String) {
+        self.raw = raw
+        self.path = path
+        self.owned = false
+    }
+
+    /// Reads up to `buffer.count` bytes; returns 0 only at end of file.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        guard buffer.count > 0, let base = buffer.baseAddress else { return 0 }
+        return try retryingOnInterrupt("read", path: path) { Glibc.read(raw, base, buffer.count) }
+    }
+
+    /// Reads until `buffer` is full or the file ends; returns how many bytes were read.
+    public func readFully(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        var filled = 0
+        while filled < buffer.count {
+            let n = try read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
+            if n == 0 { break }
+            filled += n
+        }
+        return filled
+    }
+
+    /// Writes every byte of `bytes`.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < bytes.count {
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[done...])
+            guard let base = rest.baseAddress else { return }
+            done += try retryingOnInterrupt("write", path: path) { Glibc.write(raw, base, rest.count) }
+        }
+    }
+
+    /// Writes every byte of `bytes`.
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { (buffer) in try write(buffer) }
+    }
+
+    /// Flushes the file's data and metadata to the disk.
+    public func sync() throws {
+        try retryingOnInterrupt("fsync", path: path) { fsync(raw) }
+    }
+
+    /// The file's permission bits and owner, from `fstat`.
+    public func status() throws -> FileStatus {
+        var info = stat()
+        try retryingOnInterrupt("fstat", path: path) { fstat(raw, &info) }
+        return FileStatus(info)
+    }
+
+    /// Changes the permission bits of the open file.
+    public func setPermissions(_ permissions: UInt32) throws {
+        try retryingOnInterrupt("fchmod", path: path) { fchmod(raw, mode_t(permissions)) }
+    }
+
+    /// Closes now and reports a failure (for example a delayed write error).
+    /// Later reads and writes fail with `EBADF`.
+    public mutating func close() throws {
+        let fd = raw
+        raw = -1
+        if owned, Glibc.close(fd) != 0 { throw SystemError("close", path: path) }
+    }
+
+    deinit {
+        if owned, raw >= 0 { _ = Glibc.close(raw) }
+    }
+}
+
+/// What `stat` says about a file that Coffer cares about.
+public struct FileStatus: Sendable {
+    /// Permission bits (`0o7777` part of `st_mode`).
+    public let permissions: UInt32
+    /// Size in bytes.
+    public let size: Int64
+    /// True for a regular file.
+    public let isRegularFile: Bool
+    /// True for a directory.
+    public let isDirectory: Bool
+
+    init(_ info: stat) {
+        permissions = UInt32(info.st_mode) & 0o7777
+        size = Int64(info.st_size)
+        isRegularFile = (info.st_mode & S_IFMT) == S_IFREG
+        isDirectory = (info.st_mode & S_IFMT) == S_IFDIR
+    }
+}

@@ -1,0 +1,122 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Small file-system operations that Coffer needs to be exact about:
+/// permissions, durability and never overwriting by accident.
+public enum FileSystem {
+    /// `stat` of a path, or nil when nothing is there.
+    public static func status(of path: String) throws -> FileStatus? {
+        var info = stat()
+        if stat(path, &info) == 0 { return FileStatus(info) }
+        if errno == ENOENT || errno == ENOTDIR { return nil }
+        throw SystemError("stat", path: path)
+    }
+
+    /// True when something exists at `path`.
+    public static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
+    }
+
+    /// Creates `path` and its missing parents with `permissions`.
+    public static func createDirectory(_ path: String, permissions: UInt32 = 0o755) throws {
+        if let existing = try status(of: path) {
+            if existing.isDirectory { return }
+            throw SystemError("mkdir", path: path, code: ENOTDIR)
+        }
+        let parent = directoryName(of: path)
+        if parent != path { try createDirectory(parent, permissions: permissions) }
+        if mkdir(path, permissions) != 0 && errno != EEXIST { throw SystemError("mkdir", path: path) }
+    }
+
+    /// Reads a whole file, refusing one larger than `limit` bytes.
+    public static func readFile(_ path: String, limit: Int = 16 << 20) throws -> [UInt8] {
+        let file = try FileDescriptor(opening: path, .readOnly)
+        let size = Int(try file.status().size)
+        if size > limit { throw SystemError("read", path: path, code: EFBIG) }
+        var bytes = [UInt8](repeating: 0, count: size + 1)
+        let n = try bytes.withUnsafeMutableBytes { (buffer) in try file.readFully(into: buffer) }
+        if n > size { throw SystemError("read", path: path, code: EFBIG) }  // grew while reading
+        bytes.removeLast(bytes.count - n)
+        return bytes
+    }
+
+    /// Writes `bytes` to `path` atomically and durably (temp file, fsync, rename, fsync of the folder).
+    public static func writeFile(
+        _ path: String, bytes: [UInt8], permissions: UInt32 = 0o644, replace: Bool = true
+    ) throws {
+        let file = try AtomicFile(creating: path, permissions: permissions)
+        try file.write(bytes)
+        try file.commit(replace: replace)
+    }
+
+    /// Removes a file; a missing file is not an error.
+    public static func removeFile(_ path: String) throws {
+        if unlink(path) != 0 && errno != ENOENT { throw SystemError("unlink", path: path) }
+    }
+
+    /// Renames atomically within one file system.
+    public static func rename(_ from: String, to: String) throws {
+        if Glibc.rename(from, to) != 0 { throw SystemError("rename", path: "\(from) -> \(to)") }
+    }
+
+    /// Flushes a folder's entries, so that a rename or create in it survives a crash.
+    public static func syncDirectory(_ path: String) throws {
+        let fd = try retryingOnInterrupt("open", path: path) { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        defer { _ = close(fd) }
+        try retryingOnInterrupt("fsync", path: path) { fsync(fd) }
+    }
+
+    /// The names in a folder, without `.` and `..`, sorted.
+    public static func contentsOfDirectory(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw SystemError("opendir", path: path) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// Changes permission bits.
+    public static func setPermissions(_ path: String, _ permissions: UInt32) throws {
+        if chmod(path, mode_t(permissions)) != 0 { throw SystemError("chmod", path: path) }
+    }
+
+    /// The folder part of a path (`.` for a bare name).
+    public static func directoryName(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        if slash == path.startIndex { return "/" }
+        return String(path[..<slash])
+    }
+
+    /// The last component of a path.
+    public static func baseName(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+
+    /// Joins path components with `/`.
+    public static func join(_ base: String, _ rest: String...) -> String {
+        rest.reduce(base) { $0.hasSuffix("/") ? $0 + $1 : $0 + "/" + $1 }
+    }
+
+    /// The current working directory.
+    public static func currentDirectory() -> String {
+        guard let cwd = getcwd(nil, 0) else { return "." }
+        defer { free(cwd) }
+        return String(cString: cwd)
+    }
+
+    /// `path` made absolute against `base` (or the working directory).
+    public static func absolute(_ path: String, relativeTo base: String? = nil) -> String {
+        if path.hasPrefix("/") { return path }
+        return join(base ?? currentDirectory(), path)
+    }
+}
