@@ -70,6 +70,13 @@ enum Bech32 {
     static func decode(_ text: String) throws(Failure) -> (hrp: String, data: [UInt8]) {
         var bytes = Array(text.utf8)
         defer { secureWipe(&bytes) }
+        return try decode(bytes: bytes)
+    }
+
+    /// Decodes Bech32 text given as bytes (so a secret key need not become a String).
+    static func decode(bytes input: [UInt8]) throws(Failure) -> (hrp: String, data: [UInt8]) {
+        var bytes = input
+        defer { secureWipe(&bytes) }
         let hasLower = bytes.contains { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") }
         let hasUpper = bytes.contains { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }
         if hasLower && hasUpper { throw .mixedCase }

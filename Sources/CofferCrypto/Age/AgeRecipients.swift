@@ -69,13 +69,20 @@ public final class AgeX25519Identity: AgeIdentity {
     }
 
     /// Parses `AGE-SECRET-KEY-1...`. The error never repeats the text, which is secret.
-    public init(parsing text: String) throws(AgeError) {
+    public convenience init(parsing text: String) throws(AgeError) {
+        var bytes = Array(text.utf8)
+        defer { secureWipe(&bytes) }
+        try self.init(parsing: bytes)
+    }
+
+    /// Parses `AGE-SECRET-KEY-1...` given as bytes.
+    public init(parsing text: [UInt8]) throws(AgeError) {
         var decoded: (hrp: String, data: [UInt8])
-        do { decoded = try Bech32.decode(text) } catch {
+        do { decoded = try Bech32.decode(bytes: text) } catch {
             throw AgeError(.key, "malformed age identity (\(error)); expected AGE-SECRET-KEY-1...")
         }
         defer { secureWipe(&decoded.data) }
-        guard decoded.hrp == Self.hrp, text.hasPrefix("AGE-SECRET-KEY-1") else {
+        guard decoded.hrp == Self.hrp, text.starts(with: Array("AGE-SECRET-KEY-1".utf8)) else {
             throw AgeError(.key, "not an age X25519 identity; expected AGE-SECRET-KEY-1... in upper case")
         }
         guard decoded.data.count == X25519.keyCount else {

@@ -86,16 +86,39 @@ public final class MinisignSecretKey: Sendable {
         secret = pair.secret.duplicate()
     }
 
-    /// Parses a secret key file. An encrypted one needs `password`; a wrong one
-    /// is reported as such (minisign's BLAKE2b checksum catches it).
-    public init(parsing text: [UInt8], password: borrowing SecureBytes? = nil) throws(MinisignError) {
+    /// Parses an unencrypted secret key file (an encrypted one needs `init(parsing:password:)`).
+    public convenience init(parsing text: [UInt8]) throws(MinisignError) {
+        var raw = try Self.decodeStruct(text)
+        defer { secureWipe(&raw) }
+        if Array(raw[2..<4]) == Self.kdfScrypt {
+            throw MinisignError(.wrongPassword, "the key is encrypted; give its password with --password-env VAR or on a terminal")
+        }
+        try self.init(decoded: raw)
+    }
+
+    /// Parses a secret key file, decrypting it with `password` when it is encrypted.
+    /// A wrong password is reported as such (minisign's BLAKE2b checksum catches it).
+    public convenience init(parsing text: [UInt8], password: borrowing SecureBytes) throws(MinisignError) {
+        var raw = try Self.decodeStruct(text)
+        defer { secureWipe(&raw) }
+        if Array(raw[2..<4]) == Self.kdfScrypt { try Self.decryptKeyBlock(&raw, password: password) }
+        try self.init(decoded: raw)
+    }
+
+    private static func decodeStruct(_ text: [UInt8]) throws(MinisignError) -> [UInt8] {
         var lines = minisignLines(text).filter { !$0.isEmpty }
         defer { for index in lines.indices { secureWipe(&lines[index]) } }
         guard let index = lines.firstIndex(where: { !$0.starts(with: minisignUntrustedPrefix) }),
             var raw = Base64.decode(lines[index], .padded)
         else { throw MinisignError(.malformed, "not a minisign secret key") }
-        defer { secureWipe(&raw) }
-        guard raw.count == Self.structSize else { throw MinisignError(.malformed, "not a minisign secret key (wrong length)") }
+        guard raw.count == structSize else {
+            secureWipe(&raw)
+            throw MinisignError(.malformed, "not a minisign secret key (wrong length)")
+        }
+        return raw
+    }
+
+    private init(decoded raw: [UInt8]) throws(MinisignError) {
         guard Array(raw[0..<2]) == MinisignPublicKey.algorithm else {
             throw MinisignError(.unsupported, "unsupported signature algorithm in the secret key")
         }
@@ -103,9 +126,7 @@ public final class MinisignSecretKey: Sendable {
             throw MinisignError(.unsupported, "unsupported checksum algorithm in the secret key")
         }
         let kdf = Array(raw[2..<4])
-        if kdf == Self.kdfScrypt {
-            try Self.decryptKeyBlock(&raw, password: password)
-        } else if kdf != Self.kdfNone {
+        guard kdf == Self.kdfNone || kdf == Self.kdfScrypt else {
             throw MinisignError(.unsupported, "unsupported key derivation function in the secret key")
         }
         keyID = MinisignKeyID(Array(raw[54..<62]))
@@ -114,67 +135,80 @@ public final class MinisignSecretKey: Sendable {
         publicKey = MinisignPublicKey(keyID: keyID, publicKey: Array(raw[94..<126]))
     }
 
-    private static func decryptKeyBlock(_ raw: inout [UInt8], password: borrowing SecureBytes?) throws(MinisignError) {
+    private static func decryptKeyBlock(_ raw: inout [UInt8], password: borrowing SecureBytes) throws(MinisignError) {
         let salt = Array(raw[6..<38])
         let opsLimit = littleEndian(raw[38..<46])
         let memLimit = littleEndian(raw[46..<54])
-        let derived: SecureBytes? = switch password {
-        case .some(let password):
-            Scrypt.derive(passphrase: password, salt: salt, opsLimit: opsLimit, memLimit: memLimit, count: keyBlockRange.count)
-        case .none:
-            throw MinisignError(.wrongPassword, "the signing key is encrypted and no password was given")
-        }
-        guard let stream = derived else {
-            throw MinisignError(.unsupported, "not enough memory for the key derivation of the signing key")
-        }
-        stream.withUnsafeBytes { stream in
-            for (offset, index) in keyBlockRange.enumerated() { raw[index] ^= stream[offset] }
-        }
-        let expected = raw[126..<158]
+        guard let stream = Scrypt.derive(
+            passphrase: password, salt: salt, opsLimit: opsLimit, memLimit: memLimit, count: keyBlockRange.count)
+        else { throw MinisignError(.unsupported, "not enough memory for the key derivation of the signing key") }
+        xorKeyBlock(&raw, with: stream)
+        let expected = Array(raw[126..<158])
         let actual = raw[62..<126].withUnsafeBytes { checksum(keyID: Array(raw[54..<62]), secret: $0) }
-        guard constantTimeEquals(actual, Array(expected)) else {
+        guard constantTimeEquals(actual, expected) else {
             throw MinisignError(.wrongPassword, "wrong password for the signing key")
         }
     }
 
-    /// The secret key file. Without a password it is stored unencrypted, as
-    /// `minisign -G -W` does, so that unattended jobs can sign; with one it is
-    /// encrypted with scrypt at minisign's own (sensitive) limits.
-    public func fileContents(password: borrowing SecureBytes? = nil) -> SecureBytes {
+    private static func xorKeyBlock(_ raw: inout [UInt8], with stream: borrowing SecureBytes) {
+        stream.withUnsafeBytes { stream in
+            for (offset, index) in keyBlockRange.enumerated() { raw[index] ^= stream[offset] }
+        }
+    }
+
+    /// The secret key file, unencrypted as `minisign -G -W` writes it, so that
+    /// unattended jobs can sign.
+    public func fileContents() -> SecureBytes {
+        var raw = unencryptedStruct()
+        defer { secureWipe(&raw) }
+        return Self.encodeFile(raw)
+    }
+
+    /// The secret key file encrypted with `password` (scrypt at minisign's own sensitive limits).
+    public func fileContents(password: borrowing SecureBytes) -> SecureBytes {
         fileContents(password: password, opsLimit: Scrypt.sensitiveOpsLimit, memLimit: Scrypt.sensitiveMemLimit)
     }
 
-    func fileContents(password: borrowing SecureBytes?, opsLimit: UInt64, memLimit: UInt64) -> SecureBytes {
+    func fileContents(password: borrowing SecureBytes, opsLimit: UInt64, memLimit: UInt64) -> SecureBytes {
+        var raw = unencryptedStruct()
+        defer { secureWipe(&raw) }
+        let salt = SecureRandom.bytes(32)
+        raw.replaceSubrange(2..<4, with: Self.kdfScrypt)
+        raw.replaceSubrange(6..<38, with: salt)
+        raw.replaceSubrange(38..<46, with: Self.littleEndianBytes(opsLimit))
+        raw.replaceSubrange(46..<54, with: Self.littleEndianBytes(memLimit))
+        let sum = secret.withUnsafeBytes { Self.checksum(keyID: keyID.bytes, secret: $0) }
+        raw.replaceSubrange(126..<158, with: sum)
+        guard let stream = Scrypt.derive(
+            passphrase: password, salt: salt, opsLimit: opsLimit, memLimit: memLimit, count: Self.keyBlockRange.count)
+        else { fatalError("scrypt ran out of memory while encrypting the signing key") }
+        Self.xorKeyBlock(&raw, with: stream)
+        return Self.encodeFile(raw)
+    }
+
+    private func unencryptedStruct() -> [UInt8] {
         var raw = MinisignPublicKey.algorithm + Self.kdfNone + Self.checksumAlgorithm
             + [UInt8](repeating: 0, count: 48) + keyID.bytes
         secret.withUnsafeBytes { raw += $0 }
-        raw += [UInt8](repeating: 0, count: 32)
-        defer { secureWipe(&raw) }
-        var comment = "minisign encrypted secret key"
-        switch password {
-        case .some(let password):
-            let salt = SecureRandom.bytes(32)
-            raw.replaceSubrange(2..<4, with: Self.kdfScrypt)
-            raw.replaceSubrange(6..<38, with: salt)
-            raw.replaceSubrange(38..<46, with: Self.littleEndianBytes(opsLimit))
-            raw.replaceSubrange(46..<54, with: Self.littleEndianBytes(memLimit))
-            let sum = secret.withUnsafeBytes { Self.checksum(keyID: keyID.bytes, secret: $0) }
-            raw.replaceSubrange(126..<158, with: sum)
-            guard let stream = Scrypt.derive(
-                passphrase: password, salt: salt, opsLimit: opsLimit, memLimit: memLimit, count: Self.keyBlockRange.count)
-            else { fatalError("scrypt ran out of memory while encrypting the signing key") }
-            stream.withUnsafeBytes { stream in
-                for (offset, index) in Self.keyBlockRange.enumerated() { raw[index] ^= stream[offset] }
-            }
-        case .none:
-            comment = "minisign encrypted secret key"  // minisign -W writes the same comment
-        }
-        var text = Array("untrusted comment: \(comment)\n\(Base64.encode(raw, .padded))\n".utf8)
+        return raw + [UInt8](repeating: 0, count: 32)  // checksum: minisign leaves it zero when unencrypted
+    }
+
+    private static func encodeFile(_ raw: [UInt8]) -> SecureBytes {
+        // minisign writes this comment for encrypted and unencrypted keys alike.
+        var text = Array("untrusted comment: minisign encrypted secret key\n\(Base64.encode(raw, .padded))\n".utf8)
         return SecureBytes(wiping: &text)
     }
 
     static func littleEndianBytes(_ value: UInt64) -> [UInt8] {
         (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) }
+    }
+
+    /// True when a secret key file is password-protected (scrypt), without decrypting it.
+    public static func isEncrypted(_ text: [UInt8]) -> Bool {
+        let lines = minisignLines(text).filter { !$0.isEmpty && !$0.starts(with: minisignUntrustedPrefix) }
+        guard let first = lines.first, var raw = Base64.decode(first, .padded), raw.count == structSize else { return false }
+        defer { secureWipe(&raw) }
+        return Array(raw[2..<4]) == kdfScrypt
     }
 
     static func littleEndian(_ bytes: ArraySlice<UInt8>) -> UInt64 {

@@ -1,0 +1,68 @@
+/// Which kind of environment a repository backs up; it sets retention defaults
+/// and freshness expectations.
+public enum EnvironmentKind: String, Sendable, CaseIterable {
+    case production, staging, development
+
+    /// Days of bundles kept by default.
+    public var defaultRetentionDays: Int {
+        switch self {
+        case .production: return 30
+        case .staging: return 14
+        case .development: return 7
+        }
+    }
+}
+
+/// `coffer.toml`, resolved: every path absolute (relative paths in the file are
+/// relative to the file's folder). Secrets are never in it: it names the
+/// environment variables that hold them.
+public struct CofferConfig: Sendable {
+    /// The config file.
+    public var path: String
+    /// The environment name (also the key file name, `keys/ENV.age`).
+    public var environment: EnvironmentKind
+    /// A local folder (absolute) or an `s3://bucket/prefix` URL.
+    public var repository: String
+    /// The keys folder (absolute).
+    public var keysDirectory: String
+    public var retention: Retention
+    public var sqlite: [SQLiteSource]
+    public var postgres: [URLSource]
+    public var redis: [URLSource]
+    public var env: EnvSource?
+    public var s3: S3Settings?
+
+    public struct Retention: Sendable {
+        public var days: Int
+        public var keepLast: Int
+    }
+
+    public struct SQLiteSource: Sendable {
+        public var name: String
+        public var path: String
+    }
+
+    /// A source whose connection string is read from an environment variable.
+    public struct URLSource: Sendable {
+        public var name: String
+        public var urlEnv: String
+    }
+
+    public struct EnvSource: Sendable {
+        public var include: [String]
+        public var pattern: String?
+        /// A dotenv file to read instead of the process environment.
+        public var file: String?
+        /// Where restore writes the variables.
+        public var restoreTo: String?
+    }
+
+    public struct S3Settings: Sendable {
+        public var endpoint: String
+        public var region: String
+        public var accessKeyEnv: String
+        public var secretKeyEnv: String
+        public var sessionTokenEnv: String
+        public var pathStyle: Bool
+    }
+}

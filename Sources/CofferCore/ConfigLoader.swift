@@ -1,0 +1,180 @@
+import CofferSystem
+import TOMLKit
+
+/// Reads `coffer.toml` strictly: unknown keys, wrong types and bad names are
+/// errors that name the key, so a typo never silently disables a backup.
+public enum ConfigLoader {
+    /// The config path from `--config`, else `COFFER_CONFIG`, else `./coffer.toml`.
+    public static func resolvePath(explicit: String?, environment: [String: String]) -> String {
+        FileSystem.absolute(explicit ?? environment["COFFER_CONFIG"] ?? "coffer.toml")
+    }
+
+    /// Loads and validates the config file at `path`.
+    public static func load(path: String) throws -> CofferConfig {
+        let bytes: [UInt8]
+        do {
+            bytes = try FileSystem.readFile(path, limit: 1 << 20)
+        } catch let error as SystemError {
+            throw CofferError(.config, "cannot read config \(path): \(error.message); pass --config FILE or set COFFER_CONFIG")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw CofferError(.config, "\(path): not UTF-8 text")
+        }
+        return try parse(text, path: path)
+    }
+
+    /// Parses config text; `path` locates relative paths and names the file in errors.
+    public static func parse(_ text: String, path: String) throws -> CofferConfig {
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw CofferError(.config, "\(path):\(error.source.begin.line):\(error.source.begin.column): \(error.description)")
+        }
+        let base = FileSystem.directoryName(of: path)
+        var reader = TableReader(table: table, context: path, section: nil)
+        try reader.allowOnly(["environment", "repository", "keys", "retention", "sqlite", "postgres", "redis", "env", "s3"])
+
+        let environmentName = try reader.string("environment") ?? "development"
+        guard let environment = EnvironmentKind(rawValue: environmentName) else {
+            throw reader.error("environment", "must be one of production, staging, development (got '\(environmentName)')")
+        }
+        var repository = try reader.string("repository") ?? "backups"
+        if !repository.hasPrefix("s3://") { repository = FileSystem.absolute(repository, relativeTo: base) }
+        let keys = FileSystem.absolute(try reader.string("keys") ?? "keys", relativeTo: base)
+
+        var retention = CofferConfig.Retention(days: environment.defaultRetentionDays, keepLast: 1)
+        if var section = try reader.table("retention") {
+            try section.allowOnly(["days", "keep_last"])
+            retention.days = try section.int("days", range: 1...36500) ?? retention.days
+            retention.keepLast = try section.int("keep_last", range: 1...100000) ?? retention.keepLast
+        }
+
+        var names = Set<String>()
+        func claim(_ name: String, _ reader: TableReader) throws -> String {
+            guard isValidName(name) else {
+                throw reader.error("name", "'\(name)' must be lowercase letters, digits, '-' or '_' (it names files)")
+            }
+            guard names.insert(name).inserted else { throw reader.error("name", "'\(name)' is used by two sources") }
+            return name
+        }
+
+        var sqlite: [CofferConfig.SQLiteSource] = []
+        for var entry in try reader.tableArray("sqlite") {
+            try entry.allowOnly(["name", "path"])
+            let name = try claim(try entry.requiredString("name"), entry)
+            sqlite.append(.init(name: name, path: FileSystem.absolute(try entry.requiredString("path"), relativeTo: base)))
+        }
+        var postgres: [CofferConfig.URLSource] = []
+        for var entry in try reader.tableArray("postgres") {
+            try entry.allowOnly(["name", "url_env"])
+            postgres.append(.init(name: try claim(try entry.requiredString("name"), entry), urlEnv: try entry.string("url_env") ?? "DATABASE_URL"))
+        }
+        var redis: [CofferConfig.URLSource] = []
+        for var entry in try reader.tableArray("redis") {
+            try entry.allowOnly(["name", "url_env"])
+            redis.append(.init(name: try claim(try entry.requiredString("name"), entry), urlEnv: try entry.string("url_env") ?? "REDIS_URL"))
+        }
+
+        var env: CofferConfig.EnvSource? = nil
+        if var section = try reader.table("env") {
+            try section.allowOnly(["include", "pattern", "file", "restore_to"])
+            env = .init(
+                include: try section.stringArray("include") ?? [],
+                pattern: try section.string("pattern"),
+                file: try section.string("file").map { FileSystem.absolute($0, relativeTo: base) },
+                restoreTo: try section.string("restore_to").map { FileSystem.absolute($0, relativeTo: base) })
+        }
+
+        var s3: CofferConfig.S3Settings? = nil
+        if var section = try reader.table("s3") {
+            try section.allowOnly(["endpoint", "region", "access_key_env", "secret_key_env", "session_token_env", "path_style"])
+            s3 = .init(
+                endpoint: try section.requiredString("endpoint"),
+                region: try section.string("region") ?? "us-east-1",
+                accessKeyEnv: try section.string("access_key_env") ?? "AWS_ACCESS_KEY_ID",
+                secretKeyEnv: try section.string("secret_key_env") ?? "AWS_SECRET_ACCESS_KEY",
+                sessionTokenEnv: try section.string("session_token_env") ?? "AWS_SESSION_TOKEN",
+                pathStyle: try section.bool("path_style") ?? true)
+        }
+        if repository.hasPrefix("s3://") && s3 == nil {
+            throw CofferError(.config, "\(path): repository is \(repository) but there is no [s3] section with its endpoint")
+        }
+
+        return CofferConfig(
+            path: path, environment: environment, repository: repository, keysDirectory: keys, retention: retention,
+            sqlite: sqlite, postgres: postgres, redis: redis, env: env, s3: s3)
+    }
+
+    static func isValidName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, (97...122).contains(first) || (48...57).contains(first) else { return false }
+        return name.utf8.count <= 64
+            && name.utf8.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || $0 == 45 || $0 == 95 }
+    }
+}
+
+/// Typed access to one TOML table, with errors that name `[section].key`.
+struct TableReader {
+    let table: TOMLTable
+    let context: String
+    let section: String?
+
+    func error(_ key: String, _ message: String) -> CofferError {
+        let name = section.map { "[\($0)] \(key)" } ?? key
+        return CofferError(.config, "\(context): \(name) \(message)")
+    }
+
+    mutating func allowOnly(_ keys: Set<String>) throws {
+        for key in table.keys where !keys.contains(key) {
+            throw error(key, "is not a known setting (known: \(keys.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    func string(_ key: String) throws -> String? {
+        guard let value = table[key] else { return nil }
+        guard let string = value.string else { throw error(key, "must be a string") }
+        return string
+    }
+
+    func requiredString(_ key: String) throws -> String {
+        guard let value = try string(key), !value.isEmpty else { throw error(key, "is required") }
+        return value
+    }
+
+    func int(_ key: String, range: ClosedRange<Int>) throws -> Int? {
+        guard let value = table[key] else { return nil }
+        guard let int = value.int else { throw error(key, "must be an integer") }
+        guard range.contains(int) else { throw error(key, "must be between \(range.lowerBound) and \(range.upperBound)") }
+        return int
+    }
+
+    func bool(_ key: String) throws -> Bool? {
+        guard let value = table[key] else { return nil }
+        guard let bool = value.bool else { throw error(key, "must be true or false") }
+        return bool
+    }
+
+    func stringArray(_ key: String) throws -> [String]? {
+        guard let value = table[key] else { return nil }
+        guard let array = value.array else { throw error(key, "must be an array of strings") }
+        return try array.map { element in
+            guard let string = element.string else { throw error(key, "must be an array of strings") }
+            return string
+        }
+    }
+
+    func table(_ key: String) throws -> TableReader? {
+        guard let value = table[key] else { return nil }
+        guard let inner = value.table else { throw error(key, "must be a table ([\(key)])") }
+        return TableReader(table: inner, context: context, section: key)
+    }
+
+    func tableArray(_ key: String) throws -> [TableReader] {
+        guard let value = table[key] else { return [] }
+        guard let array = value.array else { throw error(key, "must be an array of tables ([[\(key)]])") }
+        return try array.enumerated().map { index, element in
+            guard let inner = element.table else { throw error(key, "must be an array of tables ([[\(key)]])") }
+            return TableReader(table: inner, context: context, section: "\(key) #\(index + 1)")
+        }
+    }
+}

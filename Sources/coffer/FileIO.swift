@@ -1,0 +1,39 @@
+import CofferCore
+import CofferCrypto
+import CofferSystem
+
+/// Opens an input file, `-` meaning standard input.
+func openInput(_ path: String) throws -> FileDescriptor {
+    if path == "-" { return FileDescriptor.standardInput() }
+    do {
+        return try FileDescriptor(opening: path, .readOnly)
+    } catch let error as SystemError {
+        throw CofferError(.failure, "cannot read \(path): \(error.message)")
+    }
+}
+
+/// Refuses early when `path` exists and `force` is off, before any work is done.
+func checkOutputAvailable(_ path: String, force: Bool) throws {
+    if path != "-" && !force && FileSystem.exists(path) {
+        throw CofferError(.refused, "\(path) already exists; pass --force to replace it")
+    }
+}
+
+/// Produces an output file whole or not at all: `body` writes through the sink
+/// into a temporary file that becomes `path` only if `body` succeeds. `-` is
+/// standard output (where a failure may follow partial output).
+func writeOutput(_ path: String, force: Bool, permissions: UInt32 = 0o644, _ body: (ByteSink) throws -> Void) throws {
+    if path == "-" {
+        let stdout = FileDescriptor.standardOutput()
+        try body { try stdout.write($0) }
+        return
+    }
+    try checkOutputAvailable(path, force: force)
+    let file = try AtomicFile(creating: path, permissions: permissions)
+    try body { try file.write($0) }
+    do {
+        try file.commit(replace: force)
+    } catch let error as SystemError where error.code == 17 {
+        throw CofferError(.refused, "\(path) already exists; pass --force to replace it")
+    }
+}

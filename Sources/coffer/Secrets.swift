@@ -1,0 +1,17 @@
+import CofferCore
+import CofferCrypto
+
+/// Where a password or passphrase comes from: the variable named by an option,
+/// else a prompt on the terminal. Never from argv.
+func readSecret(environmentVariable: String?, prompt: String, what: String) throws -> SecureBytes {
+    if let name = environmentVariable {
+        guard let value = SecretInput.fromEnvironment(name) else {
+            throw CofferError(.key, "environment variable \(name) (named for the \(what)) is not set")
+        }
+        return value
+    }
+    guard let typed = SecretInput.fromTerminal(prompt: prompt) else {
+        throw CofferError(.key, "the \(what) is needed but there is no terminal; pass --password-env VAR")
+    }
+    return typed
+}
