@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(
             name: "CofferCryptoTests",
             dependencies: ["CofferCrypto", "CofferCompression", "CofferSystem"],
-            exclude: ["Fixtures"],
+            exclude: ["Fixtures", "Helpers"],
             swiftSettings: strict
         ),
         .testTarget(name: "CofferCoreTests", dependencies: ["CofferCore", "CofferCrypto", "CofferSystem"], swiftSettings: strict),

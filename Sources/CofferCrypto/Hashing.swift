@@ -100,12 +100,17 @@ enum HMACSHA256 {
     /// HKDF-SHA-256 (RFC 5869) with a 32-byte output, the only length age uses.
     ///   PRK = HMAC(salt, ikm); OKM = HMAC(PRK, info || 0x01)
     static func deriveKey(inputKey: borrowing SecureBytes, salt: [UInt8], info: String) -> SecureBytes {
+        deriveKey(inputKey: inputKey, salt: salt, info: Array(info.utf8))
+    }
+
+    /// HKDF-SHA-256 with binary `info`.
+    static func deriveKey(inputKey: borrowing SecureBytes, salt: [UInt8], info: [UInt8]) -> SecureBytes {
         var prk = salt.withUnsafeBytes { saltBytes in
             inputKey.withUnsafeBytes { ikm in authenticate(key: saltBytes, ikm) }
         }
         defer { secureWipe(&prk) }
         var okm = prk.withUnsafeBytes { prkBytes in
-            Array(info.utf8).withUnsafeBytes { infoBytes in
+            info.withUnsafeBytes { infoBytes in
                 [UInt8(1)].withUnsafeBytes { counter in authenticate(key: prkBytes, infoBytes, counter) }
             }
         }
