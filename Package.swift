@@ -50,6 +50,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "CofferCoreTests", dependencies: ["CofferCore", "CofferCrypto", "CofferSystem"], swiftSettings: strict),
-        .testTarget(name: "CofferCLITests", dependencies: ["CofferCrypto", "CofferSystem"], swiftSettings: strict),
+        // Runs the built `coffer` binary; depending on it makes `swift test` build it first.
+        .testTarget(name: "CofferCLITests", dependencies: ["coffer"], swiftSettings: strict),
     ]
 )

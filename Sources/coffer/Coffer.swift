@@ -15,4 +15,7 @@ struct Coffer: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [Keys.self, FileCommand.self]
     )
+
+    // Declared at every level so that `coffer --config FILE CMD` works as well as `coffer CMD --config FILE`.
+    @OptionGroup var global: GlobalOptions
 }

@@ -11,4 +11,6 @@ struct FileCommand: AsyncParsableCommand {
             """,
         subcommands: [FileEncrypt.self, FileDecrypt.self, FileSign.self, FileVerify.self]
     )
+
+    @OptionGroup var global: GlobalOptions
 }

@@ -5,6 +5,8 @@ struct Keys: AsyncParsableCommand {
         abstract: "Create and inspect the age and minisign keys in the keys folder.",
         subcommands: [KeysInit.self, KeysList.self]
     )
+
+    @OptionGroup var global: GlobalOptions
 }
 
 /// Options shared by the key commands.

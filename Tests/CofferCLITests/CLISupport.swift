@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+
+/// The `coffer` executable that `swift test` built next to the test bundle.
+let cofferBinary: String = {
+    let candidates = [
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("coffer").path,
+        Bundle.main.bundleURL.appendingPathComponent("coffer").path,
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../.build/debug/coffer").standardized.path,
+    ]
+    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+}()
+
+struct CommandResult {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+/// A scratch folder with a config and, optionally, keys; removed afterwards.
+struct Workspace {
+    let root: String
+    var config: String { root + "/coffer.toml" }
+
+    static func with(keys: Bool = true, _ body: (Workspace) throws -> Void) throws {
+        let root = NSTemporaryDirectory() + "coffer-cli-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let workspace = Workspace(root: root)
+        try "environment = \"development\"\nrepository = \"backups\"\nkeys = \"keys\"\n".write(toFile: workspace.config, atomically: true, encoding: .utf8)
+        if keys { try #require(try workspace.coffer("keys", "init").status == 0) }
+        try body(workspace)
+    }
+
+    func path(_ name: String) -> String { root + "/" + name }
+
+    /// Runs `coffer --config ... ARGS` in the workspace.
+    @discardableResult
+    func coffer(_ arguments: String..., environment: [String: String] = [:], stdin: String = "") throws -> CommandResult {
+        try run(cofferBinary, ["--config", config] + arguments, environment: environment, stdin: stdin)
+    }
+
+    @discardableResult
+    func run(_ program: String, _ arguments: [String], environment: [String: String] = [:], stdin: String = "") throws -> CommandResult {
+        let process = Process()
+        if program.hasPrefix("/") {
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [program] + arguments
+        }
+        process.currentDirectoryURL = URL(fileURLWithPath: root)
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let scratch = root + "/.run-" + UUID().uuidString
+        _ = FileManager.default.createFile(atPath: scratch + ".in", contents: Data(stdin.utf8))
+        _ = FileManager.default.createFile(atPath: scratch + ".out", contents: nil)
+        _ = FileManager.default.createFile(atPath: scratch + ".err", contents: nil)
+        defer { for suffix in [".in", ".out", ".err"] { try? FileManager.default.removeItem(atPath: scratch + suffix) } }
+        process.standardInput = FileHandle(forReadingAtPath: scratch + ".in")
+        process.standardOutput = FileHandle(forWritingAtPath: scratch + ".out")
+        process.standardError = FileHandle(forWritingAtPath: scratch + ".err")
+        try process.run()
+        process.waitUntilExit()
+        let out = (try? String(contentsOfFile: scratch + ".out", encoding: .utf8)) ?? ""
+        let err = (try? String(contentsOfFile: scratch + ".err", encoding: .utf8)) ?? ""
+        return CommandResult(status: process.terminationStatus, stdout: out, stderr: err)
+    }
+
+    func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: path(name)) }
+
+    func mode(_ name: String) throws -> Int {
+        try (FileManager.default.attributesOfItem(atPath: path(name))[.posixPermissions] as? NSNumber)?.intValue ?? -1
+    }
+
+    func write(_ name: String, _ bytes: [UInt8]) throws {
+        try Data(bytes).write(to: URL(fileURLWithPath: path(name)))
+    }
+
+    func read(_ name: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: URL(fileURLWithPath: path(name))))
+    }
+
+    /// Files in the workspace root (to check that a failure left nothing behind).
+    func files() throws -> Set<String> {
+        Set(try FileManager.default.contentsOfDirectory(atPath: root).filter { !$0.hasPrefix(".run-") })
+    }
+}
+
+func randomBytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255) } }
