@@ -18,16 +18,18 @@ enum ChaCha20Poly1305 {
         key: borrowing SecureBytes, nonce: UnsafeRawBufferPointer,
         plaintext: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer
     ) {
-        precondition(output.count >= plaintext.count + tagCount && nonce.count == nonceCount)
-        key.withUnsafeBytes { key in
-            var written: UInt64 = 0
-            _ = crypto_aead_chacha20poly1305_ietf_encrypt(
-                output.cBytes, &written,
-                plaintext.cBytes, UInt64(plaintext.count),
-                nil, 0, nil,
-                nonce.cBytes,
-                key.cBytes)
-        }
+        key.withUnsafeBytes { seal(keyBytes: $0, nonce: nonce, plaintext: plaintext, into: output) }
+    }
+
+    /// As `seal`, with the key lent as raw bytes (for worker threads that share one key).
+    static func seal(
+        keyBytes key: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer,
+        plaintext: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer
+    ) {
+        precondition(output.count >= plaintext.count + tagCount && nonce.count == nonceCount && key.count == keyCount)
+        var written: UInt64 = 0
+        _ = crypto_aead_chacha20poly1305_ietf_encrypt(
+            output.cBytes, &written, plaintext.cBytes, UInt64(plaintext.count), nil, 0, nil, nonce.cBytes, key.cBytes)
     }
 
     /// Opens `ciphertext` into `output` (ciphertext.count - 16 bytes); false when the tag does not verify.
@@ -35,16 +37,18 @@ enum ChaCha20Poly1305 {
         key: borrowing SecureBytes, nonce: UnsafeRawBufferPointer,
         ciphertext: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer
     ) -> Bool {
-        guard ciphertext.count >= tagCount, output.count >= ciphertext.count - tagCount else { return false }
-        return key.withUnsafeBytes { key in
-            var written: UInt64 = 0
-            return crypto_aead_chacha20poly1305_ietf_decrypt(
-                output.cBytes, &written, nil,
-                ciphertext.cBytes, UInt64(ciphertext.count),
-                nil, 0,
-                nonce.cBytes,
-                key.cBytes) == 0
-        }
+        key.withUnsafeBytes { open(keyBytes: $0, nonce: nonce, ciphertext: ciphertext, into: output) }
+    }
+
+    /// As `open`, with the key lent as raw bytes.
+    static func open(
+        keyBytes key: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer,
+        ciphertext: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer
+    ) -> Bool {
+        guard ciphertext.count >= tagCount, output.count >= ciphertext.count - tagCount, key.count == keyCount else { return false }
+        var written: UInt64 = 0
+        return crypto_aead_chacha20poly1305_ietf_decrypt(
+            output.cBytes, &written, nil, ciphertext.cBytes, UInt64(ciphertext.count), nil, 0, nonce.cBytes, key.cBytes) == 0
     }
 
     /// Wraps a small secret (an age file key) with a zero nonce; the key must be single-use.

@@ -64,12 +64,14 @@ public struct AtomicFile: ~Copyable {
         try bytes.withUnsafeBytes { (buffer) in try write(buffer) }
     }
 
-    /// Makes the file durable and moves it to `path`.
+    /// Moves the file to `path`, after making it durable unless `durable` is false.
     ///
     /// With `replace: false` an existing file at `path` is never touched: the
     /// commit fails with `EEXIST` (done with `link(2)`, which cannot overwrite).
-    public consuming func commit(replace: Bool = true) throws {
-        try file.sync()
+    /// Without durability the rename is still atomic, but a crash soon after may
+    /// lose the content (as with `cp`); bundles and keys are always durable.
+    public consuming func commit(replace: Bool = true, durable: Bool = true) throws {
+        if durable { try file.sync() }
         try file.close()
         if replace {
             try FileSystem.rename(temporaryPath, to: path)
@@ -78,7 +80,7 @@ public struct AtomicFile: ~Copyable {
             try FileSystem.removeFile(temporaryPath)
         }
         committed = true
-        try FileSystem.syncDirectory(FileSystem.directoryName(of: path))
+        if durable { try FileSystem.syncDirectory(FileSystem.directoryName(of: path)) }
     }
 
     deinit {

@@ -68,8 +68,8 @@ extension FileCommand {
                     let payloadFile = try AtomicFile(creating: destination + "-payload")
                     try AgeFile.encrypt(
                         read: read, recipients: targets, header: { try headerFile.write($0) }, payload: { try payloadFile.write($0) })
-                    try payloadFile.commit(replace: force)
-                    try headerFile.commit(replace: force)
+                    try payloadFile.commit(replace: force, durable: false)
+                    try headerFile.commit(replace: force, durable: false)
                 } else {
                     try writeOutput(destination, force: force) { sink in
                         try AgeFile.encrypt(read: read, recipients: targets, armored: armor, output: sink)

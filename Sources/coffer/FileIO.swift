@@ -21,7 +21,8 @@ func checkOutputAvailable(_ path: String, force: Bool) throws {
 
 /// Produces an output file whole or not at all: `body` writes through the sink
 /// into a temporary file that becomes `path` only if `body` succeeds. `-` is
-/// standard output (where a failure may follow partial output).
+/// standard output (where a failure may follow partial output). Like `age` and
+/// `cp`, the file is not fsynced; bundles are.
 func writeOutput(_ path: String, force: Bool, permissions: UInt32 = 0o644, _ body: (ByteSink) throws -> Void) throws {
     if path == "-" {
         let stdout = FileDescriptor.standardOutput()
@@ -32,7 +33,7 @@ func writeOutput(_ path: String, force: Bool, permissions: UInt32 = 0o644, _ bod
     let file = try AtomicFile(creating: path, permissions: permissions)
     try body { try file.write($0) }
     do {
-        try file.commit(replace: force)
+        try file.commit(replace: force, durable: false)
     } catch let error as SystemError where error.code == 17 {
         throw CofferError(.refused, "\(path) already exists; pass --force to replace it")
     }

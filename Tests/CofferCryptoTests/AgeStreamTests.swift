@@ -154,6 +154,38 @@ struct AgeStreamTests {
         #expect(failure(file + SecureRandom.bytes(Self.chunk + 16), [identity])?.kind == .payload)
     }
 
+    @Test("a bad chunk in the middle of a parallel batch is named; nothing after it is released")
+    func badChunkInBatch() throws {
+        let (file, headerCount, identity) = try sealed(SecureRandom.bytes(10 * Self.chunk + 3))
+        var damaged = file
+        damaged[headerCount + 16 + 5 * (Self.chunk + 16) + 100] ^= 0x80
+        var released = 0
+        var source = MemorySource(damaged)
+        do {
+            try AgeFile.decrypt(read: { source.read(into: $0) }, identities: [identity]) { released += $0.count }
+            Issue.record("a corrupted chunk was accepted")
+        } catch let error as AgeError {
+            #expect(error.kind == .payload)
+            #expect(error.message.contains("chunk 5"))
+        }
+        #expect(released == 5 * Self.chunk)
+    }
+
+    @Test("a whole file followed by more chunks is refused inside a batch")
+    func joinedFiles() throws {
+        let identity = AgeX25519Identity()
+        let first = try AgeFile.encrypt(SecureRandom.bytes(Self.chunk), recipients: [identity.recipient])
+        let headerCount = try #require(try AgeHeader.parsePrefix(first)).1
+        let second = try AgeFile.encrypt(SecureRandom.bytes(5 * Self.chunk), recipients: [identity.recipient])
+        let secondHeader = try #require(try AgeHeader.parsePrefix(second)).1
+        // Another payload's chunks appended after the first file's final chunk.
+        let joined = first + second[(secondHeader + 16)...]
+        #expect(headerCount > 0)
+        let error = failure(Array(joined), [identity])
+        #expect(error?.kind == .payload)
+        #expect(error?.message.contains("follows the final chunk") == true, "\(String(describing: error))")
+    }
+
     @Test("an unsupported version and a non-age file are header failures")
     func notAge() {
         #expect(failure(Array("age-encryption.org/v2\n".utf8), [AgeX25519Identity()])?.message.contains("unsupported") == true)

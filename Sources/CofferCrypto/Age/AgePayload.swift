@@ -7,14 +7,16 @@ enum AgePayload {
     static let nonceSize = 16
     static let sealedChunkSize = chunkSize + ChaCha20Poly1305.tagCount
     static let keyInfo = "payload"
+    /// Chunks handled together on all cores (1 MiB of plaintext).
+    static let batchChunks = 16
 
     static func deriveKey(fileKey: borrowing SecureBytes, nonce: [UInt8]) -> SecureBytes {
         HMACSHA256.deriveKey(inputKey: fileKey, salt: nonce, info: keyInfo)
     }
 
     /// The 12-byte chunk nonce: 11-byte big-endian counter, then 1 for the final chunk.
-    static func chunkNonce(_ counter: UInt64, final: Bool, into nonce: inout [UInt8]) {
-        for index in 0..<11 { nonce[index] = 0 }
+    static func writeChunkNonce(_ counter: UInt64, final: Bool, into nonce: UnsafeMutableRawBufferPointer) {
+        for index in 0..<3 { nonce[index] = 0 }
         var value = counter
         for index in stride(from: 10, through: 3, by: -1) {
             nonce[index] = UInt8(truncatingIfNeeded: value)
@@ -29,6 +31,7 @@ enum AgePayload {
 ///
 /// A chunk is sealed only once it is known whether more data follows, so the
 /// final chunk is marked correctly even when the input ends on a chunk boundary.
+/// Runs of full chunks are sealed on all cores.
 public struct AgePayloadEncryptor: ~Copyable {
     private let key: SecureBytes
     private let nonce: [UInt8]
@@ -36,7 +39,6 @@ public struct AgePayloadEncryptor: ~Copyable {
     private var sealed: UnsafeMutableRawBufferPointer
     private var pendingCount = 0
     private var counter: UInt64 = 0
-    private var chunkNonce = [UInt8](repeating: 0, count: ChaCha20Poly1305.nonceCount)
     private var startedOutput = false
     private var finished = false
 
@@ -44,10 +46,10 @@ public struct AgePayloadEncryptor: ~Copyable {
         nonce = SecureRandom.bytes(AgePayload.nonceSize)
         key = AgePayload.deriveKey(fileKey: fileKey, nonce: nonce)
         pending = .allocate(byteCount: AgePayload.chunkSize, alignment: 16)
-        sealed = .allocate(byteCount: AgePayload.sealedChunkSize, alignment: 16)
+        sealed = .allocate(byteCount: AgePayload.batchChunks * AgePayload.sealedChunkSize, alignment: 16)
     }
 
-    /// Encrypts `input`, passing whole encrypted chunks to `output` as they are ready.
+    /// Encrypts `input`, passing encrypted chunks to `output` as they are ready.
     public mutating func update(_ input: UnsafeRawBufferPointer, output: ByteSink) throws {
         precondition(!finished, "update after finish")
         try emitNonceOnce(output)
@@ -59,9 +61,10 @@ public struct AgePayloadEncryptor: ~Copyable {
                 pendingCount = 0
             }
             if pendingCount == 0 && rest.count > AgePayload.chunkSize {
-                // Fast path: seal straight from the caller's buffer.
-                try seal(UnsafeRawBufferPointer(rebasing: rest.prefix(AgePayload.chunkSize)), final: false, output: output)
-                rest = UnsafeRawBufferPointer(rebasing: rest.dropFirst(AgePayload.chunkSize))
+                // Full chunks followed by more data: seal straight from the caller's buffer.
+                let count = min((rest.count - 1) / AgePayload.chunkSize, AgePayload.batchChunks)
+                try sealBatch(UnsafeRawBufferPointer(rebasing: rest.prefix(count * AgePayload.chunkSize)), count: count, output: output)
+                rest = UnsafeRawBufferPointer(rebasing: rest.dropFirst(count * AgePayload.chunkSize))
                 continue
             }
             let take = min(rest.count, AgePayload.chunkSize - pendingCount)
@@ -87,11 +90,23 @@ public struct AgePayloadEncryptor: ~Copyable {
     }
 
     private mutating func seal(_ plaintext: UnsafeRawBufferPointer, final: Bool, output: ByteSink) throws {
-        AgePayload.chunkNonce(counter, final: final, into: &chunkNonce)
         let sealedView = UnsafeMutableRawBufferPointer(rebasing: sealed.prefix(plaintext.count + ChaCha20Poly1305.tagCount))
-        chunkNonce.withUnsafeBytes { ChaCha20Poly1305.seal(key: key, nonce: $0, plaintext: plaintext, into: sealedView) }
+        withUnsafeTemporaryAllocation(byteCount: ChaCha20Poly1305.nonceCount, alignment: 1) { chunkNonce in
+            AgePayload.writeChunkNonce(counter, final: final, into: chunkNonce)
+            ChaCha20Poly1305.seal(key: key, nonce: UnsafeRawBufferPointer(chunkNonce), plaintext: plaintext, into: sealedView)
+        }
         counter += 1
         try output(UnsafeRawBufferPointer(sealedView))
+    }
+
+    private mutating func sealBatch(_ plaintext: UnsafeRawBufferPointer, count: Int, output: ByteSink) throws {
+        let outputView = UnsafeMutableRawBufferPointer(rebasing: sealed.prefix(count * AgePayload.sealedChunkSize))
+        let first = counter
+        key.withUnsafeBytes { keyBytes in
+            ParallelChunks(key: keyBytes, input: plaintext, output: outputView, firstCounter: first).seal(count: count)
+        }
+        counter += UInt64(count)
+        try output(UnsafeRawBufferPointer(outputView))
     }
 
     deinit {
@@ -103,7 +118,8 @@ public struct AgePayloadEncryptor: ~Copyable {
 
 /// Streams an age payload back into plaintext, in constant memory, checking
 /// every chunk and the STREAM end rules: exactly one final chunk, at the end;
-/// a final chunk empty only for an empty payload; nothing after it.
+/// a final chunk empty only for an empty payload; nothing after it. Plaintext
+/// is released only after its chunk authenticated.
 public struct AgePayloadDecryptor: ~Copyable {
     private let fileKey: SecureBytes
     private var key = SecureBytes(zeroed: 32)
@@ -113,7 +129,6 @@ public struct AgePayloadDecryptor: ~Copyable {
     private var opened: UnsafeMutableRawBufferPointer
     private var pendingCount = 0
     private var counter: UInt64 = 0
-    private var chunkNonce = [UInt8](repeating: 0, count: ChaCha20Poly1305.nonceCount)
     private var finished = false
 
     /// Plaintext bytes produced so far.
@@ -122,11 +137,10 @@ public struct AgePayloadDecryptor: ~Copyable {
     init(fileKey: consuming SecureBytes) {
         self.fileKey = fileKey
         pending = .allocate(byteCount: AgePayload.sealedChunkSize, alignment: 16)
-        opened = .allocate(byteCount: AgePayload.chunkSize, alignment: 16)
+        opened = .allocate(byteCount: AgePayload.batchChunks * AgePayload.chunkSize, alignment: 16)
     }
 
-    /// Decrypts `input`, passing plaintext to `output` chunk by chunk. A chunk is
-    /// released only after it authenticated.
+    /// Decrypts `input`, passing authenticated plaintext to `output`.
     public mutating func update(_ input: UnsafeRawBufferPointer, output: ByteSink) throws {
         var rest = input
         if !hasKey {
@@ -142,6 +156,12 @@ public struct AgePayloadDecryptor: ~Copyable {
                 // More data follows, so this must be a non-final chunk.
                 try open(UnsafeRawBufferPointer(pending), moreFollows: true, output: output)
                 pendingCount = 0
+            }
+            if pendingCount == 0 && rest.count > AgePayload.sealedChunkSize {
+                let count = min((rest.count - 1) / AgePayload.sealedChunkSize, AgePayload.batchChunks)
+                try openBatch(UnsafeRawBufferPointer(rebasing: rest.prefix(count * AgePayload.sealedChunkSize)), count: count, output: output)
+                rest = UnsafeRawBufferPointer(rebasing: rest.dropFirst(count * AgePayload.sealedChunkSize))
+                continue
             }
             let take = min(rest.count, AgePayload.sealedChunkSize - pendingCount)
             (pending.baseAddress! + pendingCount).copyMemory(from: rest.baseAddress!, byteCount: take)
@@ -163,21 +183,41 @@ public struct AgePayloadDecryptor: ~Copyable {
         try open(UnsafeRawBufferPointer(rebasing: pending.prefix(pendingCount)), moreFollows: false, output: output)
     }
 
+    /// Opens full chunks that are all followed by more data, on all cores.
+    private mutating func openBatch(_ ciphertext: UnsafeRawBufferPointer, count: Int, output: ByteSink) throws {
+        let plainView = UnsafeMutableRawBufferPointer(rebasing: opened.prefix(count * AgePayload.chunkSize))
+        let first = counter
+        let good = key.withUnsafeBytes { keyBytes in
+            ParallelChunks(key: keyBytes, input: ciphertext, output: plainView, firstCounter: first).open(count: count)
+        }
+        if good > 0 {
+            counter += UInt64(good)
+            plaintextCount += Int64(good * AgePayload.chunkSize)
+            try output(UnsafeRawBufferPointer(rebasing: plainView.prefix(good * AgePayload.chunkSize)))
+        }
+        if good < count {
+            // Let the one-chunk path name the failure (corrupted, or data after a final chunk).
+            let bad = UnsafeRawBufferPointer(
+                rebasing: ciphertext[(good * AgePayload.sealedChunkSize)..<((good + 1) * AgePayload.sealedChunkSize)])
+            try open(bad, moreFollows: true, output: output)
+        }
+    }
+
     private mutating func open(_ chunk: UnsafeRawBufferPointer, moreFollows: Bool, output: ByteSink) throws {
         let index = counter
         guard chunk.count >= ChaCha20Poly1305.tagCount else {
             throw AgeError(.payload, "chunk \(index) is shorter than its authentication tag (truncated file)")
         }
         let plain = UnsafeMutableRawBufferPointer(rebasing: opened.prefix(chunk.count - ChaCha20Poly1305.tagCount))
-        let asNonFinal = Self.tryOpen(key: key, counter: counter, nonce: &chunkNonce, chunk, final: false, into: plain)
+        let asNonFinal = Self.tryOpen(key: key, counter: index, chunk, final: false, into: plain)
         if moreFollows {
             if !asNonFinal {
-                if Self.tryOpen(key: key, counter: counter, nonce: &chunkNonce, chunk, final: true, into: plain) {
+                if Self.tryOpen(key: key, counter: index, chunk, final: true, into: plain) {
                     throw AgeError(.payload, "data follows the final chunk (trailing garbage or two files joined)")
                 }
                 throw AgeError(.payload, "chunk \(index) failed authentication: the payload is corrupted")
             }
-        } else if !Self.tryOpen(key: key, counter: counter, nonce: &chunkNonce, chunk, final: true, into: plain) {
+        } else if !Self.tryOpen(key: key, counter: index, chunk, final: true, into: plain) {
             if asNonFinal {
                 throw AgeError(.payload, "the payload ends without its final chunk (truncated file)")
             }
@@ -191,11 +231,13 @@ public struct AgePayloadDecryptor: ~Copyable {
     }
 
     private static func tryOpen(
-        key: borrowing SecureBytes, counter: UInt64, nonce chunkNonce: inout [UInt8], _ chunk: UnsafeRawBufferPointer,
-        final: Bool, into plain: UnsafeMutableRawBufferPointer
+        key: borrowing SecureBytes, counter: UInt64, _ chunk: UnsafeRawBufferPointer, final: Bool,
+        into plain: UnsafeMutableRawBufferPointer
     ) -> Bool {
-        AgePayload.chunkNonce(counter, final: final, into: &chunkNonce)
-        return chunkNonce.withUnsafeBytes { ChaCha20Poly1305.open(key: key, nonce: $0, ciphertext: chunk, into: plain) }
+        withUnsafeTemporaryAllocation(byteCount: ChaCha20Poly1305.nonceCount, alignment: 1) { chunkNonce in
+            AgePayload.writeChunkNonce(counter, final: final, into: chunkNonce)
+            return ChaCha20Poly1305.open(key: key, nonce: UnsafeRawBufferPointer(chunkNonce), ciphertext: chunk, into: plain)
+        }
     }
 
     deinit {
