@@ -18,6 +18,8 @@ public struct FileDescriptor: ~Copyable {
         case overwrite(permissions: UInt32)
         /// Append to an existing file, creating it if needed.
         case append(permissions: UInt32)
+        /// Write to something that exists and is not a regular file (a device, a FIFO).
+        case writeExisting
     }
 
     private var raw: Int32
@@ -32,6 +34,7 @@ public struct FileDescriptor: ~Copyable {
         case .createNew(let p): (flags, permissions) = (O_WRONLY | O_CREAT | O_EXCL, p)
         case .overwrite(let p): (flags, permissions) = (O_WRONLY | O_CREAT | O_TRUNC, p)
         case .append(let p): (flags, permissions) = (O_WRONLY | O_CREAT | O_APPEND, p)
+        case .writeExisting: (flags, permissions) = (O_WRONLY, 0)
         }
         raw = try retryingOnInterrupt("open", path: path) { open(path, flags | O_CLOEXEC, permissions) }
         self.path = path

@@ -14,7 +14,8 @@ func openInput(_ path: String) throws -> FileDescriptor {
 
 /// Refuses early when `path` exists and `force` is off, before any work is done.
 func checkOutputAvailable(_ path: String, force: Bool) throws {
-    if path != "-" && !force && FileSystem.exists(path) {
+    let isRegular = (try? FileSystem.status(of: path))??.isRegularFile ?? true
+    if path != "-" && !force && isRegular && FileSystem.exists(path) {
         throw CofferError(.refused, "\(path) already exists; pass --force to replace it")
     }
 }
@@ -27,6 +28,13 @@ func writeOutput(_ path: String, force: Bool, permissions: UInt32 = 0o644, _ bod
     if path == "-" {
         let stdout = FileDescriptor.standardOutput()
         try body { try stdout.write($0) }
+        return
+    }
+    if let status = try FileSystem.status(of: path), !status.isRegularFile {
+        // A device or FIFO (/dev/null, a pipe): write into it; never rename over it.
+        guard !status.isDirectory else { throw CofferError(.failure, "\(path) is a directory; name an output file") }
+        let target = try FileDescriptor(opening: path, .writeExisting)
+        try body { try target.write($0) }
         return
     }
     try checkOutputAvailable(path, force: force)

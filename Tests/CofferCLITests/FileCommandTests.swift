@@ -71,6 +71,20 @@ struct FileCommandTests {
         }
     }
 
+    @Test("output into a FIFO is written through, never renamed over")
+    func fifoOutput() throws {
+        try Workspace.with { ws in
+            let data = randomBytes(150_000)
+            try ws.write("data", data)
+            #expect(try ws.coffer("file", "encrypt", "data").status == 0)
+            #expect(try ws.run("mkfifo", ["pipe"]).status == 0)
+            let result = try ws.run("sh", ["-c", "cat pipe > received & \"\(cofferBinary)\" --config coffer.toml file decrypt data.age -o pipe; status=$?; wait; exit $status"])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(try ws.read("received") == data)
+            #expect(try ws.run("test", ["-p", "pipe"]).status == 0, "the FIFO was replaced by a regular file")
+        }
+    }
+
     @Test("an existing output is not replaced without --force")
     func noClobber() throws {
         try Workspace.with { ws in

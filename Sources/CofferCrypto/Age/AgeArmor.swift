@@ -1,3 +1,5 @@
+import CofferSystem
+
 /// The strict PEM armor of age files (`-----BEGIN AGE ENCRYPTED FILE-----`),
 /// streamed in both directions.
 enum AgeArmor {

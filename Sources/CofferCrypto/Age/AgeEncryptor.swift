@@ -1,3 +1,5 @@
+import CofferSystem
+
 /// Encrypts one age file: a header for every recipient, then the payload.
 ///
 /// `header.encoded` and the payload bytes can go to two different places; their

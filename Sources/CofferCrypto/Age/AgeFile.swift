@@ -1,8 +1,5 @@
 import CofferSystem
 
-/// Reads bytes into a buffer and returns how many; 0 means end of input.
-public typealias ByteSource = (UnsafeMutableRawBufferPointer) throws -> Int
-
 /// Whole-file age encryption and decryption in constant memory, over files,
 /// separate header/payload objects, or small in-memory values.
 public enum AgeFile {
@@ -19,17 +16,10 @@ public enum AgeFile {
     ) throws -> Int64 {
         var encryptor = try AgeEncryptor(recipients: recipients)
         try encryptor.header.encoded.withUnsafeBytes { try header($0) }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blockSize, alignment: 16)
-        defer {
-            secureWipe(buffer)
-            buffer.deallocate()
-        }
         var total: Int64 = 0
-        while true {
-            let count = try read(buffer)
-            if count == 0 { break }
-            total += Int64(count)
-            try encryptor.update(UnsafeRawBufferPointer(rebasing: buffer.prefix(count)), output: payload)
+        try forEachBlock(read: read, blockSize: blockSize) { block in
+            total += Int64(block.count)
+            try encryptor.update(block, output: payload)
         }
         try encryptor.finish(output: payload)
         return total
@@ -96,12 +86,8 @@ public enum AgeFile {
         // Phase 2: the payload.
         var decryptor = try AgeDecryptor(header: header, identities: identities)
         try headerBytes[consumed...].withUnsafeBytes { try decryptor.update($0, output: output) }
-        let headerWasLastBlock = count == 0
-        if !headerWasLastBlock {
-            while true {
-                count = try read(buffer)
-                if count == 0 { break }
-                let block = UnsafeRawBufferPointer(rebasing: buffer.prefix(count))
+        if count > 0 {
+            try forEachBlock(read: read, blockSize: blockSize) { block in
                 if armored {
                     try armor.update(block) { try decryptor.update($0, output: output) }
                 } else {
@@ -121,13 +107,7 @@ public enum AgeFile {
     ) throws -> Int64 {
         let header = try AgeHeader(parsing: headerBytes)
         var decryptor = try AgeDecryptor(header: header, identities: identities)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blockSize, alignment: 16)
-        defer { buffer.deallocate() }
-        while true {
-            let count = try read(buffer)
-            if count == 0 { break }
-            try decryptor.update(UnsafeRawBufferPointer(rebasing: buffer.prefix(count)), output: output)
-        }
+        try forEachBlock(read: read, blockSize: blockSize) { try decryptor.update($0, output: output) }
         try decryptor.finish(output: output)
         return decryptor.plaintextCount
     }

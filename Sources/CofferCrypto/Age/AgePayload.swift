@@ -1,5 +1,4 @@
-/// A consumer of output bytes. The buffer is only valid during the call.
-public typealias ByteSink = (UnsafeRawBufferPointer) throws -> Void
+import CofferSystem
 
 /// Constants and key derivation shared by the payload encryptor and decryptor.
 enum AgePayload {
@@ -55,16 +54,17 @@ public struct AgePayloadEncryptor: ~Copyable {
         try emitNonceOnce(output)
         var rest = input
         while !rest.isEmpty {
-            if pendingCount == AgePayload.chunkSize {
-                // More data follows, so the buffered chunk is not the last one.
-                try seal(UnsafeRawBufferPointer(pending), final: false, output: output)
+            if pendingCount == AgePayload.chunkSize || (pendingCount == 0 && rest.count > AgePayload.chunkSize) {
+                // Full chunks that more data follows are not the last: seal them together,
+                // the buffered one (if full) first, the rest straight from the caller's buffer.
+                var inputs: [UnsafeRawBufferPointer] = pendingCount == AgePayload.chunkSize ? [UnsafeRawBufferPointer(pending)] : []
+                let fromRest = min((rest.count - 1) / AgePayload.chunkSize, AgePayload.batchChunks - inputs.count)
+                for index in 0..<fromRest {
+                    inputs.append(UnsafeRawBufferPointer(rebasing: rest[(index * AgePayload.chunkSize)..<((index + 1) * AgePayload.chunkSize)]))
+                }
+                try sealBatch(inputs, output: output)
                 pendingCount = 0
-            }
-            if pendingCount == 0 && rest.count > AgePayload.chunkSize {
-                // Full chunks followed by more data: seal straight from the caller's buffer.
-                let count = min((rest.count - 1) / AgePayload.chunkSize, AgePayload.batchChunks)
-                try sealBatch(UnsafeRawBufferPointer(rebasing: rest.prefix(count * AgePayload.chunkSize)), count: count, output: output)
-                rest = UnsafeRawBufferPointer(rebasing: rest.dropFirst(count * AgePayload.chunkSize))
+                rest = UnsafeRawBufferPointer(rebasing: rest.dropFirst(fromRest * AgePayload.chunkSize))
                 continue
             }
             let take = min(rest.count, AgePayload.chunkSize - pendingCount)
@@ -99,13 +99,13 @@ public struct AgePayloadEncryptor: ~Copyable {
         try output(UnsafeRawBufferPointer(sealedView))
     }
 
-    private mutating func sealBatch(_ plaintext: UnsafeRawBufferPointer, count: Int, output: ByteSink) throws {
-        let outputView = UnsafeMutableRawBufferPointer(rebasing: sealed.prefix(count * AgePayload.sealedChunkSize))
+    private mutating func sealBatch(_ inputs: [UnsafeRawBufferPointer], output: ByteSink) throws {
+        let outputView = UnsafeMutableRawBufferPointer(rebasing: sealed.prefix(inputs.count * AgePayload.sealedChunkSize))
         let first = counter
         key.withUnsafeBytes { keyBytes in
-            ParallelChunks(key: keyBytes, input: plaintext, output: outputView, firstCounter: first).seal(count: count)
+            ParallelChunks(key: keyBytes, inputs: inputs, output: outputView, firstCounter: first).seal()
         }
-        counter += UInt64(count)
+        counter += UInt64(inputs.count)
         try output(UnsafeRawBufferPointer(outputView))
     }
 
@@ -151,16 +151,18 @@ public struct AgePayloadDecryptor: ~Copyable {
             key = AgePayload.deriveKey(fileKey: fileKey, nonce: nonce)
             hasKey = true
         }
+        let size = AgePayload.sealedChunkSize
         while !rest.isEmpty {
-            if pendingCount == AgePayload.sealedChunkSize {
-                // More data follows, so this must be a non-final chunk.
-                try open(UnsafeRawBufferPointer(pending), moreFollows: true, output: output)
+            if pendingCount == size || (pendingCount == 0 && rest.count > size) {
+                // Full chunks that more data follows must be non-final: open them together.
+                var inputs: [UnsafeRawBufferPointer] = pendingCount == size ? [UnsafeRawBufferPointer(pending)] : []
+                let fromRest = min((rest.count - 1) / size, AgePayload.batchChunks - inputs.count)
+                for index in 0..<fromRest {
+                    inputs.append(UnsafeRawBufferPointer(rebasing: rest[(index * size)..<((index + 1) * size)]))
+                }
+                try openBatch(inputs, output: output)
                 pendingCount = 0
-            }
-            if pendingCount == 0 && rest.count > AgePayload.sealedChunkSize {
-                let count = min((rest.count - 1) / AgePayload.sealedChunkSize, AgePayload.batchChunks)
-                try openBatch(UnsafeRawBufferPointer(rebasing: rest.prefix(count * AgePayload.sealedChunkSize)), count: count, output: output)
-                rest = UnsafeRawBufferPointer(rebasing: rest.dropFirst(count * AgePayload.sealedChunkSize))
+                rest = UnsafeRawBufferPointer(rebasing: rest.dropFirst(fromRest * size))
                 continue
             }
             let take = min(rest.count, AgePayload.sealedChunkSize - pendingCount)
@@ -184,11 +186,12 @@ public struct AgePayloadDecryptor: ~Copyable {
     }
 
     /// Opens full chunks that are all followed by more data, on all cores.
-    private mutating func openBatch(_ ciphertext: UnsafeRawBufferPointer, count: Int, output: ByteSink) throws {
+    private mutating func openBatch(_ inputs: [UnsafeRawBufferPointer], output: ByteSink) throws {
+        let count = inputs.count
         let plainView = UnsafeMutableRawBufferPointer(rebasing: opened.prefix(count * AgePayload.chunkSize))
         let first = counter
         let good = key.withUnsafeBytes { keyBytes in
-            ParallelChunks(key: keyBytes, input: ciphertext, output: plainView, firstCounter: first).open(count: count)
+            ParallelChunks(key: keyBytes, inputs: inputs, output: plainView, firstCounter: first).open()
         }
         if good > 0 {
             counter += UInt64(good)
@@ -197,9 +200,7 @@ public struct AgePayloadDecryptor: ~Copyable {
         }
         if good < count {
             // Let the one-chunk path name the failure (corrupted, or data after a final chunk).
-            let bad = UnsafeRawBufferPointer(
-                rebasing: ciphertext[(good * AgePayload.sealedChunkSize)..<((good + 1) * AgePayload.sealedChunkSize)])
-            try open(bad, moreFollows: true, output: output)
+            try open(inputs[good], moreFollows: true, output: output)
         }
     }
 

@@ -5,35 +5,37 @@ import Dispatch
 /// Each chunk has its own nonce (its counter), so chunks are independent; the
 /// per-byte work stays in libsodium, this only hands out the chunks.
 struct ParallelChunks: @unchecked Sendable {
-    // @unchecked Sendable: the worker closures read `key` and `input` only, and
+    // @unchecked Sendable: the worker closures read `key` and `inputs` only, and
     // each writes only its own disjoint slice of `output` and `results`; the
     // buffers outlive `concurrentPerform`, which returns after every worker is done.
     let key: UnsafeRawBufferPointer
-    let input: UnsafeRawBufferPointer
+    /// One buffer per chunk, in order.
+    let inputs: [UnsafeRawBufferPointer]
     let output: UnsafeMutableRawBufferPointer
     let firstCounter: UInt64
 
-    /// Seals `count` chunks of `AgePayload.chunkSize` bytes into sealed slots of `AgePayload.sealedChunkSize`.
-    func seal(count: Int) {
-        run(count) { index in
+    /// Seals each input (a full plaintext chunk) into consecutive sealed slots of `output`.
+    func seal() {
+        run(inputs.count) { index in
             withChunkNonce(index) { nonce in
                 ChaCha20Poly1305.seal(
-                    keyBytes: key, nonce: nonce, plaintext: slice(input, index, AgePayload.chunkSize),
+                    keyBytes: key, nonce: nonce, plaintext: inputs[index],
                     into: mutableSlice(output, index, AgePayload.sealedChunkSize))
             }
         }
     }
 
-    /// Opens `count` sealed chunks; returns how many leading chunks authenticated
-    /// (`count` when all did). Plaintext slots are `AgePayload.chunkSize` bytes.
-    func open(count: Int) -> Int {
+    /// Opens each input (a full sealed chunk) into consecutive plaintext slots of
+    /// `output`; returns how many leading chunks authenticated (all: `inputs.count`).
+    func open() -> Int {
+        let count = inputs.count
         let results = UnsafeMutableBufferPointer<Bool>.allocate(capacity: count)
         defer { results.deallocate() }
         let resultsBase = UnsafeSendablePointer(results.baseAddress!)
         run(count) { index in
             let ok = withChunkNonce(index) { nonce in
                 ChaCha20Poly1305.open(
-                    keyBytes: key, nonce: nonce, ciphertext: slice(input, index, AgePayload.sealedChunkSize),
+                    keyBytes: key, nonce: nonce, ciphertext: inputs[index],
                     into: mutableSlice(output, index, AgePayload.chunkSize))
             }
             (resultsBase.pointer + index).initialize(to: ok)
@@ -54,10 +56,6 @@ struct ParallelChunks: @unchecked Sendable {
             AgePayload.writeChunkNonce(firstCounter + UInt64(index), final: false, into: UnsafeMutableRawBufferPointer(nonce))
             return body(UnsafeRawBufferPointer(nonce))
         }
-    }
-
-    private func slice(_ buffer: UnsafeRawBufferPointer, _ index: Int, _ size: Int) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: buffer[(index * size)..<((index + 1) * size)])
     }
 
     private func mutableSlice(_ buffer: UnsafeMutableRawBufferPointer, _ index: Int, _ size: Int) -> UnsafeMutableRawBufferPointer {
