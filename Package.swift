@@ -43,6 +43,7 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        .testTarget(name: "CofferSystemTests", dependencies: ["CofferSystem"], swiftSettings: strict),
         .testTarget(
             name: "CofferCryptoTests",
             dependencies: ["CofferCrypto", "CofferCompression", "CofferSystem"],

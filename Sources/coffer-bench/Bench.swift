@@ -228,6 +228,10 @@ func timed(_ program: String, _ arguments: [String], remove: String? = nil) thro
         precondition(remove.contains("/coffer-bench-"), "refusing to remove \(remove) outside the bench folder")
         try? FileManager.default.removeItem(atPath: remove)
     }
+    // Start from a settled machine: the kernel frees a deleted 500 MB file and
+    // writes back dirty pages lazily, which would otherwise land in this run.
+    sync()
+    usleep(300_000)
     var status: Int32 = 0
     let seconds = try measureThrowing { status = try run(program, arguments) }
     try check(status, "\(program) \(arguments.first ?? "")")

@@ -66,8 +66,9 @@ extension FileCommand {
                     for path in [destination + "-header", destination + "-payload"] { try checkOutputAvailable(path, force: force) }
                     let headerFile = try AtomicFile(creating: destination + "-header")
                     let payloadFile = try AtomicFile(creating: destination + "-payload")
-                    try AgeFile.encrypt(
-                        read: read, recipients: targets, header: { try headerFile.write($0) }, payload: { try payloadFile.write($0) })
+                    try withWriteBehind({ try payloadFile.write($0) }) { payload in
+                        try AgeFile.encrypt(read: read, recipients: targets, header: { try headerFile.write($0) }, payload: payload)
+                    }
                     try payloadFile.commit(replace: force, durable: false)
                     try headerFile.commit(replace: force, durable: false)
                 } else {

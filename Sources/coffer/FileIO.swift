@@ -27,19 +27,19 @@ func checkOutputAvailable(_ path: String, force: Bool) throws {
 func writeOutput(_ path: String, force: Bool, permissions: UInt32 = 0o644, _ body: (ByteSink) throws -> Void) throws {
     if path == "-" {
         let stdout = FileDescriptor.standardOutput()
-        try body { try stdout.write($0) }
+        try withWriteBehind({ try stdout.write($0) }) { sink in try body(sink) }
         return
     }
     if let status = try FileSystem.status(of: path), !status.isRegularFile {
         // A device or FIFO (/dev/null, a pipe): write into it; never rename over it.
         guard !status.isDirectory else { throw CofferError(.failure, "\(path) is a directory; name an output file") }
         let target = try FileDescriptor(opening: path, .writeExisting)
-        try body { try target.write($0) }
+        try withWriteBehind({ try target.write($0) }) { sink in try body(sink) }
         return
     }
     try checkOutputAvailable(path, force: force)
     let file = try AtomicFile(creating: path, permissions: permissions)
-    try body { try file.write($0) }
+    try withWriteBehind({ try file.write($0) }) { sink in try body(sink) }
     do {
         try file.commit(replace: force, durable: false)
     } catch let error as SystemError where error.code == 17 {
