@@ -54,6 +54,13 @@ enum Bech32 {
 
     /// Encodes `data` under the human-readable part `hrp` (lowercase output).
     static func encode(hrp: String, data: UnsafeRawBufferPointer) -> String {
+        var bytes = encodeBytes(hrp: hrp, data: data)
+        defer { secureWipe(&bytes) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// As `encode`, as bytes, so that an encoded secret never becomes a String.
+    static func encodeBytes(hrp: String, data: UnsafeRawBufferPointer, uppercase: Bool = false) -> [UInt8] {
         let hrpBytes = Array(hrp.lowercased().utf8)
         var groups = (try? convertBits(data, from: 8, to: 5, pad: true)) ?? []
         defer { groups.withUnsafeMutableBytes { secureWipe($0) } }
@@ -61,8 +68,10 @@ enum Bech32 {
         var out = hrpBytes + [UInt8(ascii: "1")]
         for group in groups { out.append(charset[Int(group)]) }
         for index in 0..<6 { out.append(charset[Int((checksum >> (5 * (5 - UInt32(index)))) & 31)]) }
-        defer { out.withUnsafeMutableBytes { secureWipe($0) } }
-        return String(decoding: out, as: UTF8.self)
+        if uppercase {
+            for index in out.indices where out[index] >= UInt8(ascii: "a") && out[index] <= UInt8(ascii: "z") { out[index] -= 32 }
+        }
+        return out
     }
 
     /// Decodes a Bech32 string into its lowercase hrp and data bytes.

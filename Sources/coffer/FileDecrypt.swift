@@ -31,11 +31,7 @@ extension FileCommand {
         @Option(name: .long, help: ArgumentHelp("The age header object, when INPUT is only the payload.", valueName: "file"))
         var header: String?
 
-        @Flag(name: [.customShort("p"), .customLong("passphrase")], help: "Decrypt with a passphrase (asked on the terminal).")
-        var passphrase = false
-
-        @Option(name: .customLong("passphrase-env"), help: ArgumentHelp("Read the passphrase from this environment variable.", valueName: "var"))
-        var passphraseVariable: String?
+        @OptionGroup var passphrase: PassphraseOptions
 
         @Flag(name: .long, help: "Replace an existing output file.")
         var force = false
@@ -76,9 +72,8 @@ extension FileCommand {
         }
 
         private func resolveIdentities() throws -> [any AgeIdentity] {
-            if passphrase || passphraseVariable != nil {
-                let secret = try readSecret(environmentVariable: passphraseVariable, prompt: "Passphrase: ", what: "passphrase")
-                return [AgeScryptIdentity(passphrase: secret)]
+            if passphrase.isRequested {
+                return [AgeScryptIdentity(passphrase: try passphrase.read())]
             }
             if !identityFiles.isEmpty { return try identityFiles.flatMap { try AgeKeyFiles.identities(fromFile: $0) } }
             let store = try global.keyStore(override: location.keysDirectory)

@@ -30,11 +30,7 @@ extension FileCommand {
         @Option(name: [.customShort("R"), .customLong("recipients-file")], help: ArgumentHelp("Encrypt to the recipients in this file (repeatable).", valueName: "file"))
         var recipientFiles: [String] = []
 
-        @Flag(name: [.customShort("p"), .customLong("passphrase")], help: "Encrypt with a passphrase instead (asked on the terminal).")
-        var passphrase = false
-
-        @Option(name: .customLong("passphrase-env"), help: ArgumentHelp("Read the passphrase from this environment variable.", valueName: "var"))
-        var passphraseVariable: String?
+        @OptionGroup var passphrase: PassphraseOptions
 
         @Flag(name: [.customShort("a"), .customLong("armor")], help: "Write PEM-armored text.")
         var armor = false
@@ -46,8 +42,7 @@ extension FileCommand {
         var force = false
 
         func validate() throws {
-            let usesPassphrase = passphrase || passphraseVariable != nil
-            if usesPassphrase && !(recipients.isEmpty && recipientFiles.isEmpty) {
+            if passphrase.isRequested && !(recipients.isEmpty && recipientFiles.isEmpty) {
                 throw ValidationError("a passphrase cannot be combined with recipients")
             }
             if split && armor { throw ValidationError("--split and --armor do not go together") }
@@ -83,9 +78,8 @@ extension FileCommand {
         }
 
         private func resolveRecipients() throws -> [any AgeRecipient] {
-            if passphrase || passphraseVariable != nil {
-                let secret = try readSecret(environmentVariable: passphraseVariable, prompt: "Passphrase: ", what: "passphrase")
-                return [AgeScryptRecipient(passphrase: secret)]
+            if passphrase.isRequested {
+                return [AgeScryptRecipient(passphrase: try passphrase.read())]
             }
             var result: [any AgeRecipient] = []
             for text in recipients { result.append(try AgeX25519Recipient(parsing: text)) }

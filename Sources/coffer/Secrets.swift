@@ -1,3 +1,4 @@
+import ArgumentParser
 import CofferCore
 import CofferCrypto
 
@@ -14,4 +15,20 @@ func readSecret(environmentVariable: String?, prompt: String, what: String) thro
         throw CofferError(.key, "the \(what) is needed but there is no terminal; pass --password-env VAR")
     }
     return typed
+}
+
+/// `-p` / `--passphrase-env`, shared by the commands that take an age passphrase.
+struct PassphraseOptions: ParsableArguments {
+    @Flag(name: [.customShort("p"), .customLong("passphrase")], help: "Use a passphrase instead of keys (asked on the terminal).")
+    var prompt = false
+
+    @Option(name: .customLong("passphrase-env"), help: ArgumentHelp("Read the passphrase from this environment variable.", valueName: "var"))
+    var variable: String?
+
+    /// True when a passphrase replaces the keys.
+    var isRequested: Bool { prompt || variable != nil }
+
+    func read() throws -> SecureBytes {
+        try readSecret(environmentVariable: variable, prompt: "Passphrase: ", what: "passphrase")
+    }
 }

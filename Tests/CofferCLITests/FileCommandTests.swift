@@ -71,6 +71,21 @@ struct FileCommandTests {
         }
     }
 
+    @Test("passphrase encryption from an environment variable; the wrong one exits 4")
+    func passphrase() throws {
+        try Workspace.with(keys: false) { ws in
+            try ws.write("notes", Array("by passphrase".utf8))
+            let env = ["PASS": "a long passphrase", "WRONG": "not it"]
+            #expect(try ws.coffer("file", "encrypt", "notes", "--passphrase-env", "PASS", environment: env).status == 0)
+            #expect(try ws.coffer("file", "decrypt", "notes.age", "-o", "out", "--passphrase-env", "PASS", environment: env).status == 0)
+            #expect(try ws.read("out") == Array("by passphrase".utf8))
+            let wrong = try ws.coffer("file", "decrypt", "notes.age", "-o", "out2", "--passphrase-env", "WRONG", environment: env)
+            #expect(wrong.status == 4)
+            #expect(!ws.exists("out2"))
+            #expect(try ws.coffer("file", "encrypt", "notes", "-p", "-r", "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj").status == 64)
+        }
+    }
+
     @Test("output into a FIFO is written through, never renamed over")
     func fifoOutput() throws {
         try Workspace.with { ws in

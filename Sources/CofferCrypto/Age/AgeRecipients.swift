@@ -94,7 +94,7 @@ public final class AgeX25519Identity: AgeIdentity {
 
     /// The `AGE-SECRET-KEY-1...` text, for writing the key file. Handle as a secret.
     public func encodedSecret() -> SecureBytes {
-        var text = Array(secret.withUnsafeBytes { Bech32.encode(hrp: Self.hrp, data: $0) }.uppercased().utf8)
+        var text = secret.withUnsafeBytes { Bech32.encodeBytes(hrp: Self.hrp, data: $0, uppercase: true) }
         return SecureBytes(wiping: &text)
     }
 
