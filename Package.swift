@@ -26,7 +26,7 @@ let package = Package(
 
         .target(name: "CofferSystem", swiftSettings: strict),
         .target(name: "CofferCrypto", dependencies: ["CSodium", "CofferSystem"], swiftSettings: strict),
-        .target(name: "CofferCompression", dependencies: ["CZlib"], swiftSettings: strict),
+        .target(name: "CofferCompression", dependencies: ["CZlib", "CofferSystem"], swiftSettings: strict),
         .target(
             name: "CofferCore",
             dependencies: ["CofferSystem", "CofferCrypto", .product(name: "TOMLKit", package: "TOMLKit")],
@@ -39,11 +39,12 @@ let package = Package(
         ),
         .executableTarget(
             name: "coffer-bench",
-            dependencies: ["CofferCrypto", "CofferSystem"],
+            dependencies: ["CofferCrypto", "CofferCompression", "CofferSystem"],
             swiftSettings: strict
         ),
 
         .testTarget(name: "CofferSystemTests", dependencies: ["CofferSystem"], swiftSettings: strict),
+        .testTarget(name: "CofferCompressionTests", dependencies: ["CofferCompression", "CofferSystem"], swiftSettings: strict),
         .testTarget(
             name: "CofferCryptoTests",
             dependencies: ["CofferCrypto", "CofferCompression", "CofferSystem"],
