@@ -1,7 +1,8 @@
 // swift-tools-version:6.1
 // Coffer: an encrypted, signed backup vault for SQLite/PostgreSQL, Redis and env vars.
 // Layering (a module imports only those listed before it):
-//   C shims -> CofferSystem -> CofferCrypto, CofferCompression -> CofferCore -> coffer (CLI)
+//   C shims -> CofferSystem -> CofferCrypto, CofferCompression -> CofferFormat -> CofferSources
+//   -> CofferStorage -> CofferCore -> coffer (CLI)
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -22,19 +23,32 @@ let package = Package(
         // C libraries, each wrapped once by the module named beside it.
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),  // CofferCrypto
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),            // CofferCompression
-        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),   // CofferSources (next)
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),   // CofferSources
 
         .target(name: "CofferSystem", swiftSettings: strict),
         .target(name: "CofferCrypto", dependencies: ["CSodium", "CofferSystem"], swiftSettings: strict),
         .target(name: "CofferCompression", dependencies: ["CZlib", "CofferSystem"], swiftSettings: strict),
         .target(
+            name: "CofferFormat",
+            dependencies: ["CofferSystem", "CofferCrypto", "CofferCompression"],
+            swiftSettings: strict
+        ),
+        .target(name: "CofferSources", dependencies: ["CSQLite", "CofferSystem", "CofferFormat"], swiftSettings: strict),
+        .target(name: "CofferStorage", dependencies: ["CofferSystem"], swiftSettings: strict),
+        .target(
             name: "CofferCore",
-            dependencies: ["CofferSystem", "CofferCrypto", .product(name: "TOMLKit", package: "TOMLKit")],
+            dependencies: [
+                "CofferSystem", "CofferCrypto", "CofferFormat", "CofferSources", "CofferStorage",
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "coffer",
-            dependencies: ["CofferCore", "CofferCrypto", "CofferSystem", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "CofferCore", "CofferCrypto", "CofferFormat", "CofferSources", "CofferStorage", "CofferSystem",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -51,7 +65,13 @@ let package = Package(
             exclude: ["Fixtures", "Helpers"],
             swiftSettings: strict
         ),
-        .testTarget(name: "CofferCoreTests", dependencies: ["CofferCore", "CofferCrypto", "CofferSystem"], swiftSettings: strict),
+        .testTarget(name: "CofferFormatTests", dependencies: ["CofferFormat", "CofferCrypto", "CofferSystem"], swiftSettings: strict),
+        .testTarget(name: "CofferSourcesTests", dependencies: ["CofferSources", "CofferFormat", "CofferSystem"], swiftSettings: strict),
+        .testTarget(
+            name: "CofferCoreTests",
+            dependencies: ["CofferCore", "CofferCrypto", "CofferFormat", "CofferSources", "CofferStorage", "CofferSystem"],
+            swiftSettings: strict
+        ),
         // Runs the built `coffer` binary; depending on it makes `swift test` build it first.
         .testTarget(name: "CofferCLITests", dependencies: ["coffer"], swiftSettings: strict),
     ]

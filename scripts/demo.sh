@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# `make demo`: keys, then a file sealed and opened again, each step checked with
-# the reference tools (age, minisign) as an operator would in an emergency.
-# Everything happens in ./demo (git-ignored); keys are kept between runs.
+# `make demo`: the main job end to end on the embedded default: a SQLite
+# database and critical env vars, sealed into a signed bundle in a local folder,
+# verified deep, then restored atomically after the data was damaged. Each step
+# is also checked the way an operator would in an emergency: with age, minisign
+# and sqlite3 alone. Everything lives in ./demo (git-ignored); keys are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COFFER="$PWD/.build/debug/coffer"
 mkdir -p demo
 cd demo
+export COFFER_CONFIG="$PWD/coffer.toml"
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-if [ ! -f coffer.toml ]; then
-  cat > coffer.toml <<'TOML'
+cat > coffer.toml <<'TOML'
 environment = "development"
 repository  = "backups"
 keys        = "keys"
@@ -19,45 +21,60 @@ keys        = "keys"
 [[sqlite]]
 name = "app"
 path = "data/app.db"
+
+[env]
+include    = ["JWT_SECRET_KEY", "FERNET_KEY", "DATABASE_URL", "STRIPE_SECRET_KEY"]
+pattern    = "^APP_"
+file       = ".env"
 TOML
-fi
 
 step "keys (created once, never overwritten)"
-if [ ! -f keys/development.age ]; then "$COFFER" keys init; fi
+[ -f keys/development.age ] || "$COFFER" keys init
 "$COFFER" keys list
 
-step "a small SQLite database to protect"
-mkdir -p data work
-rm -f data/app.db work/*
-sqlite3 data/app.db "CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT); \
-  WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<1000) \
-  INSERT INTO users(email) SELECT 'user' || i || '@example.com' FROM n;"
-sqlite3 data/app.db "SELECT count(*) || ' users' FROM users;"
+step "the application's data: a SQLite database in WAL mode and its .env"
+mkdir -p data
+rm -f data/app.db data/app.db-wal data/app.db-shm data/*.pre-restore-*
+sqlite3 data/app.db "PRAGMA journal_mode=WAL; CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT); \
+  CREATE TABLE orders(id INTEGER PRIMARY KEY, user_id INTEGER, cents INTEGER); \
+  WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<2000) \
+  INSERT INTO users(email) SELECT 'user' || i || '@example.com' FROM n; \
+  INSERT INTO orders(user_id, cents) SELECT id, id * 7 FROM users;" > /dev/null
+cat > .env <<'ENV'
+JWT_SECRET_KEY="demo-jwt-secret"
+FERNET_KEY="demo-fernet-key"
+DATABASE_URL="sqlite:///data/app.db"
+STRIPE_SECRET_KEY="sk_test_demo"
+APP_MODE="production"
+ENV
+chmod 600 .env
+sqlite3 data/app.db "SELECT (SELECT count(*) FROM users) || ' users, ' || (SELECT count(*) FROM orders) || ' orders';"
 
-step "seal: encrypt to keys/development.age.pub as separate header and payload, then sign"
-"$COFFER" file encrypt --split data/app.db -o work/app.db.age
-"$COFFER" file sign work/app.db.age-payload
-ls -l work
+step "coffer snapshot"
+ID=$("$COFFER" snapshot --label demo | tee /dev/stderr | tail -n 1)
+"$COFFER" list
 
-step "verify the signature with the real minisign"
-minisign -Vm work/app.db.age-payload -p keys/signing.pub
+step "coffer verify --deep (decrypt, decompress, integrity_check, row counts)"
+"$COFFER" verify "$ID" --deep
 
-step "open with the real age: cat header payload | age -d -i keys/development.age"
-cat work/app.db.age-header work/app.db.age-payload | age -d -i keys/development.age > work/app.db.by-age
-cmp work/app.db.by-age data/app.db && echo "age decrypted it byte for byte"
+step "by hand, without coffer: minisign checks the manifest, age + gunzip open the database"
+B="backups/bundles/development/$ID"
+minisign -Vm "$B/manifest.json" -p keys/signing.pub
+cat "$B"/artifacts/app.sqlite.gz.age-header "$B"/artifacts/app.sqlite.gz.age-payload \
+  | age -d -i keys/development.age | gunzip > /tmp/coffer-demo-by-hand.db
+sqlite3 /tmp/coffer-demo-by-hand.db "PRAGMA integrity_check; SELECT count(*) || ' users in the hand-opened copy' FROM users;"
+rm -f /tmp/coffer-demo-by-hand.db
 
-step "open with coffer and check the database"
-"$COFFER" file decrypt work/app.db.age-payload -o work/app.db.restored
-sqlite3 work/app.db.restored "PRAGMA integrity_check; SELECT count(*) || ' users back' FROM users;"
+step "disaster: orders deleted, a secret overwritten"
+sqlite3 data/app.db "DELETE FROM orders; UPDATE users SET email = 'oops';"
+sed -i 's/demo-jwt-secret/leaked-and-replaced/' .env
+sqlite3 data/app.db "SELECT count(*) || ' orders left' FROM orders;"
+"$COFFER" env diff "$ID" || true
 
-step "tamper with one byte: coffer refuses and leaves nothing behind"
-cp work/app.db.age-payload work/tampered.age-payload
-cp work/app.db.age-header work/tampered.age-header
-printf '\x00' | dd of=work/tampered.age-payload bs=1 seek=5000 conv=notrunc status=none
-if "$COFFER" file decrypt work/tampered.age-payload -o work/tampered.out; then
-  echo "tampering went unnoticed" >&2; exit 1
-else
-  echo "exit status $? (integrity failure); work/tampered.out exists: $([ -e work/tampered.out ] && echo yes || echo no)"
-fi
+step "coffer restore --yes (staged and checked first, then committed all or nothing)"
+"$COFFER" restore "$ID" --yes
+sqlite3 data/app.db "PRAGMA integrity_check; SELECT (SELECT count(*) FROM orders) || ' orders, first email ' || (SELECT email FROM users WHERE id = 1);"
+grep -q demo-jwt-secret .env && echo ".env holds the original secret again"
+"$COFFER" env diff "$ID"
 
-step "demo finished: the round trip holds and the formats are standard"
+step "demo finished: snapshot, deep verify and atomic restore of SQLite and env vars"

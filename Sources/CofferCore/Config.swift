@@ -31,6 +31,14 @@ public struct CofferConfig: Sendable {
     public var redis: [URLSource]
     public var env: EnvSource?
     public var s3: S3Settings?
+    public var hooks = Hooks()
+
+    /// Commands run around a restore's commit (`/bin/sh -c`), such as stopping and
+    /// starting the application. `post_restore` runs whether the commit succeeded or was undone.
+    public struct Hooks: Sendable {
+        public var preRestore: String?
+        public var postRestore: String?
+    }
 
     public struct Retention: Sendable {
         public var days: Int

@@ -33,7 +33,7 @@ public enum ConfigLoader {
         }
         let base = FileSystem.directoryName(of: path)
         var reader = TableReader(table: table, context: path, section: nil)
-        try reader.allowOnly(["environment", "repository", "keys", "retention", "sqlite", "postgres", "redis", "env", "s3"])
+        try reader.allowOnly(["environment", "repository", "keys", "retention", "sqlite", "postgres", "redis", "env", "s3", "hooks"])
 
         let environmentName = try reader.string("environment") ?? "development"
         guard let environment = EnvironmentKind(rawValue: environmentName) else {
@@ -97,13 +97,20 @@ public enum ConfigLoader {
                 sessionTokenEnv: try section.string("session_token_env") ?? "AWS_SESSION_TOKEN",
                 pathStyle: try section.bool("path_style") ?? true)
         }
+        var hooks = CofferConfig.Hooks()
+        if var section = try reader.table("hooks") {
+            try section.allowOnly(["pre_restore", "post_restore"])
+            hooks.preRestore = try section.string("pre_restore")
+            hooks.postRestore = try section.string("post_restore")
+        }
+
         if repository.hasPrefix("s3://") && s3 == nil {
             throw CofferError(.config, "\(path): repository is \(repository) but there is no [s3] section with its endpoint")
         }
 
         return CofferConfig(
             path: path, environment: environment, repository: repository, keysDirectory: keys, retention: retention,
-            sqlite: sqlite, postgres: postgres, redis: redis, env: env, s3: s3)
+            sqlite: sqlite, postgres: postgres, redis: redis, env: env, s3: s3, hooks: hooks)
     }
 
     static func isValidName(_ name: String) -> Bool {

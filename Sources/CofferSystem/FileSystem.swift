@@ -58,6 +58,21 @@ public enum FileSystem {
         if unlink(path) != 0 && errno != ENOENT { throw SystemError("unlink", path: path) }
     }
 
+    /// Removes a file or a folder with everything in it; a missing path is not an error.
+    public static func removeTree(_ path: String) throws {
+        var info = stat()
+        guard lstat(path, &info) == 0 else {
+            if errno == ENOENT { return }
+            throw SystemError("lstat", path: path)
+        }
+        if (info.st_mode & S_IFMT) == S_IFDIR {
+            for name in try contentsOfDirectory(path) { try removeTree(join(path, name)) }
+            if rmdir(path) != 0 && errno != ENOENT { throw SystemError("rmdir", path: path) }
+        } else {
+            try removeFile(path)
+        }
+    }
+
     /// Renames atomically within one file system.
     public static func rename(_ from: String, to: String) throws {
         if Glibc.rename(from, to) != 0 { throw SystemError("rename", path: "\(from) -> \(to)") }

@@ -19,6 +19,7 @@ struct Bench {
         var report = Report()
         try benchmarkAge(options, dir: dir, report: &report)
         try benchmarkMinisign(options, dir: dir, report: &report)
+        try benchmarkGzip(options, dir: dir, report: &report)
         print("")
         report.printSummary()
     }

@@ -13,7 +13,7 @@ struct Coffer: AsyncParsableCommand {
             failure (tampered or corrupted data), 6 refused (would overwrite), 64 usage.
             """,
         version: "0.1.0",
-        subcommands: [Keys.self, FileCommand.self]
+        subcommands: [Snapshot.self, List.self, Verify.self, Restore.self, Rollback.self, Env.self, Keys.self, FileCommand.self]
     )
 
     // Declared at every level so that `coffer --config FILE CMD` works as well as `coffer CMD --config FILE`.

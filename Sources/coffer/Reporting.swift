@@ -1,6 +1,9 @@
 import ArgumentParser
 import CofferCore
 import CofferCrypto
+import CofferFormat
+import CofferSources
+import CofferStorage
 import CofferSystem
 import Foundation
 
@@ -36,6 +39,12 @@ func classify(_ error: any Error) -> (CofferError.Category, String) {
         case .wrongPassword: return (.key, error.description)
         default: return (.integrity, error.description)
         }
+    case let error as FormatError:
+        return (.integrity, error.message)
+    case let error as SourceError:
+        return (.failure, error.description)
+    case let error as StorageError:
+        return (.failure, error.message)
     case let error as SystemError:
         return (.failure, error.description)
     default:

@@ -1,0 +1,144 @@
+import CZlib
+import CofferSystem
+import Dispatch
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Streaming gzip compression on all cores: input is cut into blocks of
+/// `blockSize`, each block is deflated independently and written as one
+/// complete gzip member (RFC 1952 header, deflate data, CRC-32, size), in
+/// order, so `gunzip` and `Inflater(.gzip)` read the concatenation as one
+/// stream. Memory is fixed: a batch of blocks in, their members out.
+public struct ParallelGzip: ~Copyable {
+    private let level: Int32
+    private let blockSize: Int
+    private let slots: Int
+    private let streams: UnsafeMutablePointer<z_stream>
+    private let input: UnsafeMutableRawBufferPointer
+    private let output: UnsafeMutableRawBufferPointer
+    private let outputSlotSize: Int
+    private var buffered = 0
+    private var wroteAnything = false
+    public private(set) var inputCount: Int64 = 0
+    public private(set) var outputCount: Int64 = 0
+
+    /// The number of online processors.
+    public static var onlineProcessors: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+    /// `level` as gzip's `-1`...`-9`; `workers` compress at once (each holds
+    /// two blocks in flight, so a batch is `2 * workers` blocks).
+    public init(level: Int32 = 6, blockSize: Int = 1 << 20, workers: Int = ParallelGzip.onlineProcessors) throws {
+        precondition(blockSize > 0 && (1...9).contains(level))
+        self.level = level
+        self.blockSize = blockSize
+        slots = max(1, workers) * 2
+        streams = .allocate(capacity: slots)
+        var initialized = 0
+        for index in 0..<slots {
+            (streams + index).initialize(to: z_stream())
+            let status = CZlib_deflateInit2(streams + index, level, 15 + 16, 8)
+            if status != Z_OK {
+                for done in 0..<initialized { deflateEnd(streams + done) }
+                streams.deallocate()
+                throw CompressionError(operation: "deflateInit", code: status, message: "cannot start compression")
+            }
+            initialized += 1
+        }
+        outputSlotSize = Int(deflateBound(streams, UInt(blockSize))) + 64
+        input = .allocate(byteCount: slots * blockSize, alignment: 64)
+        output = .allocate(byteCount: slots * outputSlotSize, alignment: 64)
+    }
+
+    /// Compresses more input; complete members go to `output` in order.
+    public mutating func update(_ bytes: UnsafeRawBufferPointer, output sink: ByteSink) throws {
+        var rest = bytes
+        while !rest.isEmpty {
+            let take = min(rest.count, input.count - buffered)
+            (input.baseAddress! + buffered).copyMemory(from: rest.baseAddress!, byteCount: take)
+            buffered += take
+            inputCount += Int64(take)
+            rest = UnsafeRawBufferPointer(rebasing: rest.dropFirst(take))
+            if buffered == input.count { try compressBuffered(sink) }
+        }
+    }
+
+    /// Compresses what is buffered and ends the stream; an empty input still
+    /// yields one valid (empty) member.
+    public mutating func finish(output sink: ByteSink) throws {
+        if buffered > 0 || !wroteAnything { try compressBuffered(sink) }
+    }
+
+    /// Deflates the buffered blocks on all cores, then emits their members in order.
+    private mutating func compressBuffered(_ sink: ByteSink) throws {
+        let blocks = max(1, (buffered + blockSize - 1) / blockSize)
+        let job = DeflateJob(
+            streams: streams, input: UnsafeRawBufferPointer(input), inputCount: buffered, blockSize: blockSize,
+            output: output, outputSlotSize: outputSlotSize)
+        let produced = UnsafeMutableBufferPointer<Int>.allocate(capacity: blocks)
+        defer { produced.deallocate() }
+        produced.initialize(repeating: -1)
+        let results = ProducedSizes(produced)
+        if blocks == 1 {
+            results.set(0, job.deflateBlock(0))
+        } else {
+            DispatchQueue.concurrentPerform(iterations: blocks) { index in results.set(index, job.deflateBlock(index)) }
+        }
+        for index in 0..<blocks {
+            let size = produced[index]
+            guard size >= 0 else {
+                throw CompressionError(operation: "deflate", code: Int32(size), message: "compression failed")
+            }
+            try sink(UnsafeRawBufferPointer(rebasing: output[(index * outputSlotSize)..<(index * outputSlotSize + size)]))
+            outputCount += Int64(size)
+        }
+        buffered = 0
+        wroteAnything = true
+    }
+
+    deinit {
+        for index in 0..<slots { deflateEnd(streams + index) }
+        streams.deallocate()
+        input.initializeMemory(as: UInt8.self, repeating: 0)  // it held plaintext
+        input.deallocate()
+        output.deallocate()
+    }
+}
+
+/// One batch of blocks to deflate, shared by the workers.
+private struct DeflateJob: @unchecked Sendable {
+    // @unchecked Sendable: worker `index` uses only `streams[index]`, reads its own
+    // block of `input` and writes its own slot of `output`; the buffers outlive
+    // `concurrentPerform`, which returns only when every worker is done.
+    let streams: UnsafeMutablePointer<z_stream>
+    let input: UnsafeRawBufferPointer
+    let inputCount: Int
+    let blockSize: Int
+    let output: UnsafeMutableRawBufferPointer
+    let outputSlotSize: Int
+
+    /// Deflates block `index` into a complete gzip member; returns its size, or
+    /// the (negative) zlib status on failure.
+    func deflateBlock(_ index: Int) -> Int {
+        let stream = streams + index
+        guard deflateReset(stream) == Z_OK else { return Int(Z_STREAM_ERROR) }
+        let start = index * blockSize
+        let count = max(0, min(blockSize, inputCount - start))
+        stream.pointee.next_in = UnsafeMutablePointer(mutating: (input.baseAddress! + start).assumingMemoryBound(to: UInt8.self))
+        stream.pointee.avail_in = UInt32(count)
+        stream.pointee.next_out = (output.baseAddress! + index * outputSlotSize).assumingMemoryBound(to: UInt8.self)
+        stream.pointee.avail_out = UInt32(outputSlotSize)
+        let status = deflate(stream, Z_FINISH)
+        guard status == Z_STREAM_END else { return status < 0 ? Int(status) : Int(Z_BUF_ERROR) }
+        return outputSlotSize - Int(stream.pointee.avail_out)
+    }
+}
+
+/// Per-block results written by the workers, each to its own index.
+private struct ProducedSizes: @unchecked Sendable {
+    // @unchecked Sendable: every worker writes only `sizes[index]` for its own index.
+    let sizes: UnsafeMutableBufferPointer<Int>
+    init(_ sizes: UnsafeMutableBufferPointer<Int>) { self.sizes = sizes }
+    func set(_ index: Int, _ value: Int) { sizes[index] = value }
+}

@@ -1,0 +1,50 @@
+import CofferCrypto
+import CofferFormat
+import CofferStorage
+import CofferSystem
+/// Reads the objects of one verified bundle.
+public struct BundleReader {
+    public let repository: Repository
+    public let manifest: Manifest
+
+    public init(repository: Repository, manifest: Manifest) {
+        self.repository = repository
+        self.manifest = manifest
+    }
+
+    private func key(_ relative: String) -> String {
+        repository.key(environment: manifest.environment, id: manifest.id, relative)
+    }
+
+    /// Checks that both objects of `entry` exist with the size and SHA-256 the
+    /// manifest lists (no key needed). Throws `FormatError` naming the object.
+    public func checkObjects(_ entry: ArtifactEntry) throws {
+        guard let header = try repository.storage.readSmall(key(entry.headerPath), limit: AgeHeader.maximumSize) else {
+            throw FormatError(.missing, "\(entry.name): the header object \(entry.headerPath) is missing")
+        }
+        try ArtifactPipeline.check(header, against: entry.header, what: "\(entry.name): header object")
+        guard try repository.storage.size(of: key(entry.payloadPath)) != nil else {
+            throw FormatError(.missing, "\(entry.name): the payload object \(entry.payloadPath) is missing")
+        }
+        var hasher = SHA256()
+        var count: Int64 = 0
+        try repository.storage.read(key(entry.payloadPath)) { chunk in
+            hasher.update(chunk)
+            count += Int64(chunk.count)
+        }
+        guard count == entry.payload.bytes, hexString(hasher.finalize()) == entry.payload.sha256 else {
+            throw FormatError(.digest, "\(entry.name): payload object does not match the manifest (altered, truncated or swapped)")
+        }
+    }
+
+    /// Decrypts and decompresses `entry` into `output`.
+    @discardableResult
+    public func open(_ entry: ArtifactEntry, identities: [any AgeIdentity], output: ByteSink) throws -> Int64 {
+        guard let header = try repository.storage.readSmall(key(entry.headerPath), limit: AgeHeader.maximumSize) else {
+            throw FormatError(.missing, "\(entry.name): the header object \(entry.headerPath) is missing")
+        }
+        return try ArtifactPipeline.open(
+            entry: entry, header: header, identities: identities,
+            read: { sink in try repository.storage.read(key(entry.payloadPath), into: sink) }, output: output)
+    }
+}

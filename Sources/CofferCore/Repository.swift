@@ -1,0 +1,88 @@
+import CofferCrypto
+import CofferFormat
+import CofferStorage
+import CofferSystem
+
+/// A repository of bundles on some storage, seen through the bundle layout.
+public struct Repository: Sendable {
+    public let storage: any Storage
+
+    public init(storage: any Storage) {
+        self.storage = storage
+    }
+
+    /// The repository the config names.
+    public static func open(_ config: CofferConfig) throws -> Repository {
+        if config.repository.hasPrefix("s3://") {
+            throw CofferError(.config, "S3 repositories are not supported by this build yet; use a local folder for `repository`")
+        }
+        return Repository(storage: LocalStorage(root: config.repository))
+    }
+
+    /// Writes `coffer.json` if absent; refuses a repository of an unknown format.
+    public func prepareForWriting() throws {
+        if let existing = try storage.readSmall(BundleLayout.descriptor, limit: 1 << 16) {
+            try BundleLayout.checkDescriptor(existing)
+        } else {
+            try storage.writeSmall(BundleLayout.descriptor, BundleLayout.descriptorBytes())
+        }
+    }
+
+    /// Checks `coffer.json` when present.
+    public func checkFormat() throws {
+        if let existing = try storage.readSmall(BundleLayout.descriptor, limit: 1 << 16) {
+            try BundleLayout.checkDescriptor(existing)
+        }
+    }
+
+    /// Ids of the bundles of `environment` that have a manifest, oldest first.
+    /// A bundle without a manifest does not exist.
+    public func bundleIDs(environment: String) throws -> [String] {
+        let prefix = BundleLayout.environmentPrefix(environment)
+        return try storage.children(of: prefix).filter { id in
+            guard BundleID.isValid(id) else { return false }
+            return try storage.size(of: "\(prefix)/\(id)/\(BundleLayout.manifestName)") != nil
+        }.sorted()
+    }
+
+    /// Resolves `latest` or an id (or a unique prefix of one).
+    public func resolve(_ reference: String, environment: String) throws -> String {
+        let ids = try bundleIDs(environment: environment)
+        if reference == "latest" {
+            guard let last = ids.last else {
+                throw CofferError(.failure, "there is no bundle for environment \(environment) in \(storage.location); take one with `coffer snapshot`")
+            }
+            return last
+        }
+        let matches = ids.filter { $0.hasPrefix(reference) }
+        guard matches.count == 1, let id = matches.first else {
+            throw CofferError(
+                .failure, matches.isEmpty ? "no bundle \(reference) for environment \(environment); see `coffer list`" : "\(reference) matches \(matches.count) bundles; give more of the id")
+        }
+        return id
+    }
+
+    /// The raw manifest and signature bytes of a bundle.
+    public func manifestBytes(environment: String, id: String) throws -> (manifest: [UInt8], signature: [UInt8]?) {
+        let prefix = BundleLayout.bundlePrefix(environment: environment, id: id)
+        guard let manifest = try storage.readSmall("\(prefix)/\(BundleLayout.manifestName)", limit: 64 << 20) else {
+            throw CofferError(.failure, "bundle \(id) has no manifest")
+        }
+        return (manifest, try storage.readSmall("\(prefix)/\(BundleLayout.signatureName)", limit: 1 << 16))
+    }
+
+    /// The manifest of a bundle, after its signature verified against `trusted`.
+    public func verifiedManifest(environment: String, id: String, trusted: MinisignPublicKey) throws -> Manifest {
+        let (bytes, signature) = try manifestBytes(environment: environment, id: id)
+        let manifest = try ManifestSignature.verify(manifest: bytes, signature: signature, trusted: trusted)
+        guard manifest.id == id, manifest.environment == environment else {
+            throw FormatError(.signature, "bundle \(id) holds the manifest of \(manifest.environment)/\(manifest.id); it was moved or swapped")
+        }
+        return manifest
+    }
+
+    /// Object key of something inside a bundle.
+    public func key(environment: String, id: String, _ relative: String) -> String {
+        "\(BundleLayout.bundlePrefix(environment: environment, id: id))/\(relative)"
+    }
+}

@@ -1,0 +1,84 @@
+import CofferSystem
+import Foundation
+
+/// The local record of one restore, rewritten durably at every step, so that
+/// `coffer restore --recover` can finish or undo a commit a crash interrupted,
+/// and `coffer rollback` knows what to put back.
+public struct RestoreJournal: Codable, Sendable {
+    public enum State: String, Codable, Sendable {
+        /// Artifacts are being decrypted and staged; no target touched yet.
+        case staging
+        /// Targets are being swapped; some may be done.
+        case committing
+        /// Every target holds the bundle's content; pre-restore copies are kept.
+        case committed
+        /// Failed; every target holds what it held before.
+        case failed
+        /// Rolled back to the pre-restore content.
+        case rolledBack = "rolled-back"
+        /// Pre-restore copies dropped; rollback no longer possible.
+        case finalized
+    }
+
+    public struct Target: Codable, Sendable {
+        public var name: String
+        public var kind: String
+        public var target: String
+        /// `staged`, `committed` or `undone`.
+        public var step: String
+    }
+
+    public var restoreID: String
+    public var bundle: String
+    public var environment: String
+    public var startedAt: String
+    public var updatedAt: String
+    public var state: State
+    public var targets: [Target]
+
+    enum CodingKeys: String, CodingKey {
+        case bundle, environment, state, targets
+        case restoreID = "restore_id"
+        case startedAt = "started_at"
+        case updatedAt = "updated_at"
+    }
+}
+
+/// The journals in `.coffer/restores/`.
+public struct RestoreJournalStore: Sendable {
+    public let directory: String
+
+    public init(state: StateDirectory) {
+        directory = state.restores
+    }
+
+    func path(_ id: String) -> String { FileSystem.join(directory, "\(id).json") }
+
+    public func save(_ journal: RestoreJournal) throws {
+        var journal = journal
+        journal.updatedAt = Clock.format(Date())
+        try FileSystem.createDirectory(directory, permissions: 0o700)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        try FileSystem.writeFile(path(journal.restoreID), bytes: Array(try encoder.encode(journal)) + [0x0A], permissions: 0o600)
+    }
+
+    public func load(_ id: String) throws -> RestoreJournal {
+        guard FileSystem.exists(path(id)) else {
+            throw CofferError(.failure, "no restore \(id) is recorded in \(directory); see `coffer rollback` for the list")
+        }
+        do {
+            return try JSONDecoder().decode(RestoreJournal.self, from: Data(try FileSystem.readFile(path(id))))
+        } catch let error as DecodingError {
+            throw CofferError(.failure, "the journal of restore \(id) is unreadable: \(error)")
+        }
+    }
+
+    /// Every journal, oldest first.
+    public func all() throws -> [RestoreJournal] {
+        guard FileSystem.exists(directory) else { return [] }
+        return try FileSystem.contentsOfDirectory(directory).filter { $0.hasSuffix(".json") }.sorted().map {
+            try load(String($0.dropLast(5)))
+        }
+    }
+}

@@ -1,0 +1,250 @@
+import CofferCrypto
+import CofferFormat
+import CofferSources
+import CofferSystem
+
+/// One line of a restore plan.
+public struct RestorePlanItem: Sendable {
+    public var artifact: String
+    public var kind: ArtifactKind
+    public var target: String
+    public var plainBytes: Int64
+    /// Why this artifact is verified but not restored, if it is not.
+    public var skipped: String?
+}
+
+/// What a restore did (or, with a dry run, would do).
+public struct RestoreResult: Sendable {
+    public var restoreID: String?
+    public var bundle: String
+    public var plan: [RestorePlanItem]
+    public var committed: [String]
+}
+
+/// `coffer restore`, following DESIGN.md: verify the signature and every
+/// object first, decrypt and stage every artifact beside its target and check
+/// it, then commit the targets one by one with quick swaps, undoing those
+/// already committed if a later one fails. All or nothing; every step journaled.
+public struct RestoreOperation {
+    public let config: CofferConfig
+    public let environment: [String: String]
+    public let progress: any ProgressReporter
+    let keys: KeyStore
+    let journals: RestoreJournalStore
+
+    public init(config: CofferConfig, environment: [String: String], progress: any ProgressReporter) {
+        self.config = config
+        self.environment = environment
+        self.progress = progress
+        keys = KeyStore(directory: config.keysDirectory)
+        journals = RestoreJournalStore(state: StateDirectory(config: config))
+    }
+
+    /// The plan for a bundle: which artifact goes where.
+    public func plan(reference: String) throws -> (Manifest, [RestorePlanItem], [any SnapshotSource & RestoreTarget]) {
+        let repository = try Repository.open(config)
+        try repository.checkFormat()
+        let environmentName = config.environment.rawValue
+        let id = try repository.resolve(reference, environment: environmentName)
+        let manifest = try repository.verifiedManifest(environment: environmentName, id: id, trusted: try keys.signingPublicKey())
+        let sources = try SourceCatalog.sources(config, environment: environment)
+        var items: [RestorePlanItem] = []
+        for entry in manifest.artifacts {
+            guard let target = SourceCatalog.target(for: entry, in: sources) else {
+                throw CofferError(.config, "the bundle has \(entry.kind.rawValue) artifact '\(entry.name)' but \(config.path) configures no such source to restore it into")
+            }
+            var item = RestorePlanItem(artifact: entry.name, kind: entry.kind, target: target.targetDescription, plainBytes: entry.plainBytes)
+            if let env = target as? EnvSource, env.restoreTo == nil {
+                item.skipped = "no [env] restore_to or file configured; verified only (see `coffer env diff`)"
+            }
+            items.append(item)
+        }
+        return (manifest, items, sources)
+    }
+
+    /// Restores `reference` (an id or `latest`). `dryRun` stops after the plan.
+    public func run(reference: String, dryRun: Bool, confirm: ([RestorePlanItem]) -> Bool) throws -> RestoreResult {
+        try refuseWhileInterrupted()
+        let (manifest, plan, sources) = try plan(reference: reference)
+        var result = RestoreResult(restoreID: nil, bundle: manifest.id, plan: plan, committed: [])
+        if dryRun { return result }
+        guard confirm(plan) else { throw CofferError(.refused, "restore cancelled; nothing was changed") }
+
+        let repository = try Repository.open(config)
+        let reader = BundleReader(repository: repository, manifest: manifest)
+        // 1. Every object must be the one the signed manifest lists.
+        for entry in manifest.artifacts {
+            progress.begin("\(entry.name): checking digests")
+            try reader.checkObjects(entry)
+            progress.end()
+        }
+        let identities = try keys.identities(config.environment.rawValue)
+        let restoreID = BundleID.make(at: try Clock.now(environment: environment))
+        result.restoreID = restoreID
+        let work: [(ArtifactEntry, any SnapshotSource & RestoreTarget)] = manifest.artifacts.compactMap { entry in
+            guard let target = SourceCatalog.target(for: entry, in: sources),
+                plan.first(where: { $0.artifact == entry.name })?.skipped == nil
+            else { return nil }
+            return (entry, target)
+        }
+        let now = Clock.format(try Clock.now(environment: environment))
+        var journal = RestoreJournal(
+            restoreID: restoreID, bundle: manifest.id, environment: manifest.environment, startedAt: now, updatedAt: now,
+            state: .staging,
+            targets: work.map { .init(name: $0.0.name, kind: $0.0.kind.rawValue, target: $0.1.targetDescription, step: "pending") })
+        try journals.save(journal)
+
+        // 2. Decrypt, stage and check everything before touching any target.
+        do {
+            for (index, (entry, target)) in work.enumerated() {
+                progress.begin("\(entry.name): decrypting and staging beside \(target.targetDescription)")
+                let stats = try target.stage(restoreID: restoreID) { sink in
+                    try reader.open(entry, identities: identities) { chunk in
+                        progress.advance(by: chunk.count)
+                        try sink(chunk)
+                    }
+                }
+                progress.end()
+                try compareStats(stats, entry)
+                journal.targets[index].step = "staged"
+            }
+            try journals.save(journal)
+        } catch {
+            for (_, target) in work { target.discardStage(restoreID: restoreID) }
+            journal.state = .failed
+            try? journals.save(journal)
+            throw error
+        }
+
+        // 3. Commit with quick swaps; undo on failure. Hooks around it.
+        if let hook = config.hooks.preRestore {
+            do {
+                try Hooks.run(hook, name: "pre_restore", environment: environment)
+            } catch {
+                for (_, target) in work { target.discardStage(restoreID: restoreID) }
+                journal.state = .failed
+                try? journals.save(journal)
+                throw error
+            }
+        }
+        defer {
+            if let hook = config.hooks.postRestore { try? Hooks.run(hook, name: "post_restore", environment: environment) }
+        }
+        journal.state = .committing
+        try journals.save(journal)
+        try commitAll(&journal, work.map(\.1))
+        result.committed = work.map(\.0.name)
+        return result
+    }
+
+    /// Commits every staged target in order; on a failure, undoes the committed ones.
+    func commitAll(_ journal: inout RestoreJournal, _ targets: [any RestoreTarget]) throws {
+        let restoreID = journal.restoreID
+        for (index, target) in targets.enumerated() where journal.targets[index].step != "committed" {
+            do {
+                try target.commit(restoreID: restoreID)
+            } catch {
+                var undoProblems: [String] = []
+                for (undoIndex, committed) in targets.enumerated().reversed() where journal.targets[undoIndex].step == "committed" {
+                    do {
+                        try committed.undo(restoreID: restoreID)
+                        try committed.finalize(restoreID: restoreID)
+                        journal.targets[undoIndex].step = "undone"
+                    } catch {
+                        undoProblems.append("\(error)")
+                    }
+                }
+                for target in targets { target.discardStage(restoreID: restoreID) }
+                try? target.finalize(restoreID: restoreID)
+                journal.state = undoProblems.isEmpty ? .failed : .committing
+                try? journals.save(journal)
+                if !undoProblems.isEmpty {
+                    throw CofferError(.failure, "restore \(restoreID) failed at \(target.name) (\(error)) and could not undo everything: \(undoProblems.joined(separator: "; ")); run `coffer restore --recover`")
+                }
+                throw CofferError(.failure, "restore failed at \(target.name): \(error); the targets already committed were put back, nothing changed")
+            }
+            journal.targets[index].step = "committed"
+            try journals.save(journal)
+            if environment["COFFER_FAULT"] == "restore-after-commit-\(index + 1)" { ProcessIdentity.crashForTesting() }
+        }
+        journal.state = .committed
+        try journals.save(journal)
+    }
+
+    /// A restore interrupted mid-commit must be recovered before another starts.
+    func refuseWhileInterrupted() throws {
+        if let interrupted = try journals.all().first(where: { $0.state == .committing || $0.state == .staging }) {
+            throw CofferError(.refused, "restore \(interrupted.restoreID) was interrupted; run `coffer restore --recover` first")
+        }
+    }
+
+    /// The configured targets of a journal, in its order.
+    func targets(of journal: RestoreJournal) throws -> [any RestoreTarget] {
+        let sources = try SourceCatalog.sources(config, environment: environment)
+        return try journal.targets.map { record in
+            guard let target = sources.first(where: { $0.name == record.name && $0.kind.rawValue == record.kind }) else {
+                throw CofferError(.config, "restore \(journal.restoreID) touched \(record.name), which the config no longer has")
+            }
+            return target
+        }
+    }
+
+    /// Finishes (or, failing that, undoes) restores a crash interrupted.
+    /// Returns one line per restore it handled.
+    public func recover() throws -> [String] {
+        var lines: [String] = []
+        for var journal in try journals.all() {
+            switch journal.state {
+            case .staging:
+                for target in try targets(of: journal) { target.discardStage(restoreID: journal.restoreID) }
+                journal.state = .failed
+                try journals.save(journal)
+                lines.append("\(journal.restoreID): interrupted before any target changed; staged copies removed")
+            case .committing:
+                do {
+                    try commitAll(&journal, try targets(of: journal))
+                    lines.append("\(journal.restoreID): finished the interrupted commit; every target holds bundle \(journal.bundle)")
+                } catch {
+                    lines.append("\(journal.restoreID): could not finish, undone: \(error)")
+                }
+            default:
+                continue
+            }
+        }
+        return lines
+    }
+
+    /// Puts back the pre-restore content of a committed restore.
+    public func rollback(restoreID: String) throws -> RestoreJournal {
+        var journal = try journals.load(restoreID)
+        guard journal.state == .committed else {
+            throw CofferError(.refused, "restore \(restoreID) is \(journal.state.rawValue); only a committed restore can be rolled back")
+        }
+        let targets = try targets(of: journal)
+        for target in targets where !target.hasPreRestoreCopy(restoreID: restoreID) {
+            throw CofferError(.refused, "the pre-restore copy of \(target.name) for restore \(restoreID) is gone; cannot roll back")
+        }
+        for (index, target) in targets.enumerated().reversed() {
+            try target.undo(restoreID: restoreID)
+            journal.targets[index].step = "undone"
+        }
+        journal.state = .rolledBack
+        try journals.save(journal)
+        return journal
+    }
+
+    /// Drops the pre-restore copies of a restore (after which it cannot be rolled back).
+    public func finalize(restoreID: String) throws -> RestoreJournal {
+        var journal = try journals.load(restoreID)
+        guard journal.state == .committed || journal.state == .rolledBack else {
+            throw CofferError(.refused, "restore \(restoreID) is \(journal.state.rawValue); nothing to finalize")
+        }
+        for target in try targets(of: journal) { try target.finalize(restoreID: restoreID) }
+        journal.state = .finalized
+        try journals.save(journal)
+        return journal
+    }
+
+    /// Every recorded restore.
+    public func history() throws -> [RestoreJournal] { try journals.all() }
+}

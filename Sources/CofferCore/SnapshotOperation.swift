@@ -1,0 +1,96 @@
+import CofferCrypto
+import CofferFormat
+import CofferSources
+import CofferStorage
+import CofferSystem
+import Foundation
+
+/// What a snapshot made.
+public struct SnapshotResult: Sendable {
+    public var manifest: Manifest
+    /// Things the operator should know (an included variable that is not set, say).
+    public var warnings: [String]
+    /// Leftovers of interrupted snapshots that were removed first.
+    public var removedLeftovers: Int
+}
+
+/// `coffer snapshot`: every source sealed into one signed bundle. The bundle
+/// appears whole or not at all; on failure nothing is left behind.
+public struct SnapshotOperation {
+    public let config: CofferConfig
+    public let keys: KeyStore
+    public let environment: [String: String]
+    public let progress: any ProgressReporter
+
+    public init(config: CofferConfig, environment: [String: String], progress: any ProgressReporter) {
+        self.config = config
+        self.keys = KeyStore(directory: config.keysDirectory)
+        self.environment = environment
+        self.progress = progress
+    }
+
+    public func run(label: String?, signingKey: MinisignSecretKey) throws -> SnapshotResult {
+        let environmentName = config.environment.rawValue
+        let sources = try SourceCatalog.sources(config, environment: environment)
+        let recipients = try keys.recipients(environmentName)
+        let repository = try Repository.open(config)
+        try repository.prepareForWriting()
+        let removed = try repository.storage.removeAbandonedWrites()
+        let latest = try repository.bundleIDs(environment: environmentName).last
+        let previous = try latest.map { Manifest.digest(of: try repository.manifestBytes(environment: environmentName, id: $0).manifest) }
+        let now = try Clock.now(environment: environment)
+        let id = BundleID.make(at: now, after: latest)
+        var warnings: [String] = []
+        if let env = sources.compactMap({ $0 as? EnvSource }).first, case let missing = try env.missingNames(), !missing.isEmpty {
+            warnings.append("env: \(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") not set and not in the bundle")
+        }
+
+        let writer = try repository.storage.beginBundle(at: BundleLayout.bundlePrefix(environment: environmentName, id: id))
+        do {
+            var artifacts: [ArtifactEntry] = []
+            try StateDirectory(config: config).withScratch { scratch in
+                for source in sources {
+                    artifacts.append(try seal(source, recipients: recipients, writer: writer, scratch: scratch))
+                    if environment["COFFER_FAULT"] == "snapshot-after-artifact" { ProcessIdentity.crashForTesting() }
+                }
+            }
+            let manifest = Manifest(
+                id: id, environment: environmentName, label: label, createdAt: Clock.format(now), host: ProcessIdentity.hostName,
+                tool: CofferVersion.tool, recipients: recipients.map(\.description), signer: signingKey.keyID.description,
+                previous: previous, artifacts: artifacts)
+            let bytes = try manifest.canonicalBytes()
+            let signature = ManifestSignature.sign(bytes, manifest: manifest, with: signingKey)
+            try writer.write(BundleLayout.signatureName) { sink in try signature.withUnsafeBytes { try sink($0) } }
+            try writer.write(BundleLayout.manifestName) { sink in try bytes.withUnsafeBytes { try sink($0) } }
+            try writer.commit()
+            return SnapshotResult(manifest: manifest, warnings: warnings, removedLeftovers: removed)
+        } catch {
+            writer.abort()
+            throw error
+        }
+    }
+
+    private func seal(
+        _ source: any SnapshotSource & RestoreTarget, recipients: [AgeX25519Recipient], writer: any BundleWriter, scratch: String
+    ) throws -> ArtifactEntry {
+        let path = BundleLayout.artifactPath(name: source.name, fileExtension: source.fileExtension)
+        progress.begin("\(source.name) (\(source.kind.rawValue))")
+        defer { progress.end() }
+        var headerBytes: [UInt8] = []
+        var facts: SourceFacts?
+        var sealed: SealedArtifact?
+        try writer.write(path + "-payload") { payload in
+            sealed = try ArtifactPipeline.seal(recipients: recipients, header: { headerBytes += $0 }, payload: payload) { plain in
+                facts = try source.snapshot(workDirectory: scratch) { chunk in
+                    progress.advance(by: chunk.count)
+                    try plain(chunk)
+                }
+            }
+        }
+        try writer.write(path + "-header") { sink in try headerBytes.withUnsafeBytes { try sink($0) } }
+        guard let facts, let sealed else { throw CofferError(.failure, "\(source.name): the snapshot produced nothing") }
+        return ArtifactEntry(
+            name: source.name, kind: source.kind, path: path, plainBytes: sealed.plainBytes, header: sealed.header,
+            payload: sealed.payload, source: facts.source, stats: facts.stats)
+    }
+}

@@ -1,0 +1,28 @@
+import CofferFormat
+import CofferSources
+
+/// The configured sources, as snapshot sources and restore targets.
+public enum SourceCatalog {
+    /// Every configured source, in config order (SQLite first, then env).
+    public static func sources(_ config: CofferConfig, environment: [String: String]) throws -> [any SnapshotSource & RestoreTarget] {
+        if let first = config.postgres.first {
+            throw CofferError(.config, "[[postgres]] \(first.name): PostgreSQL sources are not supported by this build yet")
+        }
+        if let first = config.redis.first {
+            throw CofferError(.config, "[[redis]] \(first.name): Redis sources are not supported by this build yet")
+        }
+        var sources: [any SnapshotSource & RestoreTarget] = config.sqlite.map { SQLiteSource(name: $0.name, path: $0.path) }
+        if let env = config.env {
+            sources.append(EnvSource(include: env.include, pattern: env.pattern, file: env.file, restoreTo: env.restoreTo ?? env.file, environment: environment))
+        }
+        guard !sources.isEmpty else {
+            throw CofferError(.config, "\(config.path) configures nothing to back up; add a [[sqlite]] or an [env] section")
+        }
+        return sources
+    }
+
+    /// The configured target for an artifact of a bundle, by name and kind.
+    public static func target(for entry: ArtifactEntry, in sources: [any SnapshotSource & RestoreTarget]) -> (any SnapshotSource & RestoreTarget)? {
+        sources.first { $0.name == entry.name && $0.kind == entry.kind }
+    }
+}

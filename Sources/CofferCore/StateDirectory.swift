@@ -1,0 +1,35 @@
+import CofferSystem
+
+/// Coffer's local working folder beside the config (`.coffer/`, mode 0700):
+/// `tmp/` for plaintext that must not outlive a command, `restores/` for the
+/// restore journals.
+public struct StateDirectory: Sendable {
+    public let root: String
+
+    public init(config: CofferConfig) {
+        root = FileSystem.join(FileSystem.directoryName(of: config.path), ".coffer")
+    }
+
+    public var restores: String { FileSystem.join(root, "restores") }
+
+    /// A fresh private folder for one command's temporary plaintext; removed by `body`'s end,
+    /// and by the next command if this process is killed.
+    public func withScratch<R>(_ body: (String) throws -> R) throws -> R {
+        let tmp = FileSystem.join(root, "tmp")
+        try FileSystem.createDirectory(tmp, permissions: 0o700)
+        try FileSystem.setPermissions(root, 0o700)
+        try removeAbandonedScratch(in: tmp)
+        let scratch = FileSystem.join(tmp, "\(ProcessIdentity.current)-\(UInt32.random(in: 0...UInt32.max))")
+        try FileSystem.createDirectory(scratch, permissions: 0o700)
+        defer { try? FileSystem.removeTree(scratch) }
+        return try body(scratch)
+    }
+
+    /// Scratch folders of processes that no longer run (killed mid-command).
+    private func removeAbandonedScratch(in tmp: String) throws {
+        for name in try FileSystem.contentsOfDirectory(tmp) {
+            guard let pid = Int32(name.split(separator: "-").first ?? ""), !ProcessIdentity.isAlive(pid) else { continue }
+            try FileSystem.removeTree(FileSystem.join(tmp, name))
+        }
+    }
+}

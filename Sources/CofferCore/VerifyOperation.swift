@@ -1,0 +1,97 @@
+import CofferCrypto
+import CofferFormat
+import CofferSources
+import CofferSystem
+
+/// The outcome of `coffer verify`.
+public struct VerifyReport: Sendable {
+    public struct Artifact: Sendable {
+        public var name: String
+        public var kind: ArtifactKind
+        public var plainBytes: Int64
+        /// nil when the artifact passed every check that ran.
+        public var problem: String?
+    }
+
+    public var id: String
+    public var environment: String
+    public var deep: Bool
+    public var signer: String
+    public var artifacts: [Artifact]
+    public var passed: Bool { artifacts.allSatisfy { $0.problem == nil } }
+}
+
+/// `coffer verify`: the signature and every object's SHA-256 (public keys
+/// only); with `deep`, also decrypts, decompresses and checks each artifact's
+/// format and counts against the manifest.
+public struct VerifyOperation {
+    public let config: CofferConfig
+    public let progress: any ProgressReporter
+
+    public init(config: CofferConfig, progress: any ProgressReporter) {
+        self.config = config
+        self.progress = progress
+    }
+
+    public func run(reference: String, deep: Bool) throws -> VerifyReport {
+        let environment = config.environment.rawValue
+        let keys = KeyStore(directory: config.keysDirectory)
+        let repository = try Repository.open(config)
+        try repository.checkFormat()
+        let id = try repository.resolve(reference, environment: environment)
+        let manifest = try repository.verifiedManifest(environment: environment, id: id, trusted: try keys.signingPublicKey())
+        let reader = BundleReader(repository: repository, manifest: manifest)
+        let identities: [any AgeIdentity] = deep ? try keys.identities(environment) : []
+        var report = VerifyReport(id: id, environment: environment, deep: deep, signer: manifest.signer, artifacts: [])
+        try StateDirectory(config: config).withScratch { scratch in
+            for entry in manifest.artifacts {
+                var result = VerifyReport.Artifact(name: entry.name, kind: entry.kind, plainBytes: entry.plainBytes)
+                progress.begin("\(entry.name): \(deep ? "decrypting and checking" : "checking digests")")
+                do {
+                    try reader.checkObjects(entry)
+                    if deep { try deepCheck(entry, reader: reader, identities: identities, scratch: scratch) }
+                } catch let error as FormatError {
+                    result.problem = error.message
+                } catch let error as AgeError {
+                    result.problem = "\(entry.name): \(error)"
+                } catch let error as SourceError {
+                    result.problem = error.description
+                }
+                progress.end()
+                report.artifacts.append(result)
+            }
+        }
+        return report
+    }
+
+    /// Decrypts into the private scratch folder and checks the format there.
+    private func deepCheck(_ entry: ArtifactEntry, reader: BundleReader, identities: [any AgeIdentity], scratch: String) throws {
+        let plain = FileSystem.join(scratch, "\(entry.name).check")
+        defer { try? FileSystem.removeFile(plain) }
+        var file = try FileDescriptor(opening: plain, .createNew(permissions: 0o600))
+        try withWriteBehind({ try file.write($0) }) { sink in
+            try reader.open(entry, identities: identities) { chunk in
+                progress.advance(by: chunk.count)
+                try sink(chunk)
+            }
+        }
+        try file.close()
+        let stats: [String: JSONValue]
+        switch entry.kind {
+        case .sqlite:
+            stats = try SQLiteSource.inspect(plain, name: entry.name)
+        case .env:
+            stats = try EnvSource.inspect(String(decoding: try FileSystem.readFile(plain, limit: 64 << 20), as: UTF8.self)).stats
+        default:
+            throw SourceError(entry.name, "cannot check \(entry.kind.rawValue) artifacts in this build")
+        }
+        try compareStats(stats, entry)
+    }
+}
+
+/// Fails when what was found differs from the counts the manifest recorded.
+func compareStats(_ found: [String: JSONValue], _ entry: ArtifactEntry) throws {
+    guard found == entry.stats else {
+        throw SourceError(entry.name, "counts differ from the manifest: found \(JSONValue.object(found)), manifest says \(JSONValue.object(entry.stats))")
+    }
+}

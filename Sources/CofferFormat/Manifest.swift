@@ -1,0 +1,164 @@
+import CofferCrypto
+import Foundation
+
+/// Size and SHA-256 of one stored object, so `sha256sum` can check it by hand.
+public struct ObjectDigest: Codable, Equatable, Sendable {
+    public var bytes: Int64
+    public var sha256: String
+
+    public init(bytes: Int64, sha256: String) {
+        self.bytes = bytes
+        self.sha256 = sha256
+    }
+}
+
+/// What kind of source an artifact came from; decides how it is checked and restored.
+public enum ArtifactKind: String, Codable, Sendable, CaseIterable {
+    case sqlite, postgres, redis, env, file
+}
+
+/// One artifact of a bundle: two objects (age header, age payload) and the
+/// non-secret facts a restore checks against.
+public struct ArtifactEntry: Codable, Equatable, Sendable {
+    public var name: String
+    public var kind: ArtifactKind
+    /// Object path without the `-header`/`-payload` suffix, relative to the bundle.
+    public var path: String
+    /// `gzip+age`: gzip members, then age v1.
+    public var codec: String
+    public var plainBytes: Int64
+    public var header: ObjectDigest
+    public var payload: ObjectDigest
+    /// Facts about the source (versions, formats); never a secret.
+    public var source: [String: JSONValue]
+    /// Counts a restore can compare (rows per table, number of variables).
+    public var stats: [String: JSONValue]
+
+    public static let codec = "gzip+age"
+
+    enum CodingKeys: String, CodingKey {
+        case name, kind, path, codec, header, payload, source, stats
+        case plainBytes = "plain_bytes"
+    }
+
+    public init(
+        name: String, kind: ArtifactKind, path: String, plainBytes: Int64, header: ObjectDigest, payload: ObjectDigest,
+        source: [String: JSONValue], stats: [String: JSONValue]
+    ) {
+        self.name = name
+        self.kind = kind
+        self.path = path
+        self.codec = Self.codec
+        self.plainBytes = plainBytes
+        self.header = header
+        self.payload = payload
+        self.source = source
+        self.stats = stats
+    }
+
+    /// The header object's path, relative to the bundle.
+    public var headerPath: String { path + "-header" }
+    /// The payload object's path, relative to the bundle.
+    public var payloadPath: String { path + "-payload" }
+}
+
+/// The signed description of a bundle. A bundle exists exactly when its
+/// manifest (and signature) exist; everything in it is covered by the signature.
+public struct Manifest: Codable, Equatable, Sendable {
+    /// The only format this build writes and reads.
+    public static let currentFormat = "coffer/1"
+
+    public var format: String
+    public var id: String
+    public var environment: String
+    public var label: String?
+    public var createdAt: String
+    public var host: String
+    public var tool: String
+    public var recipients: [String]
+    /// The minisign key id of the signer.
+    public var signer: String
+    /// SHA-256 of the previous manifest of the same environment, or nil for the first.
+    public var previous: String?
+    public var artifacts: [ArtifactEntry]
+
+    enum CodingKeys: String, CodingKey {
+        case format, id, environment, label, host, tool, recipients, signer, previous, artifacts
+        case createdAt = "created_at"
+    }
+
+    public init(
+        id: String, environment: String, label: String?, createdAt: String, host: String, tool: String,
+        recipients: [String], signer: String, previous: String?, artifacts: [ArtifactEntry]
+    ) {
+        self.format = Self.currentFormat
+        self.id = id
+        self.environment = environment
+        self.label = label
+        self.createdAt = createdAt
+        self.host = host
+        self.tool = tool
+        self.recipients = recipients
+        self.signer = signer
+        self.previous = previous
+        self.artifacts = artifacts
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        // Explicit nulls: every manifest has the same keys.
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(format, forKey: .format)
+        try container.encode(id, forKey: .id)
+        try container.encode(environment, forKey: .environment)
+        try container.encode(label, forKey: .label)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(host, forKey: .host)
+        try container.encode(tool, forKey: .tool)
+        try container.encode(recipients, forKey: .recipients)
+        try container.encode(signer, forKey: .signer)
+        try container.encode(previous, forKey: .previous)
+        try container.encode(artifacts, forKey: .artifacts)
+    }
+
+    /// The canonical bytes: JSON with sorted keys, two-space indentation, LF, final newline.
+    public func canonicalBytes() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return Array(try encoder.encode(self)) + [0x0A]
+    }
+
+    /// Parses manifest bytes, refusing formats other than `coffer/1` before anything else.
+    public static func parse(_ bytes: [UInt8]) throws -> Manifest {
+        struct FormatOnly: Decodable { let format: String? }
+        let data = Data(bytes)
+        guard let probe = try? JSONDecoder().decode(FormatOnly.self, from: data) else {
+            throw FormatError(.malformed, "the manifest is not JSON")
+        }
+        guard let format = probe.format else { throw FormatError(.malformed, "the manifest has no format field") }
+        guard format == currentFormat else {
+            throw FormatError(
+                .unsupportedVersion,
+                "unknown bundle format '\(format.prefix(40))'; this coffer reads \(currentFormat) (a newer coffer wrote it? upgrade)")
+        }
+        do {
+            return try JSONDecoder().decode(Manifest.self, from: data)
+        } catch {
+            throw FormatError(.malformed, "the manifest does not have the \(currentFormat) fields: \(error)")
+        }
+    }
+
+    /// SHA-256 (hex) of canonical manifest bytes, as the next manifest's `previous`.
+    public static func digest(of bytes: [UInt8]) -> String { hexString(SHA256.hash(bytes)) }
+}
+
+/// Lower-case hex.
+public func hexString(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var out = [UInt8]()
+    out.reserveCapacity(bytes.count * 2)
+    for byte in bytes {
+        out.append(digits[Int(byte >> 4)])
+        out.append(digits[Int(byte & 15)])
+    }
+    return String(decoding: out, as: UTF8.self)
+}

@@ -1,0 +1,152 @@
+import CofferFormat
+import CofferSystem
+import Foundation
+
+/// The critical environment variables: the names in `include` plus those that
+/// match `pattern`, from the process environment or a dotenv file. Only their
+/// number goes into the manifest; names and values exist only inside the
+/// encrypted artifact.
+public struct EnvSource: SnapshotSource, RestoreTarget {
+    public let name = "env"
+    public var include: [String]
+    public var pattern: String?
+    /// A dotenv file to read instead of the process environment.
+    public var file: String?
+    /// Where restore writes the variables (a dotenv file, mode 0600).
+    public var restoreTo: String?
+    /// The environment to read when `file` is nil.
+    public var environment: [String: String]
+
+    public var kind: ArtifactKind { .env }
+    public var fileExtension: String { "env" }
+    public var targetDescription: String { restoreTo ?? "(no restore_to configured)" }
+
+    public init(include: [String], pattern: String?, file: String?, restoreTo: String?, environment: [String: String]) {
+        self.include = include
+        self.pattern = pattern
+        self.file = file
+        self.restoreTo = restoreTo
+        self.environment = environment
+    }
+
+    /// The selected variables, sorted by name.
+    public func collect() throws -> [(name: String, value: String)] {
+        let available: [(name: String, value: String)]
+        if let file {
+            guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
+                throw SourceError(name, "cannot read the env file \(file)")
+            }
+            do { available = try Dotenv.parse(text) } catch { throw SourceError(name, "\(file): \(error)") }
+        } else {
+            available = environment.map { ($0.key, $0.value) }
+        }
+        let regex: NSRegularExpression?
+        if let pattern {
+            do { regex = try NSRegularExpression(pattern: pattern) } catch {
+                throw SourceError(name, "pattern '\(pattern)' is not a valid regular expression")
+            }
+        } else {
+            regex = nil
+        }
+        let wanted = Set(include)
+        return available.filter { variable in
+            if wanted.contains(variable.name) { return true }
+            guard let regex else { return false }
+            let range = NSRange(variable.name.startIndex..., in: variable.name)
+            return regex.firstMatch(in: variable.name, range: range) != nil
+        }.sorted { $0.name < $1.name }
+    }
+
+    /// Names from `include` that are not set, so an operator sees a missing secret at snapshot time.
+    public func missingNames() throws -> [String] {
+        let present = Set(try collect().map(\.name))
+        return include.filter { !present.contains($0) }.sorted()
+    }
+
+    public func snapshot(workDirectory: String, into sink: ByteSink) throws -> SourceFacts {
+        let variables = try collect()
+        var text = Array(Dotenv.render(variables).utf8)
+        defer { wipe(&text) }
+        try text.withUnsafeBytes { try sink($0) }
+        return SourceFacts(
+            source: ["origin": .string(file == nil ? "process environment" : "dotenv file"), "format": .string("dotenv")],
+            stats: ["variables": .int(Int64(variables.count))])
+    }
+
+    /// Parses an env artifact's plaintext and returns its stats.
+    public static func inspect(_ text: String) throws -> (variables: [(name: String, value: String)], stats: [String: JSONValue]) {
+        let variables: [(name: String, value: String)]
+        do { variables = try Dotenv.parse(text) } catch { throw SourceError("env", "the env artifact is malformed: \(error)") }
+        return (variables, ["variables": .int(Int64(variables.count))])
+    }
+
+    // MARK: Restore
+
+    private func target() throws -> String {
+        guard let restoreTo else {
+            throw SourceError(name, "no [env] restore_to is configured, so there is nowhere to restore the variables")
+        }
+        return restoreTo
+    }
+
+    public func stage(restoreID: String, plaintext: (ByteSink) throws -> Void) throws -> [String: JSONValue] {
+        let side = SideFiles(target: try target())
+        let staging = side.staging(restoreID)
+        try writeNewFile(staging, plaintext)
+        do {
+            let data = try FileSystem.readFile(staging, limit: 64 << 20)
+            return try Self.inspect(String(decoding: data, as: UTF8.self)).stats
+        } catch {
+            discardStage(restoreID: restoreID)
+            throw error
+        }
+    }
+
+    /// Keeps the current file aside (once), then renames the staged file over it.
+    public func commit(restoreID: String) throws {
+        let path = try target()
+        let side = SideFiles(target: path)
+        let staging = side.staging(restoreID)
+        guard FileSystem.exists(staging) else {
+            if hasPreRestoreCopy(restoreID: restoreID) { return }  // committed before a crash
+            throw SourceError(name, "the staged file \(staging) is gone; the restore cannot be committed")
+        }
+        if !hasPreRestoreCopy(restoreID: restoreID) {
+            if FileSystem.exists(path) {
+                try FileSystem.writeFile(side.preRestore(restoreID), bytes: try FileSystem.readFile(path, limit: 64 << 20), permissions: 0o600)
+            } else {
+                try FileSystem.writeFile(side.absentMarker(restoreID), bytes: [], permissions: 0o600)
+            }
+        }
+        try FileSystem.rename(staging, to: path)
+        try FileSystem.syncDirectory(FileSystem.directoryName(of: path))
+    }
+
+    public func undo(restoreID: String) throws {
+        let path = try target()
+        let side = SideFiles(target: path)
+        if FileSystem.exists(side.preRestore(restoreID)) {
+            try FileSystem.writeFile(path, bytes: try FileSystem.readFile(side.preRestore(restoreID), limit: 64 << 20), permissions: 0o600)
+        } else if FileSystem.exists(side.absentMarker(restoreID)) {
+            try FileSystem.removeFile(path)
+        }
+    }
+
+    public func discardStage(restoreID: String) {
+        guard let restoreTo else { return }
+        try? FileSystem.removeFile(SideFiles(target: restoreTo).staging(restoreID))
+    }
+
+    public func finalize(restoreID: String) throws {
+        guard let restoreTo else { return }
+        let side = SideFiles(target: restoreTo)
+        try FileSystem.removeFile(side.preRestore(restoreID))
+        try FileSystem.removeFile(side.absentMarker(restoreID))
+    }
+
+    public func hasPreRestoreCopy(restoreID: String) -> Bool {
+        guard let restoreTo else { return false }
+        let side = SideFiles(target: restoreTo)
+        return FileSystem.exists(side.preRestore(restoreID)) || FileSystem.exists(side.absentMarker(restoreID))
+    }
+}

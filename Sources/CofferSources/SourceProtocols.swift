@@ -1,0 +1,88 @@
+import CofferFormat
+import CofferSystem
+
+/// Non-secret facts a snapshot records: `source` (versions, formats) and `stats`
+/// (counts a restore compares).
+public struct SourceFacts: Sendable {
+    public var source: [String: JSONValue]
+    public var stats: [String: JSONValue]
+
+    public init(source: [String: JSONValue], stats: [String: JSONValue]) {
+        self.source = source
+        self.stats = stats
+    }
+}
+
+/// Something Coffer takes a snapshot of: a database, a set of variables.
+public protocol SnapshotSource {
+    var name: String { get }
+    var kind: ArtifactKind { get }
+    /// Extension of the plaintext artifact (`sqlite`, `env`).
+    var fileExtension: String { get }
+    /// Streams one consistent snapshot into `sink`. `workDirectory` is a private
+    /// folder (0700) for temporary copies, which must not outlive the call.
+    func snapshot(workDirectory: String, into sink: ByteSink) throws -> SourceFacts
+}
+
+/// Something a restore replaces, in steps that a journal can record:
+/// stage beside the target, commit quickly (keeping the old content), undo.
+/// `commit` must be safe to run again after a crash part-way through it.
+public protocol RestoreTarget {
+    var name: String { get }
+    var kind: ArtifactKind { get }
+    /// The live target, for plans and messages.
+    var targetDescription: String { get }
+    /// Writes the plaintext beside the target, checks it, and returns its stats.
+    func stage(restoreID: String, plaintext: (ByteSink) throws -> Void) throws -> [String: JSONValue]
+    /// Swaps the staged content in, first keeping the current content aside.
+    func commit(restoreID: String) throws
+    /// Puts the kept content back (after a failed restore, or for rollback).
+    func undo(restoreID: String) throws
+    /// Removes the staged content of a restore that will not be committed.
+    func discardStage(restoreID: String)
+    /// Removes the kept pre-restore content once it is no longer wanted.
+    func finalize(restoreID: String) throws
+    /// True when the pre-restore content is still kept (rollback is possible).
+    func hasPreRestoreCopy(restoreID: String) -> Bool
+}
+
+/// Paths beside a target: `.NAME.coffer-stage-ID` and `NAME.pre-restore-ID`.
+struct SideFiles {
+    let target: String
+
+    func staging(_ restoreID: String) -> String {
+        FileSystem.join(FileSystem.directoryName(of: target), ".\(FileSystem.baseName(of: target)).coffer-stage-\(restoreID)")
+    }
+
+    func preRestore(_ restoreID: String) -> String { "\(target).pre-restore-\(restoreID)" }
+
+    /// Marks that the target did not exist before the restore.
+    func absentMarker(_ restoreID: String) -> String { preRestore(restoreID) + ".absent" }
+}
+
+/// Writes what `produce` pushes into a new file (mode 0600), durably.
+func writeNewFile(_ path: String, _ produce: (ByteSink) throws -> Void) throws {
+    try? FileSystem.removeFile(path)
+    var file = try FileDescriptor(opening: path, .createNew(permissions: 0o600))
+    do {
+        try withWriteBehind({ try file.write($0) }) { sink in try produce(sink) }
+        try file.sync()
+        try file.close()
+    } catch {
+        try? FileSystem.removeFile(path)
+        throw error
+    }
+}
+
+/// Streams a file into `sink`.
+func streamFile(_ path: String, into sink: ByteSink) throws {
+    let file = try FileDescriptor(opening: path, .readOnly)
+    try forEachBlock(read: { try file.read(into: $0) }, blockSize: 1 << 20, sink)
+}
+
+/// Overwrites bytes that held secrets (env values) before they are freed.
+func wipe(_ bytes: inout [UInt8]) {
+    bytes.withUnsafeMutableBytes { buffer in
+        for index in buffer.indices { buffer[index] = 0 }
+    }
+}

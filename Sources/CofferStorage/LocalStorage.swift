@@ -1,0 +1,120 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CofferSystem
+
+/// A repository in a local folder.
+///
+/// A bundle is written into a hidden temporary folder beside its final place
+/// (`.partial-ID-PID`), every file and folder fsynced, then renamed into place
+/// in one step and the parent fsynced: a crash leaves either no bundle or a
+/// whole one. Leftover partial folders are removed by `removeAbandonedWrites`.
+public struct LocalStorage: Storage {
+    public let root: String
+    public var location: String { root }
+
+    static let partialPrefix = ".partial-"
+
+    public init(root: String) {
+        self.root = root
+    }
+
+    func path(_ key: String) -> String { FileSystem.join(root, key) }
+
+    public func beginBundle(at prefix: String) throws -> any BundleWriter {
+        let final = path(prefix)
+        if FileSystem.exists(final) { throw StorageError(.exists, "\(final) already exists") }
+        let parent = FileSystem.directoryName(of: final)
+        try FileSystem.createDirectory(parent, permissions: 0o755)
+        let partial = FileSystem.join(parent, "\(Self.partialPrefix)\(FileSystem.baseName(of: final))-\(getpid())")
+        try FileSystem.createDirectory(partial, permissions: 0o755)
+        return LocalBundleWriter(partial: partial, final: final)
+    }
+
+    public func read(_ key: String, into sink: ByteSink) throws {
+        let file = try open(key)
+        try forEachBlock(read: { try file.read(into: $0) }, blockSize: 1 << 20, sink)
+    }
+
+    private func open(_ key: String) throws -> FileDescriptor {
+        do {
+            return try FileDescriptor(opening: path(key), .readOnly)
+        } catch let error as SystemError where error.code == ENOENT {
+            throw StorageError(.notFound, "\(path(key)) is missing")
+        }
+    }
+
+    public func readSmall(_ key: String, limit: Int) throws -> [UInt8]? {
+        guard FileSystem.exists(path(key)) else { return nil }
+        return try FileSystem.readFile(path(key), limit: limit)
+    }
+
+    public func writeSmall(_ key: String, _ bytes: [UInt8]) throws {
+        try FileSystem.createDirectory(FileSystem.directoryName(of: path(key)), permissions: 0o755)
+        try FileSystem.writeFile(path(key), bytes: bytes)
+    }
+
+    public func children(of prefix: String) throws -> [String] {
+        let folder = path(prefix)
+        guard let status = try FileSystem.status(of: folder), status.isDirectory else { return [] }
+        return try FileSystem.contentsOfDirectory(folder).filter { !$0.hasPrefix(".") }
+    }
+
+    public func size(of key: String) throws -> Int64? {
+        try FileSystem.status(of: path(key))?.size
+    }
+
+    public func removeAbandonedWrites() throws -> Int {
+        var removed = 0
+        let bundles = path("bundles")
+        guard FileSystem.exists(bundles) else { return 0 }
+        for environment in try FileSystem.contentsOfDirectory(bundles) {
+            let folder = FileSystem.join(bundles, environment)
+            guard (try FileSystem.status(of: folder))?.isDirectory == true else { continue }
+            for name in try FileSystem.contentsOfDirectory(folder) where name.hasPrefix(Self.partialPrefix) {
+                // `.partial-ID-PID`: keep it while its writer is alive.
+                if let pid = Int32(name.split(separator: "-").last ?? ""), pid != getpid(), kill(pid, 0) == 0 { continue }
+                try FileSystem.removeTree(FileSystem.join(folder, name))
+                removed += 1
+            }
+        }
+        return removed
+    }
+}
+
+final class LocalBundleWriter: BundleWriter {
+    let partial: String
+    let final: String
+    private var written: [String] = []
+    private var done = false
+
+    init(partial: String, final: String) {
+        self.partial = partial
+        self.final = final
+    }
+
+    func write(_ name: String, _ produce: (ByteSink) throws -> Void) throws {
+        let target = FileSystem.join(partial, name)
+        try FileSystem.createDirectory(FileSystem.directoryName(of: target), permissions: 0o755)
+        var file = try FileDescriptor(opening: target, .createNew(permissions: 0o644))
+        try withWriteBehind({ try file.write($0) }) { sink in try produce(sink) }
+        try file.sync()
+        try file.close()
+        written.append(FileSystem.directoryName(of: target))
+    }
+
+    func commit() throws {
+        for folder in Set(written) { try FileSystem.syncDirectory(folder) }
+        try FileSystem.syncDirectory(partial)
+        try FileSystem.rename(partial, to: final)
+        try FileSystem.syncDirectory(FileSystem.directoryName(of: final))
+        done = true
+    }
+
+    func abort() {
+        if !done { try? FileSystem.removeTree(partial) }
+        done = true
+    }
+
+    deinit { abort() }
+}

@@ -1,0 +1,54 @@
+import CofferSystem
+
+/// Where bundles are kept. Keys are `/`-separated paths relative to the
+/// repository root. Implementations: a local folder (here), S3 (later).
+public protocol Storage: Sendable {
+    /// The repository location, for messages.
+    var location: String { get }
+
+    /// Starts writing the objects of one bundle under `prefix`. None of them is
+    /// visible to `list` until `commit`; `abort` (or a crash) leaves nothing visible.
+    func beginBundle(at prefix: String) throws -> any BundleWriter
+
+    /// Streams an object into `sink`. Throws `StorageError.notFound` when it is absent.
+    func read(_ key: String, into sink: ByteSink) throws
+
+    /// A small object whole (manifests, headers, descriptors); nil when absent.
+    func readSmall(_ key: String, limit: Int) throws -> [UInt8]?
+
+    /// Writes a small object atomically (the repository descriptor).
+    func writeSmall(_ key: String, _ bytes: [UInt8]) throws
+
+    /// The names directly under `prefix` (like one folder level), sorted; hidden entries excluded.
+    func children(of prefix: String) throws -> [String]
+
+    /// Size of an object, or nil when absent.
+    func size(of key: String) throws -> Int64?
+
+    /// Removes leftovers of bundle writes that were interrupted (crashed or killed).
+    func removeAbandonedWrites() throws -> Int
+}
+
+/// The objects of one bundle being written.
+public protocol BundleWriter: AnyObject {
+    /// Writes one object (relative to the bundle) from what `produce` pushes into the sink.
+    func write(_ name: String, _ produce: (ByteSink) throws -> Void) throws
+    /// Publishes every object at once.
+    func commit() throws
+    /// Discards everything written so far.
+    func abort()
+}
+
+/// A storage failure.
+public struct StorageError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: String, Sendable { case notFound, io, exists }
+    public let kind: Kind
+    public let message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,93 @@
+import ArgumentParser
+import CofferCore
+import Foundation
+
+struct Restore: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Restore a bundle into the configured targets, all or nothing.",
+        discussion: """
+            Verifies the signature and every object, decrypts and checks every artifact into a
+            staging copy beside its target, runs the pre_restore hook, then swaps the targets in
+            one by one (SQLite through its backup API, so open connections see the new data),
+            undoing those already swapped if one fails, and runs the post_restore hook.
+            The previous content is kept: `coffer rollback RESTORE-ID` brings it back.
+            Exit status 0 only when every target was committed.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: ArgumentHelp("Bundle id (or a unique prefix), or `latest`.", valueName: "id"))
+    var bundle: String?
+
+    @Flag(help: "Do not ask for confirmation.")
+    var yes = false
+
+    @Flag(name: .customLong("dry-run"), help: "Print the plan and change nothing.")
+    var dryRun = false
+
+    @Flag(help: "Finish or undo a restore that a crash interrupted.")
+    var recover = false
+
+    @Option(help: ArgumentHelp("Drop the pre-restore copies kept by this restore (no rollback afterwards).", valueName: "restore-id"))
+    var finalize: String?
+
+    func validate() throws {
+        let modes = [bundle != nil, recover, finalize != nil].filter { $0 }.count
+        if modes != 1 { throw ValidationError("give a bundle id (or `latest`), or --recover, or --finalize RESTORE-ID") }
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let operation = RestoreOperation(
+                config: try global.loadConfig(), environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
+            if recover {
+                let lines = try operation.recover()
+                if global.json { try printJSON(["recovered": lines]) } else { say(lines.isEmpty ? "no interrupted restore" : lines.joined(separator: "\n")) }
+                return
+            }
+            if let finalize {
+                let journal = try operation.finalize(restoreID: finalize)
+                if global.json { try printJSON(["restore_id": journal.restoreID, "state": journal.state.rawValue]) } else { say("restore \(journal.restoreID) finalized: pre-restore copies removed") }
+                return
+            }
+            let result = try operation.run(reference: bundle ?? "latest", dryRun: dryRun) { plan in
+                if yes { return true }
+                printPlan(plan, heading: "restore will replace:")
+                return askYes("Replace these targets? [y/N] ")
+            }
+            if global.json {
+                try printJSON([
+                    "bundle": result.bundle, "restore_id": result.restoreID as Any, "dry_run": dryRun, "committed": result.committed,
+                    "plan": result.plan.map { ["artifact": $0.artifact, "kind": $0.kind.rawValue, "target": $0.target, "plain_bytes": $0.plainBytes, "skipped": $0.skipped as Any] },
+                ])
+                return
+            }
+            if dryRun {
+                printPlan(result.plan, heading: "restore of bundle \(result.bundle) would replace (dry run, nothing changed):")
+                return
+            }
+            say("restored bundle \(result.bundle): \(result.committed.joined(separator: ", "))")
+            if let id = result.restoreID { say("restore id \(id); undo with `coffer rollback \(id)`, drop the kept copies with `coffer restore --finalize \(id)`") }
+        }
+    }
+}
+
+func printPlan(_ plan: [RestorePlanItem], heading: String) {
+    say(heading)
+    for item in plan {
+        let action = item.skipped.map { "not restored: \($0)" } ?? "-> \(item.target)"
+        say("  \(item.artifact) (\(item.kind.rawValue), \(formatBytes(item.plainBytes))) \(action)")
+    }
+}
+
+/// Asks on the terminal; false without one (use --yes in scripts).
+func askYes(_ prompt: String) -> Bool {
+    guard isatty(0) == 1 else {
+        warn("no terminal to confirm on; pass --yes to restore non-interactively")
+        return false
+    }
+    FileHandle.standardError.write(Data(prompt.utf8))
+    guard let answer = readLine() else { return false }
+    return ["y", "yes"].contains(answer.lowercased().trimmingCharacters(in: .whitespaces))
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import CofferCore
+
+struct Rollback: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Put back what a restore replaced (while its pre-restore copies are kept).",
+        discussion: "Without an id, lists the recorded restores and their state."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: ArgumentHelp("The restore id that `coffer restore` printed.", valueName: "restore-id"))
+    var restoreID: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let operation = RestoreOperation(config: try global.loadConfig(), environment: [:], progress: SilentProgress())
+            guard let restoreID else {
+                let history = try operation.history()
+                if global.json {
+                    try printJSON(history.map { ["restore_id": $0.restoreID, "bundle": $0.bundle, "state": $0.state.rawValue, "started_at": $0.startedAt] })
+                } else {
+                    if history.isEmpty { say("no restores recorded") }
+                    for journal in history { say("\(journal.restoreID)  bundle \(journal.bundle)  \(journal.state.rawValue)  \(journal.startedAt)") }
+                }
+                return
+            }
+            let journal = try operation.rollback(restoreID: restoreID)
+            if global.json {
+                try printJSON(["restore_id": journal.restoreID, "state": journal.state.rawValue])
+            } else {
+                say("rolled back restore \(journal.restoreID): \(journal.targets.map(\.name).joined(separator: ", ")) hold their previous content")
+            }
+        }
+    }
+}

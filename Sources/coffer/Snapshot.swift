@@ -1,0 +1,55 @@
+import ArgumentParser
+import CofferCore
+import CofferCrypto
+import Foundation
+
+struct Snapshot: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Seal every configured source into one signed, encrypted bundle.",
+        discussion: """
+            Needs keys/ENV.age.pub and keys/signing.key. The bundle appears whole or not at
+            all; leftovers of an interrupted snapshot are removed by the next one. The new
+            bundle id is the last line of standard output (with --json: an object with "id").
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: ArgumentHelp("A note stored in the manifest.", valueName: "text"))
+    var label: String?
+
+    @Option(name: .customLong("password-env"), help: ArgumentHelp("Password of an encrypted signing key, from this environment variable.", valueName: "var"))
+    var passwordVariable: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let config = try global.loadConfig()
+            let environment = ProcessInfo.processInfo.environment
+            let keys = KeyStore(directory: config.keysDirectory)
+            let signingKey = try keys.signingKey {
+                try readSecret(environmentVariable: passwordVariable, prompt: "Signing key password: ", what: "signing key password")
+            }
+            let operation = SnapshotOperation(config: config, environment: environment, progress: TerminalProgress())
+            let result = try operation.run(label: label, signingKey: signingKey)
+            for warning in result.warnings { warn(warning) }
+            let manifest = result.manifest
+            if global.json {
+                try printJSON([
+                    "id": manifest.id, "environment": manifest.environment, "created_at": manifest.createdAt,
+                    "artifacts": manifest.artifacts.map { ["name": $0.name, "kind": $0.kind.rawValue, "plain_bytes": $0.plainBytes, "stored_bytes": $0.header.bytes + $0.payload.bytes] },
+                    "warnings": result.warnings,
+                ])
+                return
+            }
+            for artifact in manifest.artifacts {
+                say("  \(artifact.name) (\(artifact.kind.rawValue)): \(formatBytes(artifact.plainBytes)) -> \(formatBytes(artifact.header.bytes + artifact.payload.bytes)) sealed")
+            }
+            say(manifest.id)
+        }
+    }
+}
+
+/// A warning line on standard error.
+func warn(_ message: String) {
+    FileHandle.standardError.write(Data("coffer: warning: \(message)\n".utf8))
+}

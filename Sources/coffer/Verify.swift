@@ -1,0 +1,41 @@
+import ArgumentParser
+import CofferCore
+
+struct Verify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check a bundle: signature and every object's SHA-256; --deep also decrypts and checks contents.",
+        discussion: """
+            Quick verification needs only keys/signing.pub. --deep needs keys/ENV.age and checks
+            each artifact's format (SQLite integrity_check) and counts against the manifest.
+            Exit status 5 when anything does not match.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: ArgumentHelp("Bundle id (or a unique prefix), or `latest`.", valueName: "id"))
+    var bundle: String = "latest"
+
+    @Flag(help: "Also decrypt, decompress and check every artifact.")
+    var deep = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let report = try VerifyOperation(config: try global.loadConfig(), progress: TerminalProgress()).run(reference: bundle, deep: deep)
+            if global.json {
+                try printJSON([
+                    "id": report.id, "environment": report.environment, "deep": report.deep, "signer": report.signer,
+                    "passed": report.passed,
+                    "artifacts": report.artifacts.map { ["name": $0.name, "kind": $0.kind.rawValue, "ok": $0.problem == nil, "problem": $0.problem as Any] },
+                ])
+            } else {
+                say("bundle \(report.id): signature by \(report.signer) verified")
+                for artifact in report.artifacts {
+                    say("  \(artifact.problem == nil ? "ok  " : "FAIL") \(artifact.name) (\(artifact.kind.rawValue))\(artifact.problem.map { ": \($0)" } ?? "")")
+                }
+                say(report.passed ? "verified\(report.deep ? " (deep)" : "")" : "verification FAILED")
+            }
+            if !report.passed { throw ExitCode(CofferError.Category.integrity.rawValue) }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import Testing
+
+/// A workspace with a SQLite database and a dotenv file configured.
+private func withProject(_ body: (Workspace) throws -> Void) throws {
+    try Workspace.with { ws in
+        let config = """
+            environment = "development"
+            repository = "backups"
+            keys = "keys"
+
+            [[sqlite]]
+            name = "app"
+            path = "data/app.db"
+
+            [env]
+            include = ["JWT_SECRET_KEY"]
+            file = "app.env"
+            """
+        try config.write(toFile: ws.config, atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: ws.path("data"), withIntermediateDirectories: true)
+        #expect(try ws.run("sqlite3", ["data/app.db", "CREATE TABLE t(x); INSERT INTO t VALUES (1),(2),(3);"]).status == 0)
+        try "JWT_SECRET_KEY=\"s3cr3t-value\"\n".write(toFile: ws.path("app.env"), atomically: true, encoding: .utf8)
+        try body(ws)
+    }
+}
+
+private func rows(_ ws: Workspace) throws -> String {
+    try ws.run("sqlite3", ["data/app.db", "SELECT count(*) FROM t"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+@Suite("coffer snapshot, list, verify, restore")
+struct BundleCommandTests {
+    @Test("the DESIGN interface: id as last line, --json, minisign and age open the bundle by hand")
+    func interface() throws {
+        try withProject { ws in
+            let snapshot = try ws.coffer("snapshot", "--label", "first")
+            #expect(snapshot.status == 0, "\(snapshot.stderr)")
+            let id = try #require(snapshot.stdout.split(separator: "\n").last.map(String.init))
+            let folder = "backups/bundles/development/\(id)"
+            #expect(try ws.run("minisign", ["-Vm", "\(folder)/manifest.json", "-p", "keys/signing.pub"]).status == 0)
+            let byHand = try ws.run("sh", ["-c", "cat \(folder)/artifacts/app*.age-header \(folder)/artifacts/app*.age-payload | age -d -i keys/development.age | gunzip > by-hand.db && sqlite3 by-hand.db 'PRAGMA integrity_check; SELECT count(*) FROM t'"])
+            #expect(byHand.status == 0, "\(byHand.stderr)")
+            #expect(byHand.stdout == "ok\n3\n")
+            let sums = try ws.run("sh", ["-c", "cd \(folder) && sha256sum artifacts/*"]).stdout
+            let manifest = try String(contentsOfFile: ws.path("\(folder)/manifest.json"), encoding: .utf8)
+            for line in sums.split(separator: "\n") { #expect(manifest.contains(String(line.prefix(64)))) }
+            #expect(!manifest.contains("s3cr3t"))
+
+            let json = try ws.coffer("snapshot", "--json")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+            #expect((object["id"] as? String)?.count == 25)
+            let list = try ws.coffer("list", "--json")
+            #expect((try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])?.count == 2)
+            let verify = try ws.coffer("verify", "latest", "--deep", "--json")
+            #expect(verify.status == 0, "\(verify.stderr)")
+            #expect(verify.stdout.contains("\"passed\" : true"))
+        }
+    }
+
+    @Test("restore needs --yes without a terminal; --dry-run changes nothing; then restore and rollback")
+    func restoreFlow() throws {
+        try withProject { ws in
+            #expect(try ws.coffer("snapshot").status == 0)
+            #expect(try ws.run("sqlite3", ["data/app.db", "DELETE FROM t"]).status == 0)
+            let refused = try ws.coffer("restore", "latest")
+            #expect(refused.status == 6)
+            #expect(refused.stderr.contains("--yes"))
+            let dry = try ws.coffer("restore", "latest", "--dry-run")
+            #expect(dry.status == 0)
+            #expect(dry.stdout.contains("data/app.db"))
+            #expect(try rows(ws) == "0")
+            let restored = try ws.coffer("restore", "latest", "--yes", "--json")
+            #expect(restored.status == 0, "\(restored.stderr)")
+            #expect(try rows(ws) == "3")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(restored.stdout.utf8)) as? [String: Any])
+            let restoreID = try #require(object["restore_id"] as? String)
+            #expect(try ws.coffer("rollback", restoreID).status == 0)
+            #expect(try rows(ws) == "0")
+            #expect(try ws.coffer("restore", "--finalize", restoreID).status == 0)
+            #expect(try ws.run("sh", ["-c", "ls data | grep -c pre-restore"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        }
+    }
+
+    @Test("verify of a tampered bundle exits 5 and names the artifact")
+    func tampered() throws {
+        try withProject { ws in
+            let id = try #require(try ws.coffer("snapshot").stdout.split(separator: "\n").last.map(String.init))
+            let payload = ws.path("backups/bundles/development/\(id)/artifacts/app.sqlite.gz.age-payload")
+            var bytes = try ws.read(String(payload.dropFirst(ws.root.count + 1)))
+            bytes[bytes.count - 30] ^= 0xff
+            try Data(bytes).write(to: URL(fileURLWithPath: payload))
+            let result = try ws.coffer("verify", id)
+            #expect(result.status == 5)
+            #expect(result.stdout.contains("FAIL app"))
+        }
+    }
+
+    @Test("a snapshot killed mid-way leaves no bundle; the next run removes the leftover")
+    func crashDuringSnapshot() throws {
+        try withProject { ws in
+            let crashed = try ws.coffer("snapshot", environment: ["COFFER_FAULT": "snapshot-after-artifact"])
+            #expect(crashed.status != 0)
+            #expect(try ws.coffer("list").stdout.contains("no bundles"))
+            let leftovers = try ws.run("sh", ["-c", "ls -A backups/bundles/development | grep -c partial"]).stdout
+            #expect(leftovers.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+            #expect(try ws.coffer("snapshot").status == 0)
+            let after = try ws.run("sh", ["-c", "ls -A backups/bundles/development | grep -c partial"]).stdout
+            #expect(after.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+            #expect(try ws.run("sh", ["-c", "ls -A .coffer/tmp | wc -l"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        }
+    }
+
+    @Test("a restore killed during commit is finished by --recover")
+    func crashDuringRestore() throws {
+        try withProject { ws in
+            #expect(try ws.coffer("snapshot").status == 0)
+            #expect(try ws.run("sqlite3", ["data/app.db", "DELETE FROM t"]).status == 0)
+            try "JWT_SECRET_KEY=\"rotated\"\n".write(toFile: ws.path("app.env"), atomically: true, encoding: .utf8)
+            let crashed = try ws.coffer("restore", "latest", "--yes", environment: ["COFFER_FAULT": "restore-after-commit-1"])
+            #expect(crashed.status != 0)
+            #expect(try rows(ws) == "3")  // the first target was committed
+            #expect(try String(contentsOfFile: ws.path("app.env"), encoding: .utf8).contains("rotated"))  // the second not yet
+            let blocked = try ws.coffer("restore", "latest", "--yes")
+            #expect(blocked.status == 6)
+            #expect(blocked.stderr.contains("--recover"))
+            let recovered = try ws.coffer("restore", "--recover")
+            #expect(recovered.status == 0, "\(recovered.stderr)")
+            #expect(recovered.stdout.contains("finished"))
+            #expect(try String(contentsOfFile: ws.path("app.env"), encoding: .utf8).contains("s3cr3t-value"))
+            #expect(try ws.coffer("restore", "--recover").stdout.contains("no interrupted restore"))
+        }
+    }
+
+    @Test("env diff names what changed, never values")
+    func envDiff() throws {
+        try withProject { ws in
+            try "JWT_SECRET_KEY=\"s3cr3t-value\"\n".write(toFile: ws.path("app.env"), atomically: true, encoding: .utf8)
+            #expect(try ws.coffer("snapshot").status == 0)
+            #expect(try ws.coffer("env", "diff").status == 0)
+            try "JWT_SECRET_KEY=\"changed-value\"\n".write(toFile: ws.path("app.env"), atomically: true, encoding: .utf8)
+            let diff = try ws.coffer("env", "diff")
+            #expect(diff.status == 1)
+            #expect(diff.stdout.contains("~ JWT_SECRET_KEY"))
+            #expect(!diff.stdout.contains("changed-value") && !diff.stdout.contains("s3cr3t"))
+        }
+    }
+}

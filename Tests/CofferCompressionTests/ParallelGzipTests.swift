@@ -1,0 +1,92 @@
+import CofferCompression
+import Foundation
+import Testing
+
+/// Compressible text like a database dump.
+private func dumpLike(_ count: Int) -> [UInt8] {
+    var text = ""
+    var index = 0
+    while text.utf8.count < count {
+        text += "INSERT INTO orders VALUES (\(index), \(index * 7919 % 100_003), 'customer-\(index % 977)@example.com', \(index % 13 == 0 ? "NULL" : "'paid'"));\n"
+        index += 1
+    }
+    return Array(text.utf8.prefix(count))
+}
+
+private func compress(_ data: [UInt8], blockSize: Int, pieces: Int = 1) throws -> [UInt8] {
+    var gzip = try ParallelGzip(blockSize: blockSize, workers: 2)
+    var out: [UInt8] = []
+    let step = max(1, data.count / pieces + 1)
+    var index = 0
+    repeat {
+        let end = min(index + step, data.count)
+        try data[index..<end].withUnsafeBytes { try gzip.update($0) { out += $0 } }
+        index = end
+    } while index < data.count
+    try gzip.finish { out += $0 }
+    #expect(gzip.inputCount == Int64(data.count))
+    #expect(gzip.outputCount == Int64(out.count))
+    return out
+}
+
+private func program(_ arguments: [String], input: [UInt8]) throws -> [UInt8] {
+    let dir = NSTemporaryDirectory() + "coffer-gzip-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    _ = FileManager.default.createFile(atPath: dir + "/in", contents: Data(input))
+    _ = FileManager.default.createFile(atPath: dir + "/out", contents: nil)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    process.standardInput = FileHandle(forReadingAtPath: dir + "/in")
+    process.standardOutput = FileHandle(forWritingAtPath: dir + "/out")
+    try process.run()
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 0, "\(arguments) failed")
+    return [UInt8](FileManager.default.contents(atPath: dir + "/out") ?? Data())
+}
+
+@Suite("parallel gzip")
+struct ParallelGzipTests {
+    static let block = 4096
+
+    @Test("round trip at block boundaries", arguments: [0, 1, block - 1, block, block + 1, 10 * block + 17])
+    func roundTrip(_ size: Int) throws {
+        let data = dumpLike(size)
+        let compressed = try compress(data, blockSize: Self.block)
+        #expect(try Inflater.decompress(compressed, format: .gzip) == data)
+    }
+
+    @Test("the real gunzip reads every member as one stream")
+    func gunzip() throws {
+        let data = dumpLike(100_000)
+        let compressed = try compress(data, blockSize: Self.block)
+        #expect(try program(["gzip", "-dc"], input: compressed) == data)
+        let members = compressed.indices.dropLast(2).filter { compressed[$0] == 0x1f && compressed[$0 + 1] == 0x8b && compressed[$0 + 2] == 0x08 }
+        #expect(members.count >= (100_000 + Self.block - 1) / Self.block, "expected one member per block")
+    }
+
+    @Test("output does not depend on how the input is cut")
+    func deterministic() throws {
+        let data = dumpLike(50_000)
+        let once = try compress(data, blockSize: Self.block, pieces: 1)
+        #expect(try compress(data, blockSize: Self.block, pieces: 7) == once)
+        #expect(try compress(data, blockSize: Self.block, pieces: 50_000) == once)
+    }
+
+    @Test("with 1 MiB blocks the size is within 2% of gzip -6")
+    func size() throws {
+        let data = dumpLike(3_000_000)
+        let mine = try compress(data, blockSize: 1 << 20).count
+        let reference = try program(["gzip", "-6", "-c", "-n"], input: data).count
+        let difference = abs(Double(mine - reference)) / Double(reference)
+        #expect(difference <= 0.02, "\(mine) bytes vs gzip -6 \(reference)")
+    }
+
+    @Test("an empty input is one valid empty member")
+    func empty() throws {
+        let compressed = try compress([], blockSize: Self.block)
+        #expect(compressed.count == 20)
+        #expect(try program(["gzip", "-dc"], input: compressed).isEmpty)
+    }
+}
