@@ -3,7 +3,7 @@ import Foundation
 
 /// `make bench`: Coffer against the reference programs, measured in the same run.
 ///
-/// Usage: coffer-bench --coffer PATH [--size-mb 500] [--runs 5] [--dir DIR]
+/// Usage: coffer-bench --coffer PATH [--size-mb 500] [--runs 7] [--sqlite-mb 1000] [--dir DIR]
 /// Outputs go to DIR (default /dev/shm, so disk writeback does not add noise);
 /// each figure is the median of the runs, tools alternating.
 @main
@@ -20,6 +20,7 @@ struct Bench {
         try benchmarkAge(options, dir: dir, report: &report)
         try benchmarkMinisign(options, dir: dir, report: &report)
         try benchmarkGzip(options, dir: dir, report: &report)
+        try benchmarkSnapshot(options, dir: dir, report: &report)
         print("")
         report.printSummary()
     }
@@ -143,6 +144,7 @@ struct Options {
     var coffer = ".build/release/coffer"
     var sizeMB = 500
     var runs = 7
+    var sqliteMB = 1000
     var directory = FileManager.default.isWritableFile(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
 
     init(_ arguments: ArraySlice<String>) throws {
@@ -154,6 +156,7 @@ struct Options {
             case "--size-mb": sizeMB = Int(value) ?? sizeMB
             case "--runs": runs = Int(value) ?? runs
             case "--dir": directory = value
+            case "--sqlite-mb": sqliteMB = Int(value) ?? sqliteMB
             default: throw BenchError("unknown option \(flag)")
             }
         }
@@ -181,8 +184,8 @@ struct Report {
     func printSummary() {
         print("summary")
         for (name, value, unit, target, passed) in lines {
-            let shown = unit == "x" ? String(format: "%.2fx", value) : String(format: "%.1f %@", value, unit)
-            print("  \(passed ? "PASS" : "MISS")  \(name.padding(toLength: 36, withPad: " ", startingAt: 0)) \(shown.padding(toLength: 10, withPad: " ", startingAt: 0)) target \(target)")
+            let shown = unit == "x" ? String(format: "%.2fx", value) : unit == "%" ? String(format: "%+.2f%%", value) : String(format: "%.1f %@", value, unit)
+            print("  \(passed ? "PASS" : "MISS")  \(name.padding(toLength: 40, withPad: " ", startingAt: 0)) \(shown.padding(toLength: 10, withPad: " ", startingAt: 0)) target \(target)")
         }
     }
 }
