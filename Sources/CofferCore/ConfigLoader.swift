@@ -1,3 +1,4 @@
+import CofferCrypto
 import CofferSystem
 import TOMLKit
 
@@ -32,7 +33,7 @@ public enum ConfigLoader {
             throw CofferError(.config, "\(path):\(error.source.begin.line):\(error.source.begin.column): \(error.description)")
         }
         let base = FileSystem.directoryName(of: path)
-        var reader = TableReader(table: table, context: path, section: nil)
+        var reader = TableReader(table: table, context: path, section: nil, lines: text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
         try reader.allowOnly(["environment", "repository", "keys", "retention", "sqlite", "postgres", "redis", "env", "s3", "hooks"])
 
         let environmentName = try reader.string("environment") ?? "development"
@@ -125,10 +126,37 @@ struct TableReader {
     let table: TOMLTable
     let context: String
     let section: String?
+    /// The file's lines, to point at the line of a bad key.
+    let lines: [String]
+    /// Which occurrence of an array-of-tables section this is (0 for plain tables).
+    var occurrence = 0
 
     func error(_ key: String, _ message: String) -> CofferError {
         let name = section.map { "[\($0)] \(key)" } ?? key
-        return CofferError(.config, "\(context): \(name) \(message)")
+        let location = line(of: key).map { ":\($0)" } ?? ""
+        return CofferError(.config, "\(context)\(location): \(name) \(message)")
+    }
+
+    /// The 1-based line where `key` is set in this table, when it can be found.
+    func line(of key: String) -> Int? {
+        var start = 0
+        var end = lines.count
+        if let section {
+            let header = section.split(separator: " ").first.map(String.init) ?? section
+            let headers = lines.indices.filter {
+                let trimmed = lines[$0].trimmingWhitespace()
+                return trimmed == "[\(header)]" || trimmed == "[[\(header)]]"
+            }
+            guard occurrence < headers.count else { return nil }
+            start = headers[occurrence] + 1
+            end = lines[start...].firstIndex { $0.trimmingWhitespace().hasPrefix("[") } ?? lines.count
+        } else {
+            end = lines.firstIndex { $0.trimmingWhitespace().hasPrefix("[") } ?? lines.count
+        }
+        return (start..<end).first { index in
+            let trimmed = lines[index].trimmingWhitespace()
+            return trimmed.hasPrefix(key) && trimmed.dropFirst(key.count).trimmingWhitespace().hasPrefix("=")
+        }.map { $0 + 1 }
     }
 
     mutating func allowOnly(_ keys: Set<String>) throws {
@@ -173,7 +201,7 @@ struct TableReader {
     func table(_ key: String) throws -> TableReader? {
         guard let value = table[key] else { return nil }
         guard let inner = value.table else { throw error(key, "must be a table ([\(key)])") }
-        return TableReader(table: inner, context: context, section: key)
+        return TableReader(table: inner, context: context, section: key, lines: lines)
     }
 
     func tableArray(_ key: String) throws -> [TableReader] {
@@ -181,7 +209,7 @@ struct TableReader {
         guard let array = value.array else { throw error(key, "must be an array of tables ([[\(key)]])") }
         return try array.enumerated().map { index, element in
             guard let inner = element.table else { throw error(key, "must be an array of tables ([[\(key)]])") }
-            return TableReader(table: inner, context: context, section: "\(key) #\(index + 1)")
+            return TableReader(table: inner, context: context, section: "\(key) #\(index + 1)", lines: lines, occurrence: index)
         }
     }
 }

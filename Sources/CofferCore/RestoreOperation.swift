@@ -119,7 +119,7 @@ public struct RestoreOperation {
         // 3. Commit with quick swaps; undo on failure. Hooks around it.
         if let hook = config.hooks.preRestore {
             do {
-                try Hooks.run(hook, name: "pre_restore", environment: environment)
+                try Hooks.run(hook, name: "pre_restore", in: FileSystem.directoryName(of: config.path), environment: environment)
             } catch {
                 for (_, target) in work { target.discardStage(restoreID: restoreID) }
                 journal.state = .failed
@@ -128,7 +128,7 @@ public struct RestoreOperation {
             }
         }
         defer {
-            if let hook = config.hooks.postRestore { try? Hooks.run(hook, name: "post_restore", environment: environment) }
+            if let hook = config.hooks.postRestore { try? Hooks.run(hook, name: "post_restore", in: FileSystem.directoryName(of: config.path), environment: environment) }
         }
         journal.state = .committing
         try journals.save(journal)

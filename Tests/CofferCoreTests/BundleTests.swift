@@ -147,6 +147,26 @@ struct BundleTests {
         }
     }
 
+    @Test("hooks: a failing pre_restore stops the restore untouched; post_restore runs after a commit")
+    func hooks() throws {
+        try Project.with(extraConfig: "[hooks]\npre_restore = \"echo stopped >> hooks.log; test ! -e block\"\npost_restore = \"echo started >> hooks.log\"") { project in
+            _ = try project.snapshot()
+            try project.makeDatabase("data/app.db", users: 9)
+            _ = FileManager.default.createFile(atPath: project.path("block"), contents: nil)
+            let before = try project.targetsSnapshot()
+            let error = expectFailure("restore with a failing pre_restore hook") { _ = try project.restore() }
+            #expect("\(String(describing: error))".contains("pre_restore"))
+            #expect(try project.targetsSnapshot() == before)
+            #expect(try String(contentsOfFile: project.path("hooks.log"), encoding: .utf8) == "stopped\n")
+            #expect(try FileSystem.contentsOfDirectory(project.path("data")) == ["app.db"], "staging copies were left behind")
+
+            try FileManager.default.removeItem(atPath: project.path("block"))
+            _ = try project.restore()
+            #expect(try project.users() == 100)
+            #expect(try String(contentsOfFile: project.path("hooks.log"), encoding: .utf8) == "stopped\nstopped\nstarted\n")
+        }
+    }
+
     @Test("a target locked during commit undoes the targets already committed")
     func lockedTargetUndo() throws {
         try Project.with(extraConfig: "[[sqlite]]\nname = \"second\"\npath = \"data/second.db\"") { project in

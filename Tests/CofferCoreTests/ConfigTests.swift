@@ -89,6 +89,13 @@ struct ConfigTests {
         #expect(message?.contains(named) == true, "\(message ?? "accepted")")
     }
 
+    @Test("semantic errors point at the line of the bad key")
+    func lines() {
+        #expect(configError("environment = \"development\"\n\n[retention]\ndays = 0\n")?.contains("coffer.toml:4:") == true)
+        #expect(configError("[[sqlite]]\nname = \"a\"\npath = \"a.db\"\n\n[[sqlite]]\nname = \"B\"\npath = \"b.db\"\n")?.contains("coffer.toml:6:") == true)
+        #expect(configError("environment = \"dev\"\n")?.contains("coffer.toml:1:") == true)
+    }
+
     @Test("a missing config file says how to give one")
     func missingFile() {
         do {
