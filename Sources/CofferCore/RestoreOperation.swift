@@ -156,10 +156,13 @@ public struct RestoreOperation {
                 }
                 for target in targets { target.discardStage(restoreID: restoreID) }
                 try? target.finalize(restoreID: restoreID)
-                journal.state = undoProblems.isEmpty ? .failed : .committing
+                journal.state = .failed
                 try? journals.save(journal)
                 if !undoProblems.isEmpty {
-                    throw CofferError(.failure, "restore \(restoreID) failed at \(target.name) (\(error)) and could not undo everything: \(undoProblems.joined(separator: "; ")); run `coffer restore --recover`")
+                    // The pre-restore copies of the targets that could not be put back are kept.
+                    throw CofferError(
+                        .failure,
+                        "restore \(restoreID) failed at \(target.name) (\(error)) and could not put everything back: \(undoProblems.joined(separator: "; ")). The previous content is kept beside each target as NAME.pre-restore-\(restoreID)")
                 }
                 throw CofferError(.failure, "restore failed at \(target.name): \(error); the targets already committed were put back, nothing changed")
             }

@@ -33,6 +33,11 @@ public struct SnapshotOperation {
         let environmentName = config.environment.rawValue
         let sources = try SourceCatalog.sources(config, environment: environment)
         let recipients = try keys.recipients(environmentName)
+        let trusted = try keys.signingPublicKey()
+        guard trusted.keyID == signingKey.keyID else {
+            throw CofferError(
+                .key, "\(keys.signingKeyPath) (key id \(signingKey.keyID)) does not match \(keys.signingPublicKeyPath) (\(trusted.keyID)); bundles it signed would not verify")
+        }
         let repository = try Repository.open(config)
         try repository.prepareForWriting()
         let removed = try repository.storage.removeAbandonedWrites()

@@ -41,6 +41,18 @@ struct BundleTests {
         }
     }
 
+    @Test("a signing key that does not match signing.pub is refused before anything is written")
+    func mismatchedSigningKey() throws {
+        try Project.with { project in
+            let stranger = MinisignSecretKey()
+            let error = expectFailure("snapshot with a foreign signing key") {
+                _ = try SnapshotOperation(config: project.config, environment: [:], progress: SilentProgress()).run(label: nil, signingKey: stranger)
+            }
+            #expect("\(String(describing: error))".contains("does not match"))
+            #expect(!FileManager.default.fileExists(atPath: project.path("backups/bundles")))
+        }
+    }
+
     @Test("a flipped byte in an artifact fails verify and restore, targets untouched")
     func flippedArtifactByte() throws {
         try Project.with { project in
