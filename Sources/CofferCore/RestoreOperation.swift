@@ -19,6 +19,8 @@ public struct RestoreResult: Sendable {
     public var bundle: String
     public var plan: [RestorePlanItem]
     public var committed: [String]
+    /// Things the operator should know, such as a failed post_restore hook.
+    public var warnings: [String] = []
 }
 
 /// `coffer restore`, following DESIGN.md: verify the signature and every
@@ -127,12 +129,25 @@ public struct RestoreOperation {
                 throw error
             }
         }
-        defer {
-            if let hook = config.hooks.postRestore { try? Hooks.run(hook, name: "post_restore", in: FileSystem.directoryName(of: config.path), environment: environment) }
+        // post_restore runs after a commit or an undo: the application must come back either way.
+        func runPostHook() -> String? {
+            guard let hook = config.hooks.postRestore else { return nil }
+            do {
+                try Hooks.run(hook, name: "post_restore", in: FileSystem.directoryName(of: config.path), environment: environment)
+                return nil
+            } catch {
+                return "\(error)"
+            }
         }
         journal.state = .committing
         try journals.save(journal)
-        try commitAll(&journal, work.map(\.1))
+        do {
+            try commitAll(&journal, work.map(\.1))
+        } catch {
+            if let problem = runPostHook() { throw CofferError(.failure, "\(error); and then \(problem)") }
+            throw error
+        }
+        if let problem = runPostHook() { result.warnings.append("\(problem); the restore itself was committed") }
         result.committed = work.map(\.0.name)
         return result
     }

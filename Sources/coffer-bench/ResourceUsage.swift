@@ -8,12 +8,14 @@ import Glibc
 struct ChildUsage {
     var status: Int32
     var seconds: Double
-    /// Peak RSS in KiB (`ru_maxrss` from `wait4`).
+    /// Peak RSS in KiB: the child's own `VmHWM`.
     var maxRSSKiB: Int
 }
 
-/// Runs a program (looked up on PATH) and measures it with `wait4`, which
-/// reports that child's own peak RSS, not that of any other child.
+/// Runs a program (looked up on PATH) and measures its peak RSS as the
+/// `VmHWM` of its own address space, read from /proc while it runs. (`ru_maxrss`
+/// from `wait4` would not do: Linux carries it across `exec`, so a child would
+/// report at least the RSS of the bench process that spawned it.)
 func measureChild(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws -> ChildUsage {
     let argv = [program] + arguments
     var env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
@@ -34,9 +36,23 @@ func measureChild(_ program: String, _ arguments: [String], environment: [String
     let spawned = posix_spawnp(&pid, program, &actions, nil, cArgs, cEnv)
     guard spawned == 0 else { throw BenchError("cannot start \(program): \(String(cString: strerror(spawned)))") }
     var status: Int32 = 0
-    var usage = rusage()
-    while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+    var peak = 0
+    while true {
+        peak = max(peak, highWaterMarkKiB(pid))
+        let reaped = waitpid(pid, &status, WNOHANG)
+        if reaped == pid { break }
+        if reaped < 0 && errno != EINTR { throw BenchError("waitpid failed for \(program)") }
+        usleep(10_000)
+    }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    return ChildUsage(status: exitStatus, seconds: seconds, maxRSSKiB: Int(usage.ru_maxrss))
+    return ChildUsage(status: exitStatus, seconds: seconds, maxRSSKiB: peak)
+}
+
+/// `VmHWM` (KiB) of a running process, 0 once it is gone.
+private func highWaterMarkKiB(_ pid: pid_t) -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+        let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+    else { return 0 }
+    return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
 }

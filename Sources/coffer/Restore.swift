@@ -56,9 +56,11 @@ struct Restore: AsyncParsableCommand {
                 printPlan(plan, heading: "restore will replace:")
                 return askYes("Replace these targets? [y/N] ")
             }
+            for warning in result.warnings { warn(warning) }
             if global.json {
                 try printJSON([
                     "bundle": result.bundle, "restore_id": result.restoreID as Any, "dry_run": dryRun, "committed": result.committed,
+                    "warnings": result.warnings,
                     "plan": result.plan.map { ["artifact": $0.artifact, "kind": $0.kind.rawValue, "target": $0.target, "plain_bytes": $0.plainBytes, "skipped": $0.skipped as Any] },
                 ])
                 return

@@ -173,9 +173,22 @@ struct BundleTests {
             #expect(try FileSystem.contentsOfDirectory(project.path("data")) == ["app.db"], "staging copies were left behind")
 
             try FileManager.default.removeItem(atPath: project.path("block"))
-            _ = try project.restore()
+            let result = try project.restore()
+            #expect(result.warnings.isEmpty)
             #expect(try project.users() == 100)
             #expect(try String(contentsOfFile: project.path("hooks.log"), encoding: .utf8) == "stopped\nstopped\nstarted\n")
+        }
+    }
+
+    @Test("a failing post_restore hook is reported, the committed restore stands")
+    func failingPostHook() throws {
+        try Project.with(extraConfig: "[hooks]\npost_restore = \"exit 3\"") { project in
+            _ = try project.snapshot()
+            try project.makeDatabase("data/app.db", users: 2)
+            let result = try project.restore()
+            #expect(try project.users() == 100)
+            #expect(result.warnings.count == 1)
+            #expect(result.warnings.first?.contains("post_restore hook failed with exit status 3") == true)
         }
     }
 
