@@ -9,10 +9,7 @@ extension FileCommand {
             commandName: "decrypt",
             abstract: "Decrypt an age file (binary or armored) with the environment's identity.",
             discussion: """
-                Without -i the identity is keys/ENV.age. A payload stored apart from its header
-                (NAME.age-payload beside NAME.age-header, as in bundles) is found automatically,
-                or named with --header. The output appears only when the whole file decrypted
-                and authenticated; on any failure nothing is left behind.
+                Without -i the identity is keys/ENV.age. A payload stored apart from its header (NAME.age-payload beside NAME.age-header, as in bundles) is found automatically, or named with --header. The output appears only when the whole file decrypted and authenticated; on any failure nothing is left behind.
                 """
         )
 

@@ -9,9 +9,7 @@ extension FileCommand {
             commandName: "encrypt",
             abstract: "Encrypt a file to the environment's recipients (age format).",
             discussion: """
-                Without -r/-R/--passphrase the file is encrypted to keys/ENV.age.pub.
-                --split writes the age header and payload as OUTPUT-header and OUTPUT-payload,
-                as bundles store artifacts; `cat OUTPUT-header OUTPUT-payload` is the age file.
+                Without -r/-R/--passphrase the file is encrypted to keys/ENV.age.pub. --split writes the age header and payload as OUTPUT-header and OUTPUT-payload, as bundles store artifacts; `cat OUTPUT-header OUTPUT-payload` is the age file.
                 """
         )
 

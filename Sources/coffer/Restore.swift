@@ -6,12 +6,7 @@ struct Restore: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Restore a bundle into the configured targets, all or nothing.",
         discussion: """
-            Verifies the signature and every object, decrypts and checks every artifact into a
-            staging copy beside its target, runs the pre_restore hook, then swaps the targets in
-            one by one (SQLite through its backup API, so open connections see the new data),
-            undoing those already swapped if one fails, and runs the post_restore hook.
-            The previous content is kept: `coffer rollback RESTORE-ID` brings it back.
-            Exit status 0 only when every target was committed.
+            Verifies the signature and every object, decrypts and checks every artifact into a staging copy beside its target, runs the pre_restore hook, then swaps the targets in one by one (SQLite through its backup API, so open connections see the new data), undoing those already swapped if one fails, and runs the post_restore hook. The previous content is kept: `coffer rollback RESTORE-ID` brings it back. Exit status 0 only when every target was committed.
             """
     )
 
