@@ -4,6 +4,8 @@ import Dispatch
 
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// Streaming gzip compression on all cores: input is cut into blocks of
@@ -12,26 +14,35 @@ import Glibc
 /// order, so `gunzip` and `Inflater(.gzip)` read the concatenation as one
 /// stream. Memory is fixed: a batch of blocks in, their members out.
 public struct ParallelGzip: ~Copyable {
-    private let level: Int32
     private let blockSize: Int
     private let slots: Int
     private let streams: UnsafeMutablePointer<z_stream>
     private let input: UnsafeMutableRawBufferPointer
     private let output: UnsafeMutableRawBufferPointer
     private let outputSlotSize: Int
+    /// Each block's member size (or negative zlib status) from the last batch.
+    private let produced: UnsafeMutableBufferPointer<Int>
     private var buffered = 0
     private var wroteAnything = false
+    /// Input bytes consumed so far (for progress and the manifest's plain size).
     public private(set) var inputCount: Int64 = 0
+    /// Compressed bytes produced so far (members already handed to the sink).
     public private(set) var outputCount: Int64 = 0
 
     /// The number of online processors.
     public static var onlineProcessors: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
-    /// `level` as gzip's `-1`...`-9`; `workers` compress at once (each holds
-    /// two blocks in flight, so a batch is `2 * workers` blocks).
-    public init(level: Int32 = 6, blockSize: Int = 1 << 20, workers: Int = ParallelGzip.onlineProcessors) throws {
-        precondition(blockSize > 0 && (1...9).contains(level))
-        self.level = level
+    /// The default number of workers: every core, but at most 8, so that the
+    /// batch (about 4.6 MiB per worker) keeps a snapshot well inside its memory budget.
+    public static var defaultWorkers: Int { min(onlineProcessors, 8) }
+
+    /// `level` is zlib's 0...9 (6 is `gzip -6`; zlib rejects others with an error);
+    /// `workers` compress at once (each holds two blocks in flight, so a batch
+    /// is `2 * workers` blocks and memory is about `workers * 2 * (2 * blockSize
+    /// + 270 KiB)`, whatever the input size). `blockSize` is at most 1 GiB so
+    /// that zlib's 32-bit counts hold a block and its member.
+    public init(level: Int32 = 6, blockSize: Int = 1 << 20, workers: Int = ParallelGzip.defaultWorkers) throws {
+        precondition(blockSize > 0 && blockSize <= 1 << 30, "blockSize must be 1 byte to 1 GiB")
         self.blockSize = blockSize
         slots = max(1, workers) * 2
         streams = .allocate(capacity: slots)
@@ -42,13 +53,16 @@ public struct ParallelGzip: ~Copyable {
             if status != Z_OK {
                 for done in 0..<initialized { deflateEnd(streams + done) }
                 streams.deallocate()
-                throw CompressionError(operation: "deflateInit", code: status, message: "cannot start compression")
+                let message = status == Z_STREAM_ERROR ? "invalid compression level \(level)" : "cannot start compression"
+                throw CompressionError(operation: "deflateInit", code: status, message: message)
             }
             initialized += 1
         }
         outputSlotSize = Int(deflateBound(streams, UInt(blockSize))) + 64
         input = .allocate(byteCount: slots * blockSize, alignment: 64)
         output = .allocate(byteCount: slots * outputSlotSize, alignment: 64)
+        produced = .allocate(capacity: slots)
+        produced.initialize(repeating: 0)
     }
 
     /// Compresses more input; complete members go to `output` in order.
@@ -76,9 +90,6 @@ public struct ParallelGzip: ~Copyable {
         let job = DeflateJob(
             streams: streams, input: UnsafeRawBufferPointer(input), inputCount: buffered, blockSize: blockSize,
             output: output, outputSlotSize: outputSlotSize)
-        let produced = UnsafeMutableBufferPointer<Int>.allocate(capacity: blocks)
-        defer { produced.deallocate() }
-        produced.initialize(repeating: -1)
         let results = ProducedSizes(produced)
         if blocks == 1 {
             results.set(0, job.deflateBlock(0))
@@ -88,7 +99,8 @@ public struct ParallelGzip: ~Copyable {
         for index in 0..<blocks {
             let size = produced[index]
             guard size >= 0 else {
-                throw CompressionError(operation: "deflate", code: Int32(size), message: "compression failed")
+                let message = streams[index].msg.map { String(cString: $0) } ?? "compression failed"
+                throw CompressionError(operation: "deflate", code: Int32(size), message: message)
             }
             try sink(UnsafeRawBufferPointer(rebasing: output[(index * outputSlotSize)..<(index * outputSlotSize + size)]))
             outputCount += Int64(size)
@@ -103,6 +115,7 @@ public struct ParallelGzip: ~Copyable {
         input.initializeMemory(as: UInt8.self, repeating: 0)  // it held plaintext
         input.deallocate()
         output.deallocate()
+        produced.deallocate()
     }
 }
 

@@ -13,15 +13,17 @@ private func dumpLike(_ count: Int) -> [UInt8] {
     return Array(text.utf8.prefix(count))
 }
 
-private func compress(_ data: [UInt8], blockSize: Int, pieces: Int = 1) throws -> [UInt8] {
-    var gzip = try ParallelGzip(blockSize: blockSize, workers: 2)
+/// Compresses `data`, fed to `update` in pieces of the sizes in `pieces`, taken in turn.
+private func compress(_ data: [UInt8], blockSize: Int, workers: Int = 2, pieces: [Int] = [Int.max]) throws -> [UInt8] {
+    var gzip = try ParallelGzip(blockSize: blockSize, workers: workers)
     var out: [UInt8] = []
-    let step = max(1, data.count / pieces + 1)
     var index = 0
+    var piece = 0
     repeat {
-        let end = min(index + step, data.count)
+        let end = index + min(pieces[piece % pieces.count], data.count - index)
         try data[index..<end].withUnsafeBytes { try gzip.update($0) { out += $0 } }
         index = end
+        piece += 1
     } while index < data.count
     try gzip.finish { out += $0 }
     #expect(gzip.inputCount == Int64(data.count))
@@ -62,16 +64,34 @@ struct ParallelGzipTests {
         let data = dumpLike(100_000)
         let compressed = try compress(data, blockSize: Self.block)
         #expect(try program(["gzip", "-dc"], input: compressed) == data)
+        // A header may also occur by chance inside deflate data, hence at least.
         let members = compressed.indices.dropLast(2).filter { compressed[$0] == 0x1f && compressed[$0 + 1] == 0x8b && compressed[$0 + 2] == 0x08 }
         #expect(members.count >= (100_000 + Self.block - 1) / Self.block, "expected one member per block")
+        // Deterministic header: no flags (so no file name) and mtime 0.
+        #expect(Array(compressed.prefix(8)) == [0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0])
     }
 
     @Test("output does not depend on how the input is cut")
     func deterministic() throws {
         let data = dumpLike(50_000)
-        let once = try compress(data, blockSize: Self.block, pieces: 1)
-        #expect(try compress(data, blockSize: Self.block, pieces: 7) == once)
-        #expect(try compress(data, blockSize: Self.block, pieces: 50_000) == once)
+        let once = try compress(data, blockSize: Self.block)
+        #expect(try compress(data, blockSize: Self.block, pieces: [7_143]) == once)
+        #expect(try compress(data, blockSize: Self.block, pieces: [1, 3, Self.block - 1, Self.block + 1, 7, 2 * Self.block + 5, 13]) == once)
+        #expect(try compress(data, blockSize: Self.block, pieces: [1]) == once)
+    }
+
+    @Test("output does not depend on the number of workers")
+    func workers() throws {
+        let data = dumpLike(9 * Self.block + 100)
+        let one = try compress(data, blockSize: Self.block, workers: 1)
+        #expect(try Inflater.decompress(one, format: .gzip) == data)
+        #expect(try compress(data, blockSize: Self.block, workers: 2) == one)
+        #expect(try compress(data, blockSize: Self.block, workers: 3) == one)
+    }
+
+    @Test("an invalid level is zlib's error, not a crash")
+    func invalidLevel() {
+        #expect(throws: CompressionError.self) { _ = try ParallelGzip(level: 10, blockSize: Self.block, workers: 1) }
     }
 
     @Test("with 1 MiB blocks the size is within 2% of gzip -6")
