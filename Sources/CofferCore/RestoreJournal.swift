@@ -10,6 +10,8 @@ public struct RestoreJournal: Codable, Sendable {
         case staging
         /// Targets are being swapped; some may be done.
         case committing
+        /// A commit failed and the committed targets are being put back.
+        case undoing
         /// Every target holds the bundle's content; pre-restore copies are kept.
         case committed
         /// Failed; every target holds what it held before.
@@ -24,7 +26,7 @@ public struct RestoreJournal: Codable, Sendable {
         public var name: String
         public var kind: String
         public var target: String
-        /// `staged`, `committed` or `undone`.
+        /// `pending`, `staged`, `committing`, `committed` or `undone`.
         public var step: String
     }
 
@@ -81,4 +83,21 @@ public struct RestoreJournalStore: Sendable {
             try load(String($0.dropLast(5)))
         }
     }
+}
+
+/// One restore, recovery or rollback at a time: an exclusive `flock` on
+/// `.coffer/restores/lock`, held for the whole operation and released by the
+/// kernel if the process dies, so a journal whose lock is free is truly interrupted.
+struct RestoreLock {
+    private let file: LockFile
+
+    static func acquire(_ journals: RestoreJournalStore) throws -> RestoreLock {
+        try FileSystem.createDirectory(journals.directory, permissions: 0o700)
+        guard let file = try LockFile(path: FileSystem.join(journals.directory, "lock")) else {
+            throw CofferError(.refused, "another coffer restore, recovery or rollback is running for this config; wait for it to finish")
+        }
+        return RestoreLock(file: file)
+    }
+
+    func release() { file.release() }
 }

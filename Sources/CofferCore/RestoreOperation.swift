@@ -66,11 +66,13 @@ public struct RestoreOperation {
 
     /// Restores `reference` (an id or `latest`). `dryRun` stops after the plan.
     public func run(reference: String, dryRun: Bool, confirm: ([RestorePlanItem]) -> Bool) throws -> RestoreResult {
-        try refuseWhileInterrupted()
         let (manifest, plan, sources) = try plan(reference: reference)
         var result = RestoreResult(restoreID: nil, bundle: manifest.id, plan: plan, committed: [])
         if dryRun { return result }
         guard confirm(plan) else { throw CofferError(.refused, "restore cancelled; nothing was changed") }
+        let lock = try RestoreLock.acquire(journals)
+        defer { lock.release() }
+        try refuseWhileInterrupted()
 
         let repository = try Repository.open(config)
         let reader = BundleReader(repository: repository, manifest: manifest)
@@ -152,34 +154,27 @@ public struct RestoreOperation {
         return result
     }
 
-    /// Commits every staged target in order; on a failure, undoes the committed ones.
+    /// Commits every staged target in order; on a failure, puts every touched
+    /// target back. Every step is journaled before it is taken.
     func commitAll(_ journal: inout RestoreJournal, _ targets: [any RestoreTarget]) throws {
         let restoreID = journal.restoreID
         for (index, target) in targets.enumerated() where journal.targets[index].step != "committed" {
+            journal.targets[index].step = "committing"
+            try journals.save(journal)
             do {
                 try target.commit(restoreID: restoreID)
             } catch {
-                var undoProblems: [String] = []
-                for (undoIndex, committed) in targets.enumerated().reversed() where journal.targets[undoIndex].step == "committed" {
-                    do {
-                        try committed.undo(restoreID: restoreID)
-                        try committed.finalize(restoreID: restoreID)
-                        journal.targets[undoIndex].step = "undone"
-                    } catch {
-                        undoProblems.append("\(error)")
-                    }
-                }
-                for target in targets { target.discardStage(restoreID: restoreID) }
-                try? target.finalize(restoreID: restoreID)
-                journal.state = .failed
+                // A failed commit left its own target as it was; drop its kept copy, undo the others.
+                journal.targets[index].step = "failed"
                 try? journals.save(journal)
-                if !undoProblems.isEmpty {
-                    // The pre-restore copies of the targets that could not be put back are kept.
+                try? target.finalize(restoreID: restoreID)
+                let problems = undoAll(&journal, targets)
+                if !problems.isEmpty {
                     throw CofferError(
                         .failure,
-                        "restore \(restoreID) failed at \(target.name) (\(error)) and could not put everything back: \(undoProblems.joined(separator: "; ")). The previous content is kept beside each target as NAME.pre-restore-\(restoreID)")
+                        "restore \(restoreID) failed at \(target.name) (\(error)) and could not put everything back: \(problems.joined(separator: "; ")). The previous content is kept beside each target as NAME.pre-restore-\(restoreID); fix the cause and run `coffer restore --recover`")
                 }
-                throw CofferError(.failure, "restore failed at \(target.name): \(error); the targets already committed were put back, nothing changed")
+                throw CofferError(.failure, "restore failed at \(target.name): \(error); every target was put back, nothing changed")
             }
             journal.targets[index].step = "committed"
             try journals.save(journal)
@@ -189,9 +184,38 @@ public struct RestoreOperation {
         try journals.save(journal)
     }
 
+    /// Puts back every target that was committed (or was being committed when
+    /// a crash came) and still has its pre-restore copy, newest first, and
+    /// removes the staged copies. Journaled as `undoing` first, so a crash
+    /// part-way is resumed by `--recover`; each undo is safe to repeat.
+    /// Returns the problems.
+    func undoAll(_ journal: inout RestoreJournal, _ targets: [any RestoreTarget]) -> [String] {
+        let restoreID = journal.restoreID
+        journal.state = .undoing
+        try? journals.save(journal)
+        var problems: [String] = []
+        for (index, target) in targets.enumerated().reversed()
+        where ["committed", "committing"].contains(journal.targets[index].step) && target.hasPreRestoreCopy(restoreID: restoreID) {
+            do {
+                try target.undo(restoreID: restoreID)
+                journal.targets[index].step = "undone"
+                try journals.save(journal)
+                try target.finalize(restoreID: restoreID)
+            } catch {
+                problems.append("\(target.name): \(error)")
+            }
+        }
+        for target in targets { target.discardStage(restoreID: restoreID) }
+        if problems.isEmpty {
+            journal.state = .failed
+            try? journals.save(journal)
+        }
+        return problems
+    }
+
     /// A restore interrupted mid-commit must be recovered before another starts.
     func refuseWhileInterrupted() throws {
-        if let interrupted = try journals.all().first(where: { $0.state == .committing || $0.state == .staging }) {
+        if let interrupted = try journals.all().first(where: { [.committing, .staging, .undoing].contains($0.state) }) {
             throw CofferError(.refused, "restore \(interrupted.restoreID) was interrupted; run `coffer restore --recover` first")
         }
     }
@@ -203,14 +227,22 @@ public struct RestoreOperation {
             guard let target = sources.first(where: { $0.name == record.name && $0.kind.rawValue == record.kind }) else {
                 throw CofferError(.config, "restore \(journal.restoreID) touched \(record.name), which the config no longer has")
             }
+            guard target.targetDescription == record.target else {
+                throw CofferError(
+                    .config, "restore \(journal.restoreID) touched \(record.target) for \(record.name), but the config now names \(target.targetDescription); put the config back first")
+            }
             return target
         }
     }
 
-    /// Finishes (or, failing that, undoes) restores a crash interrupted.
-    /// Returns one line per restore it handled.
-    public func recover() throws -> [String] {
+    /// Finishes (or, failing that, undoes) restores a crash interrupted, and
+    /// resumes undos that were interrupted. Returns one line per restore it
+    /// handled, and whether every one ended consistent.
+    public func recover() throws -> (lines: [String], succeeded: Bool) {
+        let lock = try RestoreLock.acquire(journals)
+        defer { lock.release() }
         var lines: [String] = []
+        var succeeded = true
         for var journal in try journals.all() {
             switch journal.state {
             case .staging:
@@ -223,17 +255,28 @@ public struct RestoreOperation {
                     try commitAll(&journal, try targets(of: journal))
                     lines.append("\(journal.restoreID): finished the interrupted commit; every target holds bundle \(journal.bundle)")
                 } catch {
-                    lines.append("\(journal.restoreID): could not finish, undone: \(error)")
+                    succeeded = succeeded && journal.state == .failed
+                    lines.append("\(journal.restoreID): could not finish the commit: \(error)")
+                }
+            case .undoing:
+                let problems = undoAll(&journal, try targets(of: journal))
+                if problems.isEmpty {
+                    lines.append("\(journal.restoreID): finished putting every target back; nothing is changed")
+                } else {
+                    succeeded = false
+                    lines.append("\(journal.restoreID): still cannot put back: \(problems.joined(separator: "; "))")
                 }
             default:
                 continue
             }
         }
-        return lines
+        return (lines, succeeded)
     }
 
     /// Puts back the pre-restore content of a committed restore.
     public func rollback(restoreID: String) throws -> RestoreJournal {
+        let lock = try RestoreLock.acquire(journals)
+        defer { lock.release() }
         var journal = try journals.load(restoreID)
         guard journal.state == .committed else {
             throw CofferError(.refused, "restore \(restoreID) is \(journal.state.rawValue); only a committed restore can be rolled back")
@@ -253,6 +296,8 @@ public struct RestoreOperation {
 
     /// Drops the pre-restore copies of a restore (after which it cannot be rolled back).
     public func finalize(restoreID: String) throws -> RestoreJournal {
+        let lock = try RestoreLock.acquire(journals)
+        defer { lock.release() }
         var journal = try journals.load(restoreID)
         guard journal.state == .committed || journal.state == .rolledBack else {
             throw CofferError(.refused, "restore \(restoreID) is \(journal.state.rawValue); nothing to finalize")

@@ -56,6 +56,9 @@ public struct VerifyOperation {
                     result.problem = "\(entry.name): \(error)"
                 } catch let error as SourceError {
                     result.problem = error.description
+                } catch {
+                    // Anything else about this one artifact (an oversized object, a read error) is its problem too.
+                    result.problem = "\(entry.name): \(error)"
                 }
                 progress.end()
                 report.artifacts.append(result)

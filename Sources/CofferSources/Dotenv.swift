@@ -14,7 +14,8 @@ public enum Dotenv {
     public static func parse(_ text: String) throws -> [(name: String, value: String)] {
         var result: [(name: String, value: String)] = []
         var index: [String: Int] = [:]
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        // "\r\n" is one Character in Swift, so CRLF files need their own separator.
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
         var number = 0
         var cursor = 0
         while cursor < lines.count {
@@ -53,13 +54,14 @@ public enum Dotenv {
         var text = "# Written by coffer. Values are double-quoted with \\\\ \\\" \\n \\r escapes.\n"
         for (name, value) in variables.sorted(by: { $0.name < $1.name }) {
             var escaped = ""
-            for character in value {
-                switch character {
+            // By scalar: "\r\n" is one Character and would slip past a Character switch.
+            for scalar in value.unicodeScalars {
+                switch scalar {
                 case "\\": escaped += "\\\\"
                 case "\"": escaped += "\\\""
                 case "\n": escaped += "\\n"
                 case "\r": escaped += "\\r"
-                default: escaped.append(character)
+                default: escaped.unicodeScalars.append(scalar)
                 }
             }
             text += "\(name)=\"\(escaped)\"\n"

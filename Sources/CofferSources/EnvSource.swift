@@ -40,6 +40,12 @@ public struct EnvSource: SnapshotSource, RestoreTarget {
         } else {
             available = environment.map { ($0.key, $0.value) }
         }
+        let selects = try selector()
+        return available.filter { selects($0.name) }.sorted { $0.name < $1.name }
+    }
+
+    /// Whether a variable name is one of the critical ones (in `include` or matching `pattern`).
+    func selector() throws -> (String) -> Bool {
         let regex: NSRegularExpression?
         if let pattern {
             do { regex = try NSRegularExpression(pattern: pattern) } catch {
@@ -49,12 +55,11 @@ public struct EnvSource: SnapshotSource, RestoreTarget {
             regex = nil
         }
         let wanted = Set(include)
-        return available.filter { variable in
-            if wanted.contains(variable.name) { return true }
+        return { name in
+            if wanted.contains(name) { return true }
             guard let regex else { return false }
-            let range = NSRange(variable.name.startIndex..., in: variable.name)
-            return regex.firstMatch(in: variable.name, range: range) != nil
-        }.sorted { $0.name < $1.name }
+            return regex.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil
+        }
     }
 
     /// Names from `include` that are not set, so an operator sees a missing secret at snapshot time.
@@ -82,24 +87,34 @@ public struct EnvSource: SnapshotSource, RestoreTarget {
 
     // MARK: Restore
 
+    /// The file restore writes; a symbolic link is followed, so the real file is replaced, not the link.
     private func target() throws -> String {
         guard let restoreTo else {
             throw SourceError(name, "no [env] restore_to is configured, so there is nowhere to restore the variables")
         }
-        return restoreTo
+        return FileSystem.resolvingSymbolicLinks(restoreTo)
     }
 
+    /// Stages the file the restore will put in place: the bundle's variables,
+    /// plus every variable of the current file that is not a critical one (so
+    /// restoring the critical variables never drops the others). The stats are
+    /// those of the bundle's variables alone.
     public func stage(restoreID: String, plaintext: (ByteSink) throws -> Void) throws -> [String: JSONValue] {
-        let side = SideFiles(target: try target())
-        let staging = side.staging(restoreID)
-        try writeNewFile(staging, plaintext)
-        do {
-            let data = try FileSystem.readFile(staging, limit: 64 << 20)
-            return try Self.inspect(String(decoding: data, as: UTF8.self)).stats
-        } catch {
-            discardStage(restoreID: restoreID)
-            throw error
+        let path = try target()
+        var artifact: [UInt8] = []
+        defer { wipe(&artifact) }
+        try plaintext { artifact += $0 }
+        let (variables, stats) = try Self.inspect(String(decoding: artifact, as: UTF8.self))
+        var merged = variables
+        if let data = try? FileSystem.readFile(path, limit: 64 << 20), let current = try? Dotenv.parse(String(decoding: data, as: UTF8.self)) {
+            // An unreadable current file is replaced whole; its pre-restore copy keeps it.
+            let selects = try selector()
+            merged = current.filter { !selects($0.name) } + variables
         }
+        var text = Array(Dotenv.render(merged).utf8)
+        defer { wipe(&text) }
+        try writeNewFile(SideFiles(target: path).staging(restoreID)) { sink in try text.withUnsafeBytes { try sink($0) } }
+        return stats
     }
 
     /// Keeps the current file aside (once), then renames the staged file over it.
@@ -119,7 +134,12 @@ public struct EnvSource: SnapshotSource, RestoreTarget {
             }
         }
         try FileSystem.rename(staging, to: path)
-        try FileSystem.syncDirectory(FileSystem.directoryName(of: path))
+        do {
+            try FileSystem.syncDirectory(FileSystem.directoryName(of: path))
+        } catch {
+            try? undo(restoreID: restoreID)  // keep the promise: a failed commit leaves the old content
+            throw error
+        }
     }
 
     public func undo(restoreID: String) throws {
@@ -133,20 +153,20 @@ public struct EnvSource: SnapshotSource, RestoreTarget {
     }
 
     public func discardStage(restoreID: String) {
-        guard let restoreTo else { return }
-        try? FileSystem.removeFile(SideFiles(target: restoreTo).staging(restoreID))
+        guard let path = try? target() else { return }
+        try? FileSystem.removeFile(SideFiles(target: path).staging(restoreID))
     }
 
     public func finalize(restoreID: String) throws {
-        guard let restoreTo else { return }
-        let side = SideFiles(target: restoreTo)
+        guard let path = try? target() else { return }
+        let side = SideFiles(target: path)
         try FileSystem.removeFile(side.preRestore(restoreID))
         try FileSystem.removeFile(side.absentMarker(restoreID))
     }
 
     public func hasPreRestoreCopy(restoreID: String) -> Bool {
-        guard let restoreTo else { return false }
-        let side = SideFiles(target: restoreTo)
+        guard let path = try? target() else { return false }
+        let side = SideFiles(target: path)
         return FileSystem.exists(side.preRestore(restoreID)) || FileSystem.exists(side.absentMarker(restoreID))
     }
 }

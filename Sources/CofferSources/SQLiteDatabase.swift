@@ -9,6 +9,9 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     /// True when another connection holds the lock we needed.
     public var isBusy: Bool { code & 0xff == SQLITE_BUSY || code & 0xff == SQLITE_LOCKED }
 
+    /// True when the file is not a database or is damaged.
+    public var isCorruption: Bool { code & 0xff == SQLITE_NOTADB || code & 0xff == SQLITE_CORRUPT }
+
     public var description: String { "\(operation): \(message)" }
 }
 

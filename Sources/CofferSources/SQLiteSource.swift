@@ -84,24 +84,35 @@ public struct SQLiteSource: SnapshotSource, RestoreTarget {
     /// Keeps the current content aside (once), then copies the staged database
     /// into the live one through the backup API: one write transaction, so the
     /// application's open connections see the new content and never a mix.
+    /// A live file that is missing, or too damaged for SQLite to read, is
+    /// replaced by renaming the staged file into place instead (a damaged one is
+    /// first copied aside byte for byte).
     public func commit(restoreID: String) throws {
         let staging = side.staging(restoreID)
-        let preRestore = side.preRestore(restoreID)
-        let absent = side.absentMarker(restoreID)
         guard FileSystem.exists(staging) else {
-            if FileSystem.exists(preRestore) || FileSystem.exists(absent) { return }  // committed before a crash
+            if hasPreRestoreCopy(restoreID: restoreID) { return }  // committed before a crash
             throw SourceError(name, "the staged copy \(staging) is gone; the restore cannot be committed")
         }
         do {
-            if !FileSystem.exists(preRestore) && !FileSystem.exists(absent) {
-                if FileSystem.exists(path) {
-                    try copyDatabase(from: path, to: preRestore)
+            if !hasPreRestoreCopy(restoreID: restoreID) {
+                if !FileSystem.exists(path) {
+                    try FileSystem.writeFile(side.absentMarker(restoreID), bytes: [], permissions: 0o600)
                 } else {
-                    try FileSystem.writeFile(absent, bytes: [], permissions: 0o600)
+                    do {
+                        try copyDatabase(from: path, to: side.preRestore(restoreID))
+                    } catch let error as SQLiteError where error.isCorruption {
+                        try copyRaw(restoreID: restoreID)
+                    }
                 }
             }
+            if FileSystem.exists(side.absentMarker(restoreID)) || FileSystem.exists(side.rawCopy(restoreID)) {
+                for suffix in ["-wal", "-shm", "-journal"] { try FileSystem.removeFile(path + suffix) }
+                try FileSystem.rename(staging, to: path)
+                try FileSystem.syncDirectory(FileSystem.directoryName(of: path))
+                return
+            }
             let source = try SQLiteDatabase(path: staging, readOnly: true)
-            let live = try SQLiteDatabase(path: path, create: true)
+            let live = try SQLiteDatabase(path: path)
             live.setBusyTimeout(milliseconds: busyTimeoutMilliseconds)
             try source.backup(into: live)
         } catch let error as SQLiteError {
@@ -113,9 +124,17 @@ public struct SQLiteSource: SnapshotSource, RestoreTarget {
         try? FileSystem.removeFile(staging)
     }
 
+    /// Copies an unreadable live database (and its WAL) aside byte for byte, durably.
+    private func copyRaw(restoreID: String) throws {
+        let raw = side.rawCopy(restoreID)
+        for suffix in ["", "-wal"] where FileSystem.exists(path + suffix) {
+            try FileSystem.writeFile(raw + suffix, bytes: try FileSystem.readFile(path + suffix, limit: 1 << 40), permissions: 0o600)
+        }
+    }
+
     public func undo(restoreID: String) throws {
         let preRestore = side.preRestore(restoreID)
-        let absent = side.absentMarker(restoreID)
+        let raw = side.rawCopy(restoreID)
         if FileSystem.exists(preRestore) {
             do {
                 let kept = try SQLiteDatabase(path: preRestore, readOnly: true)
@@ -125,7 +144,12 @@ public struct SQLiteSource: SnapshotSource, RestoreTarget {
             } catch let error as SQLiteError {
                 throw SourceError(name, "cannot put the pre-restore content back into \(path): \(error); it is kept in \(preRestore)")
             }
-        } else if FileSystem.exists(absent) {
+        } else if FileSystem.exists(raw) {
+            for suffix in ["-wal", "-shm", "-journal"] { try FileSystem.removeFile(path + suffix) }
+            for suffix in ["", "-wal"] where FileSystem.exists(raw + suffix) {
+                try FileSystem.writeFile(path + suffix, bytes: try FileSystem.readFile(raw + suffix, limit: 1 << 40), permissions: 0o600)
+            }
+        } else if FileSystem.exists(side.absentMarker(restoreID)) {
             try FileSystem.removeFile(path)
             for suffix in ["-wal", "-shm", "-journal"] { try? FileSystem.removeFile(path + suffix) }
         }
@@ -136,18 +160,21 @@ public struct SQLiteSource: SnapshotSource, RestoreTarget {
     }
 
     public func finalize(restoreID: String) throws {
-        try FileSystem.removeFile(side.preRestore(restoreID))
-        try FileSystem.removeFile(side.absentMarker(restoreID))
+        for file in [side.preRestore(restoreID), side.absentMarker(restoreID), side.rawCopy(restoreID), side.rawCopy(restoreID) + "-wal"] {
+            try FileSystem.removeFile(file)
+        }
     }
 
     public func hasPreRestoreCopy(restoreID: String) -> Bool {
-        FileSystem.exists(side.preRestore(restoreID)) || FileSystem.exists(side.absentMarker(restoreID))
+        [side.preRestore(restoreID), side.absentMarker(restoreID), side.rawCopy(restoreID)].contains(where: FileSystem.exists)
     }
 
     /// A consistent copy through the backup API, published atomically (mode 0600).
     private func copyDatabase(from source: String, to destination: String) throws {
         let temporary = destination + ".partial"
         try? FileSystem.removeFile(temporary)
+        var published = false
+        defer { if !published { try? FileSystem.removeFile(temporary) } }
         do {
             let from = try SQLiteDatabase(path: source, readOnly: true)
             from.setBusyTimeout(milliseconds: busyTimeoutMilliseconds)
@@ -160,6 +187,7 @@ public struct SQLiteSource: SnapshotSource, RestoreTarget {
         try file.sync()
         try file.close()
         try FileSystem.rename(temporary, to: destination)
+        published = true
         try FileSystem.syncDirectory(FileSystem.directoryName(of: destination))
     }
 }

@@ -35,6 +35,7 @@ public protocol RestoreTarget {
     /// Writes the plaintext beside the target, checks it, and returns its stats.
     func stage(restoreID: String, plaintext: (ByteSink) throws -> Void) throws -> [String: JSONValue]
     /// Swaps the staged content in, first keeping the current content aside.
+    /// When it throws, the target holds its previous content.
     func commit(restoreID: String) throws
     /// Puts the kept content back (after a failed restore, or for rollback).
     func undo(restoreID: String) throws
@@ -58,6 +59,9 @@ struct SideFiles {
 
     /// Marks that the target did not exist before the restore.
     func absentMarker(_ restoreID: String) -> String { preRestore(restoreID) + ".absent" }
+
+    /// A byte-for-byte copy of a target that could not be read as a database.
+    func rawCopy(_ restoreID: String) -> String { preRestore(restoreID) + ".raw" }
 }
 
 /// Writes what `produce` pushes into a new file (mode 0600), durably.

@@ -28,7 +28,7 @@ public struct LocalStorage: Storage {
         try FileSystem.createDirectory(parent, permissions: 0o755)
         let partial = FileSystem.join(parent, "\(Self.partialPrefix)\(FileSystem.baseName(of: final))-\(getpid())")
         try FileSystem.createDirectory(partial, permissions: 0o755)
-        return LocalBundleWriter(partial: partial, final: final)
+        return LocalBundleWriter(partial: partial, final: final, root: root)
     }
 
     public func read(_ key: String, into sink: ByteSink) throws {
@@ -73,7 +73,7 @@ public struct LocalStorage: Storage {
             guard (try FileSystem.status(of: folder))?.isDirectory == true else { continue }
             for name in try FileSystem.contentsOfDirectory(folder) where name.hasPrefix(Self.partialPrefix) {
                 // `.partial-ID-PID`: keep it while its writer is alive.
-                if let pid = Int32(name.split(separator: "-").last ?? ""), pid != getpid(), kill(pid, 0) == 0 { continue }
+                if let pid = Int32(name.split(separator: "-").last ?? ""), ProcessIdentity.isAlive(pid) { continue }
                 try FileSystem.removeTree(FileSystem.join(folder, name))
                 removed += 1
             }
@@ -85,12 +85,14 @@ public struct LocalStorage: Storage {
 final class LocalBundleWriter: BundleWriter {
     let partial: String
     let final: String
+    let root: String
     private var written: [String] = []
     private var done = false
 
-    init(partial: String, final: String) {
+    init(partial: String, final: String, root: String) {
         self.partial = partial
         self.final = final
+        self.root = root
     }
 
     func write(_ name: String, _ produce: (ByteSink) throws -> Void) throws {
@@ -107,7 +109,13 @@ final class LocalBundleWriter: BundleWriter {
         for folder in Set(written) { try FileSystem.syncDirectory(folder) }
         try FileSystem.syncDirectory(partial)
         try FileSystem.rename(partial, to: final)
-        try FileSystem.syncDirectory(FileSystem.directoryName(of: final))
+        // The rename, and any folder created for this environment, must survive a crash.
+        var folder = FileSystem.directoryName(of: final)
+        while true {
+            try FileSystem.syncDirectory(folder)
+            if folder == root || folder.count <= root.count { break }
+            folder = FileSystem.directoryName(of: folder)
+        }
         done = true
     }
 

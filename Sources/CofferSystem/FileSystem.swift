@@ -122,6 +122,13 @@ public enum FileSystem {
         rest.reduce(base) { $0.hasSuffix("/") ? $0 + $1 : $0 + "/" + $1 }
     }
 
+    /// `path` with symbolic links resolved (the path itself when it does not exist).
+    public static func resolvingSymbolicLinks(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     /// The current working directory.
     public static func currentDirectory() -> String {
         guard let cwd = getcwd(nil, 0) else { return "." }

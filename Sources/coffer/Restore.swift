@@ -37,8 +37,13 @@ struct Restore: AsyncParsableCommand {
             let operation = RestoreOperation(
                 config: try global.loadConfig(), environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
             if recover {
-                let lines = try operation.recover()
-                if global.json { try printJSON(["recovered": lines]) } else { say(lines.isEmpty ? "no interrupted restore" : lines.joined(separator: "\n")) }
+                let (lines, succeeded) = try operation.recover()
+                if global.json {
+                    try printJSON(["recovered": lines, "succeeded": succeeded])
+                } else {
+                    say(lines.isEmpty ? "no interrupted restore" : lines.joined(separator: "\n"))
+                }
+                if !succeeded { throw ExitCode.failure }
                 return
             }
             if let finalize {

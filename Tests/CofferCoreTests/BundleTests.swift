@@ -53,6 +53,63 @@ struct BundleTests {
         }
     }
 
+    @Test("restoring env vars replaces the critical ones and keeps the rest of the file")
+    func envMerge() throws {
+        try Project.with { project in
+            _ = try project.snapshot()
+            try "JWT_SECRET_KEY=\"leaked\"\nAPP_NEW=\"added later\"\nUNRELATED=\"x\"\nLOCAL_ONLY=\"keep me\"\n".write(
+                toFile: project.path("app.env"), atomically: true, encoding: .utf8)
+            _ = try project.restore()
+            let restored = try Dotenv.parse(try String(contentsOfFile: project.path("app.env"), encoding: .utf8))
+            let values = Dictionary(restored.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
+            #expect(values["JWT_SECRET_KEY"] == "jwt-1")
+            #expect(values["DATABASE_URL"] == "postgres://u:p@h/db")
+            #expect(values["APP_NEW"] == nil, "a critical variable not in the bundle should be gone")
+            #expect(values["UNRELATED"] == "x" && values["LOCAL_ONLY"] == "keep me")
+            #expect(try FileSystem.status(of: project.path("app.env"))?.permissions == 0o600)
+        }
+    }
+
+    @Test("a corrupt live database is replaced; rollback brings its bytes back")
+    func corruptTarget() throws {
+        try Project.with { project in
+            _ = try project.snapshot()
+            let garbage = Array(repeating: UInt8(0x5A), count: 8192)
+            try FileSystem.writeFile(project.path("data/app.db"), bytes: garbage)
+            let result = try project.restore()
+            #expect(try project.users() == 100)
+            _ = try RestoreOperation(config: project.config, environment: [:], progress: SilentProgress()).rollback(restoreID: try #require(result.restoreID))
+            #expect(try FileSystem.readFile(project.path("data/app.db")) == garbage)
+        }
+    }
+
+    @Test("a missing database is created with mode 0600; rollback removes it again")
+    func missingTarget() throws {
+        try Project.with { project in
+            _ = try project.snapshot()
+            try FileSystem.removeFile(project.path("data/app.db"))
+            let result = try project.restore()
+            #expect(try project.users() == 100)
+            #expect(try FileSystem.status(of: project.path("data/app.db"))?.permissions == 0o600)
+            _ = try RestoreOperation(config: project.config, environment: [:], progress: SilentProgress()).rollback(restoreID: try #require(result.restoreID))
+            #expect(!FileSystem.exists(project.path("data/app.db")))
+        }
+    }
+
+    @Test("a second restore while one runs is refused")
+    func concurrentRestore() throws {
+        try Project.with { project in
+            _ = try project.snapshot()
+            let journals = RestoreJournalStore(state: StateDirectory(config: project.config))
+            try FileSystem.createDirectory(journals.directory, permissions: 0o700)
+            let held = try #require(try LockFile(path: journals.directory + "/lock"))
+            defer { held.release() }
+            let error = expectFailure("restore while another holds the lock") { _ = try project.restore() }
+            #expect((error as? CofferError)?.category == .refused)
+            #expect(try project.users() == 100)
+        }
+    }
+
     @Test("a flipped byte in an artifact fails verify and restore, targets untouched")
     func flippedArtifactByte() throws {
         try Project.with { project in

@@ -33,6 +33,13 @@ struct DotenvTests {
         #expect(parsed.map(\.value) == ["3", "two", "lit $X \\n", "a\nb"])
     }
 
+    @Test("CRLF files are read line by line")
+    func crlf() throws {
+        let parsed = try Dotenv.parse("# comment\r\nA=1\r\nB=\"two\"\r\n")
+        #expect(parsed.map(\.name) == ["A", "B"])
+        #expect(parsed.map(\.value) == ["1", "two"])
+    }
+
     @Test("errors name the line, never the value")
     func errors() {
         do {
