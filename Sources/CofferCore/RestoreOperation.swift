@@ -198,6 +198,7 @@ public struct RestoreOperation {
         where ["committed", "committing"].contains(journal.targets[index].step) && target.hasPreRestoreCopy(restoreID: restoreID) {
             do {
                 try target.undo(restoreID: restoreID)
+                if environment["COFFER_FAULT"] == "restore-during-undo" { ProcessIdentity.crashForTesting() }
                 journal.targets[index].step = "undone"
                 try journals.save(journal)
                 try target.finalize(restoreID: restoreID)

@@ -132,6 +132,35 @@ struct BundleCommandTests {
         }
     }
 
+    @Test("a restore killed while putting targets back is finished by --recover")
+    func crashDuringUndo() throws {
+        try withProject { ws in
+            try (try String(contentsOfFile: ws.config, encoding: .utf8) + "\n[[sqlite]]\nname = \"second\"\npath = \"data/second.db\"\n")
+                .write(toFile: ws.config, atomically: true, encoding: .utf8)
+            #expect(try ws.run("sqlite3", ["data/second.db", "CREATE TABLE t(x); INSERT INTO t VALUES (1);"]).status == 0)
+            #expect(try ws.coffer("snapshot").status == 0)
+            #expect(try ws.run("sqlite3", ["data/app.db", "DELETE FROM t"]).status == 0)
+            // Another writer holds second.db for 8 s: `app` commits, `second` fails, `app` is being put back when we die.
+            let holder = Process()
+            holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            holder.arguments = ["sqlite3", ws.path("data/second.db"), "BEGIN IMMEDIATE;", ".shell sleep 8", "ROLLBACK;"]
+            holder.standardOutput = FileHandle.nullDevice
+            holder.standardError = FileHandle.nullDevice
+            try holder.run()
+            defer { holder.waitUntilExit() }
+            usleep(500_000)
+            let crashed = try ws.coffer("restore", "latest", "--yes", environment: ["COFFER_FAULT": "restore-during-undo"])
+            #expect(crashed.status != 0)
+            let journal = try ws.run("sh", ["-c", "cat .coffer/restores/*.json"]).stdout
+            #expect(journal.contains("\"undoing\""))
+            let recovered = try ws.coffer("restore", "--recover")
+            #expect(recovered.status == 0, "\(recovered.stdout) \(recovered.stderr)")
+            #expect(recovered.stdout.contains("putting every target back"))
+            #expect(try rows(ws) == "0", "app must hold its content from before the restore")
+            #expect(try ws.run("sh", ["-c", "ls data | grep -c -e pre-restore -e coffer-stage"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        }
+    }
+
     @Test("env diff names what changed, never values")
     func envDiff() throws {
         try withProject { ws in
