@@ -59,19 +59,27 @@ struct PrimitiveTests {
         #expect(throws: Bech32.Failure.self) { try Bech32.decode(text) }
     }
 
+    /// The spec's example identity and recipient (Fixtures/age-spec-example-keys.txt).
+    static let specExample: (identity: String, recipient: String) = {
+        let text = (try? String(contentsOf: fixtures.appendingPathComponent("age-spec-example-keys.txt"), encoding: .utf8)) ?? ""
+        let lines = text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map(String.init)
+        return (lines.first ?? "", lines.dropFirst().first ?? "")
+    }()
+
     @Test("the age spec's example identity gives the spec's recipient")
     func specExampleKeys() throws {
-        let identity = try AgeX25519Identity(parsing: "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX")
-        #expect(identity.recipient.description == "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj")
-        let parsed = try AgeX25519Recipient(parsing: "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj")
+        let example = Self.specExample
+        let identity = try AgeX25519Identity(parsing: example.identity)
+        #expect(identity.recipient.description == example.recipient)
+        let parsed = try AgeX25519Recipient(parsing: example.recipient)
         #expect(parsed == identity.recipient)
         let encoded = identity.encodedSecret().withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
-        #expect(encoded == "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX")
+        #expect(encoded == example.identity)
     }
 
     @Test("malformed keys are refused with the reason, never echoing a secret")
     func malformedKeys() {
-        let secretText = "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEY"  // bad checksum
+        let secretText = String(Self.specExample.identity.dropLast()) + "Y"  // bad checksum
         do {
             _ = try AgeX25519Identity(parsing: secretText)
             Issue.record("a bad checksum was accepted")
@@ -79,7 +87,7 @@ struct PrimitiveTests {
             #expect(error.kind == .key)
             #expect(!error.description.contains("GFPYYSJZ"))
         }
-        #expect(throws: AgeError.self) { try AgeX25519Identity(parsing: "age-secret-key-1gfpyysjzgfpyysjzgfpyysjzgfpyysjzgfpyysjzgfpyysjzgfpq4egaex") }
+        #expect(throws: AgeError.self) { try AgeX25519Identity(parsing: Self.specExample.identity.lowercased()) }
         #expect(throws: AgeError.self) { try AgeX25519Recipient(parsing: "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwJ") }
         #expect(throws: AgeError.self) { try AgeX25519Recipient(parsing: "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwk") }
         #expect(throws: AgeError.self) { try AgeX25519Recipient(parsing: "age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqz7d7wnk") }
