@@ -106,7 +106,7 @@ public struct SQLiteSource: SnapshotSource, RestoreTarget {
                 }
             }
             if FileSystem.exists(side.absentMarker(restoreID)) || FileSystem.exists(side.rawCopy(restoreID)) {
-                for suffix in ["-wal", "-shm", "-journal"] { try FileSystem.removeFile(path + suffix) }
+                try removeSidecarFiles()
                 try FileSystem.rename(staging, to: path)
                 try FileSystem.syncDirectory(FileSystem.directoryName(of: path))
                 return
@@ -145,14 +145,20 @@ public struct SQLiteSource: SnapshotSource, RestoreTarget {
                 throw SourceError(name, "cannot put the pre-restore content back into \(path): \(error); it is kept in \(preRestore)")
             }
         } else if FileSystem.exists(raw) {
-            for suffix in ["-wal", "-shm", "-journal"] { try FileSystem.removeFile(path + suffix) }
+            try removeSidecarFiles()
             for suffix in ["", "-wal"] where FileSystem.exists(raw + suffix) {
                 try FileSystem.writeFile(path + suffix, bytes: try FileSystem.readFile(raw + suffix, limit: 1 << 40), permissions: 0o600)
             }
         } else if FileSystem.exists(side.absentMarker(restoreID)) {
             try FileSystem.removeFile(path)
-            for suffix in ["-wal", "-shm", "-journal"] { try? FileSystem.removeFile(path + suffix) }
+            try removeSidecarFiles()
         }
+    }
+
+    /// The live database's WAL, shared-memory and journal files, which must not
+    /// outlive a database file replaced by rename.
+    private func removeSidecarFiles() throws {
+        for suffix in ["-wal", "-shm", "-journal"] { try FileSystem.removeFile(path + suffix) }
     }
 
     public func discardStage(restoreID: String) {
