@@ -14,6 +14,7 @@ public struct LocalStorage: Storage {
     public var location: String { root }
 
     static let partialPrefix = ".partial-"
+    static let deletingPrefix = ".deleting-"
 
     public init(root: String) {
         self.root = root
@@ -64,6 +65,18 @@ public struct LocalStorage: Storage {
         try FileSystem.status(of: path(key))?.size
     }
 
+    /// Renames the bundle folder to a hidden name (one atomic step: the bundle is
+    /// gone), syncs, then removes it.
+    public func deleteBundle(at prefix: String) throws {
+        let folder = path(prefix)
+        guard FileSystem.exists(folder) else { return }
+        let parent = FileSystem.directoryName(of: folder)
+        let hidden = FileSystem.join(parent, "\(Self.deletingPrefix)\(FileSystem.baseName(of: folder))-\(getpid())")
+        try FileSystem.rename(folder, to: hidden)
+        try FileSystem.syncDirectory(parent)
+        try FileSystem.removeTree(hidden)
+    }
+
     public func removeAbandonedWrites() throws -> Int {
         var removed = 0
         let bundles = path("bundles")
@@ -71,8 +84,8 @@ public struct LocalStorage: Storage {
         for environment in try FileSystem.contentsOfDirectory(bundles) {
             let folder = FileSystem.join(bundles, environment)
             guard (try FileSystem.status(of: folder))?.isDirectory == true else { continue }
-            for name in try FileSystem.contentsOfDirectory(folder) where name.hasPrefix(Self.partialPrefix) {
-                // `.partial-ID-PID`: keep it while its writer is alive.
+            for name in try FileSystem.contentsOfDirectory(folder) where name.hasPrefix(Self.partialPrefix) || name.hasPrefix(Self.deletingPrefix) {
+                // `.partial-ID-PID` / `.deleting-ID-PID`: keep it while its process is alive.
                 if let pid = Int32(name.split(separator: "-").last ?? ""), ProcessIdentity.isAlive(pid) { continue }
                 try FileSystem.removeTree(FileSystem.join(folder, name))
                 removed += 1

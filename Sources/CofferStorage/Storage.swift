@@ -25,7 +25,12 @@ public protocol Storage: Sendable {
     /// Size of an object, or nil when absent.
     func size(of key: String) throws -> Int64?
 
-    /// Removes leftovers of bundle writes that were interrupted (crashed or killed).
+    /// Deletes every object under `prefix` (one bundle). The bundle stops
+    /// being visible before its objects go, so an interrupted delete never
+    /// leaves a half bundle that looks whole.
+    func deleteBundle(at prefix: String) throws
+
+    /// Removes leftovers of bundle writes and deletes that were interrupted (crashed or killed).
     func removeAbandonedWrites() throws -> Int
 }
 

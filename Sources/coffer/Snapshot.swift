@@ -19,6 +19,9 @@ struct Snapshot: AsyncParsableCommand {
     @Option(name: .customLong("password-env"), help: ArgumentHelp("Password of an encrypted signing key, from this environment variable.", valueName: "var"))
     var passwordVariable: String?
 
+    @Flag(help: "After a successful snapshot, apply the retention policy (as `coffer prune`).")
+    var prune = false
+
     func run() async throws {
         try await reportingErrors {
             let config = try global.loadConfig()
@@ -31,14 +34,17 @@ struct Snapshot: AsyncParsableCommand {
             let result = try operation.run(label: label, signingKey: signingKey)
             for warning in result.warnings { warn(warning) }
             let manifest = result.manifest
+            let pruned = prune ? try PruneOperation(config: config, environment: environment, progress: TerminalProgress()).run(dryRun: false) : []
             if global.json {
                 try printJSON([
                     "id": manifest.id, "environment": manifest.environment, "created_at": manifest.createdAt,
                     "artifacts": manifest.artifacts.map { ["name": $0.name, "kind": $0.kind.rawValue, "plain_bytes": $0.plainBytes, "stored_bytes": $0.header.bytes + $0.payload.bytes] },
                     "warnings": result.warnings,
+                    "deleted": pruned.filter { !$0.keep }.map(\.id),
                 ])
                 return
             }
+            for decision in pruned where !decision.keep { say("  pruned \(decision.id): \(decision.reason)") }
             for artifact in manifest.artifacts {
                 say("  \(artifact.name) (\(artifact.kind.rawValue)): \(formatBytes(artifact.plainBytes)) -> \(formatBytes(artifact.header.bytes + artifact.payload.bytes)) sealed")
             }

@@ -161,6 +161,23 @@ struct BundleCommandTests {
         }
     }
 
+    @Test("prune --dry-run and snapshot --prune")
+    func prune() throws {
+        try withProject { ws in
+            #expect(try ws.coffer("snapshot", environment: ["COFFER_NOW": "2026-10-01T00:00:00Z"]).status == 0)
+            #expect(try ws.coffer("snapshot", environment: ["COFFER_NOW": "2026-11-27T00:00:00Z"]).status == 0)
+            let dry = try ws.coffer("prune", "--dry-run", environment: ["COFFER_NOW": "2026-11-28T00:00:00Z"])
+            #expect(dry.status == 0)
+            #expect(dry.stdout.contains("would delete 20261001T"))
+            #expect(dry.stdout.contains("keep   20261127T"))
+            let snapshot = try ws.coffer("snapshot", "--prune", "--json", environment: ["COFFER_NOW": "2026-11-28T00:00:00Z"])
+            #expect(snapshot.status == 0, "\(snapshot.stderr)")
+            #expect(snapshot.stdout.contains("20261001T"))
+            let list = try ws.coffer("list", "--json")
+            #expect((try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])?.count == 2)
+        }
+    }
+
     @Test("env diff names what changed, never values")
     func envDiff() throws {
         try withProject { ws in

@@ -57,10 +57,15 @@ struct Project {
         try SQLiteDatabase(path: path(relative), readOnly: true).integer("SELECT count(*) FROM users")
     }
 
-    func snapshot(label: String? = nil, config: CofferConfig? = nil) throws -> Manifest {
+    func snapshot(label: String? = nil, config: CofferConfig? = nil, at now: String? = nil) throws -> Manifest {
         let keys = KeyStore(directory: self.config.keysDirectory)
         let key = try keys.signingKey { throw CofferError(.key, "no password") }
-        return try SnapshotOperation(config: config ?? self.config, environment: [:], progress: SilentProgress()).run(label: label, signingKey: key).manifest
+        let environment = now.map { ["COFFER_NOW": $0] } ?? [:]
+        return try SnapshotOperation(config: config ?? self.config, environment: environment, progress: SilentProgress()).run(label: label, signingKey: key).manifest
+    }
+
+    func prune(at now: String, dryRun: Bool = false) throws -> [PruneDecision] {
+        try PruneOperation(config: config, environment: ["COFFER_NOW": now], progress: SilentProgress()).run(dryRun: dryRun)
     }
 
     func verify(_ id: String = "latest", deep: Bool = false) throws -> VerifyReport {
