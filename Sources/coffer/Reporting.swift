@@ -41,6 +41,8 @@ func classify(_ error: any Error) -> (CofferError.Category, String) {
         }
     case let error as FormatError:
         return (.integrity, error.message)
+    case let error as Tar.Failure:
+        return (.integrity, error.description)
     case let error as SourceError:
         return (.failure, error.description)
     case let error as StorageError:

@@ -1,0 +1,195 @@
+import CofferCrypto
+import CofferFormat
+import CofferStorage
+import CofferSystem
+
+/// Size and SHA-256 of bytes as they stream past.
+struct DigestCounter {
+    private var hasher = SHA256()
+    private(set) var bytes: Int64 = 0
+
+    mutating func update(_ chunk: UnsafeRawBufferPointer) {
+        hasher.update(chunk)
+        bytes += Int64(chunk.count)
+    }
+
+    consuming func digest() -> ObjectDigest { ObjectDigest(bytes: bytes, sha256: hexString(hasher.finalize())) }
+}
+
+/// Every object of a bundle, relative to its folder, with the digest the manifest lists (signature last, manifest last of all).
+func objectList(_ manifest: Manifest) -> [(path: String, digest: ObjectDigest)] {
+    manifest.artifacts.flatMap { [($0.headerPath, $0.header), ($0.payloadPath, $0.payload)] }
+}
+
+/// `coffer export`: one bundle as a plain tar file (`bundles/ENV/ID/...`, manifest
+/// last), so `tar -xf FILE -C REPOSITORY` also restores the layout by hand.
+public struct ExportOperation {
+    public let config: CofferConfig
+
+    public init(config: CofferConfig) {
+        self.config = config
+    }
+
+    /// Writes the tar stream into `sink`; every object is checked against the signed manifest on the way.
+    public func run(reference: String, into sink: @escaping ByteSink) throws -> Manifest {
+        let repository = try Repository.open(config)
+        let environment = config.environment.rawValue
+        let id = try repository.resolve(reference, environment: environment)
+        let manifest = try repository.verifiedManifest(
+            environment: environment, id: id, trusted: try KeyStore(directory: config.keysDirectory).signingPublicKey())
+        let (manifestBytes, signature) = try repository.manifestBytes(environment: environment, id: id)
+        let prefix = BundleLayout.bundlePrefix(environment: environment, id: id)
+        let tar = TarWriter(sink)
+        let created = Int64(Clock.parse(manifest.createdAt)?.timeIntervalSince1970 ?? 0)
+        for (path, expected) in objectList(manifest) {
+            var counter = DigestCounter()
+            try tar.addFile("\(prefix)/\(path)", size: expected.bytes, modificationTime: created) { out in
+                try repository.storage.read(repository.key(environment: environment, id: id, path)) { chunk in
+                    counter.update(chunk)
+                    try out(chunk)
+                }
+            }
+            guard counter.digest() == expected else {
+                throw FormatError(.digest, "\(path) does not match the manifest (altered, truncated or swapped); nothing exported")
+            }
+        }
+        for (name, bytes) in [(BundleLayout.signatureName, signature ?? []), (BundleLayout.manifestName, manifestBytes)] {
+            try tar.addFile("\(prefix)/\(name)", size: Int64(bytes.count), modificationTime: created) { out in
+                try bytes.withUnsafeBytes { try out($0) }
+            }
+        }
+        try tar.finish()
+        return manifest
+    }
+}
+
+/// `coffer import`: a tar file made by `coffer export` back into the
+/// repository. The bundle appears only after its signature and every object's
+/// digest checked out; an existing bundle is left alone.
+public struct ImportOperation {
+    public let config: CofferConfig
+
+    public init(config: CofferConfig) {
+        self.config = config
+    }
+
+    /// Returns the imported manifest and whether it was already present.
+    public func run(read: @escaping ByteSource) throws -> (Manifest, alreadyPresent: Bool) {
+        let repository = try Repository.open(config)
+        try repository.prepareForWriting()
+        let trusted = try KeyStore(directory: config.keysDirectory).signingPublicKey()
+        var reader = TarReader(read)
+        var bundlePrefix: String?
+        var writer: (any BundleWriter)?
+        var computed: [String: ObjectDigest] = [:]
+        var manifestBytes: [UInt8]?
+        var signature: [UInt8]?
+        var alreadyPresent = false
+        do {
+            try reader.forEachFile { name, size, content in
+                let (prefix, relative) = try Self.split(name)
+                if bundlePrefix == nil {
+                    bundlePrefix = prefix
+                    alreadyPresent = try repository.storage.size(of: "\(prefix)/\(BundleLayout.manifestName)") != nil
+                    if !alreadyPresent { writer = try repository.storage.beginBundle(at: prefix) }
+                }
+                guard prefix == bundlePrefix else { throw FormatError(.malformed, "the archive holds more than one bundle") }
+                var counter = DigestCounter()
+                var small: [UInt8] = []
+                let isSmall = relative == BundleLayout.manifestName || relative == BundleLayout.signatureName
+                guard !isSmall || size <= 64 << 20 else { throw FormatError(.malformed, "\(relative) is implausibly large") }
+                func pump(_ sink: ByteSink) throws {
+                    try forEachBlock(read: content, blockSize: 1 << 20) { chunk in
+                        counter.update(chunk)
+                        if isSmall { small += chunk }
+                        try sink(chunk)
+                    }
+                }
+                if let writer { try writer.write(relative, pump) } else { try pump { _ in } }
+                computed[relative] = counter.digest()
+                if relative == BundleLayout.manifestName { manifestBytes = small }
+                if relative == BundleLayout.signatureName { signature = small }
+            }
+            guard let bundlePrefix, let manifestBytes else { throw FormatError(.missing, "the archive holds no manifest.json") }
+            let manifest = try ManifestSignature.verify(manifest: manifestBytes, signature: signature, trusted: trusted)
+            guard bundlePrefix == BundleLayout.bundlePrefix(environment: manifest.environment, id: manifest.id) else {
+                throw FormatError(.signature, "the archive's paths do not match the manifest's bundle \(manifest.environment)/\(manifest.id)")
+            }
+            let expected = Dictionary(uniqueKeysWithValues: objectList(manifest).map { ($0.path, $0.digest) })
+            for (path, digest) in expected where computed[path] != digest {
+                throw FormatError(computed[path] == nil ? .missing : .digest, "\(path) is missing from the archive or does not match the manifest")
+            }
+            let extra = Set(computed.keys).subtracting(expected.keys).subtracting([BundleLayout.manifestName, BundleLayout.signatureName])
+            guard extra.isEmpty else { throw FormatError(.malformed, "the archive holds files the manifest does not list: \(extra.sorted().joined(separator: ", "))") }
+            try writer?.commit()
+            return (manifest, alreadyPresent)
+        } catch {
+            writer?.abort()
+            throw error
+        }
+    }
+
+    /// `bundles/ENV/ID/relative`, with every part checked (no `..`, a valid id).
+    static func split(_ name: String) throws -> (prefix: String, relative: String) {
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count >= 4, parts[0] == "bundles", ConfigLoader.isValidName(parts[1]), BundleID.isValid(parts[2]) else {
+            throw FormatError(.malformed, "\(name.prefix(120)) is not a bundle file (expected bundles/ENV/ID/...)")
+        }
+        let relative = parts[3...].joined(separator: "/")
+        let allowed = (parts.count == 4 && [BundleLayout.manifestName, BundleLayout.signatureName].contains(parts[3]))
+            || (parts.count == 5 && parts[3] == "artifacts" && !parts[4].isEmpty && !parts[4].hasPrefix("."))
+        guard allowed else { throw FormatError(.malformed, "\(name.prefix(120)) is not a file a bundle holds") }
+        return ("bundles/\(parts[1])/\(parts[2])", relative)
+    }
+}
+
+/// `coffer copy`: bundles into a second repository, each object checked
+/// against the signed manifest on the way; bundles already there are skipped.
+public struct CopyOperation {
+    public let config: CofferConfig
+
+    public init(config: CofferConfig) {
+        self.config = config
+    }
+
+    /// Copies `reference` (or every bundle when nil) to `destination`; returns (id, copied) pairs.
+    public func run(reference: String?, destination: Repository) throws -> [(String, Bool)] {
+        let source = try Repository.open(config)
+        let environment = config.environment.rawValue
+        let trusted = try KeyStore(directory: config.keysDirectory).signingPublicKey()
+        let ids = try reference.map { [try source.resolve($0, environment: environment)] } ?? source.bundleIDs(environment: environment)
+        try destination.prepareForWriting()
+        var results: [(String, Bool)] = []
+        for id in ids {
+            if try destination.storage.size(of: destination.key(environment: environment, id: id, BundleLayout.manifestName)) != nil {
+                results.append((id, false))
+                continue
+            }
+            let manifest = try source.verifiedManifest(environment: environment, id: id, trusted: trusted)
+            let (manifestBytes, signature) = try source.manifestBytes(environment: environment, id: id)
+            let writer = try destination.storage.beginBundle(at: BundleLayout.bundlePrefix(environment: environment, id: id))
+            do {
+                for (path, expected) in objectList(manifest) {
+                    var counter = DigestCounter()
+                    try writer.write(path) { sink in
+                        try source.storage.read(source.key(environment: environment, id: id, path)) { chunk in
+                            counter.update(chunk)
+                            try sink(chunk)
+                        }
+                    }
+                    guard counter.digest() == expected else {
+                        throw FormatError(.digest, "\(id): \(path) does not match the manifest (altered, truncated or swapped); not copied")
+                    }
+                }
+                try writer.write(BundleLayout.signatureName) { sink in try (signature ?? []).withUnsafeBytes { try sink($0) } }
+                try writer.write(BundleLayout.manifestName) { sink in try manifestBytes.withUnsafeBytes { try sink($0) } }
+                try writer.commit()
+            } catch {
+                writer.abort()
+                throw error
+            }
+            results.append((id, true))
+        }
+        return results
+    }
+}
