@@ -178,6 +178,25 @@ struct BundleCommandTests {
         }
     }
 
+    @Test("export, import of a damaged archive exits 5; copy --to skips what is there")
+    func transfer() throws {
+        try withProject { ws in
+            let id = try #require(try ws.coffer("snapshot").stdout.split(separator: "\n").last.map(String.init))
+            #expect(try ws.coffer("export", id, "-o", "b.tar").status == 0)
+            #expect(try ws.run("tar", ["-tf", "b.tar"]).stdout.split(separator: "\n").last == "bundles/development/\(id)/manifest.json")
+            var archive = try ws.read("b.tar")
+            archive[512 + 10] ^= 1
+            try ws.write("bad.tar", archive)
+            #expect(try ws.run("rm", ["-rf", "backups/bundles/development/\(id)"]).status == 0)
+            let bad = try ws.coffer("import", "bad.tar")
+            #expect(bad.status == 5, "\(bad.stderr)")
+            #expect(try ws.coffer("list").stdout.contains("no bundles"))
+            #expect(try ws.coffer("import", "b.tar").status == 0)
+            #expect(try ws.coffer("copy", "--all", "--to", "offsite").stdout.contains("copied  \(id)"))
+            #expect(try ws.coffer("copy", "--all", "--to", "offsite").stdout.contains("present \(id)"))
+        }
+    }
+
     @Test("env diff names what changed, never values")
     func envDiff() throws {
         try withProject { ws in
