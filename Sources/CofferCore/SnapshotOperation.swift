@@ -42,7 +42,11 @@ public struct SnapshotOperation {
         try repository.prepareForWriting()
         let removed = try repository.storage.removeAbandonedWrites()
         let latest = try repository.bundleIDs(environment: environmentName).last
-        let previous = try latest.map { Manifest.digest(of: try repository.manifestBytes(environment: environmentName, id: $0).manifest) }
+        let latestBytes = try latest.map { try repository.manifestBytes(environment: environmentName, id: $0).manifest }
+        let previous = latestBytes.map { Manifest.digest(of: $0) }
+        try SpaceCheck.check(
+            sources: sources, previous: latestBytes.flatMap { try? Manifest.parse($0) }, repository: repository,
+            state: StateDirectory(config: config))
         let now = try Clock.now(environment: environment)
         let id = BundleID.make(at: now, after: latest)
         var warnings: [String] = []

@@ -68,6 +68,11 @@ public struct EnvSource: SnapshotSource, RestoreTarget {
         return include.filter { !present.contains($0) }.sorted()
     }
 
+    /// Variables are small; a dotenv file is its size.
+    public func estimatedSize() -> Int64 {
+        file.flatMap { (try? FileSystem.status(of: $0))??.size } ?? 64 * 1024
+    }
+
     public func snapshot(workDirectory: String, into sink: ByteSink) throws -> SourceFacts {
         let variables = try collect()
         var text = Array(Dotenv.render(variables).utf8)

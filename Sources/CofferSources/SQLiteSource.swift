@@ -20,6 +20,11 @@ public struct SQLiteSource: SnapshotSource, RestoreTarget {
 
     // MARK: Snapshot
 
+    /// The database file and its WAL: what the backup copies, at most.
+    public func estimatedSize() -> Int64 {
+        ["", "-wal"].reduce(0) { total, suffix in total + ((try? FileSystem.status(of: path + suffix))??.size ?? 0) }
+    }
+
     public func snapshot(workDirectory: String, into sink: ByteSink) throws -> SourceFacts {
         guard FileSystem.exists(path) else {
             throw SourceError(name, "the database \(path) does not exist")

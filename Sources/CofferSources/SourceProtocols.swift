@@ -19,6 +19,8 @@ public protocol SnapshotSource {
     var kind: ArtifactKind { get }
     /// Extension of the plaintext artifact (`sqlite`, `env`).
     var fileExtension: String { get }
+    /// About how many plaintext bytes a snapshot will read (for space checks before any work).
+    func estimatedSize() -> Int64
     /// Streams one consistent snapshot into `sink`. `workDirectory` is a private
     /// folder (0700) for temporary copies, which must not outlive the call.
     func snapshot(workDirectory: String, into sink: ByteSink) throws -> SourceFacts

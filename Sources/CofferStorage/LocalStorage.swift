@@ -77,6 +77,15 @@ public struct LocalStorage: Storage {
         try FileSystem.removeTree(hidden)
     }
 
+    /// Free space for an unprivileged writer on the file system that holds (or will hold) the repository.
+    public func availableBytes() throws -> Int64? {
+        var folder = root
+        while !FileSystem.exists(folder) && folder != "/" { folder = FileSystem.directoryName(of: folder) }
+        var info = statvfs()
+        guard statvfs(folder, &info) == 0 else { throw SystemError("statvfs", path: folder) }
+        return Int64(info.f_bavail) * Int64(info.f_frsize)
+    }
+
     public func removeAbandonedWrites() throws -> Int {
         var removed = 0
         let bundles = path("bundles")

@@ -30,6 +30,9 @@ public protocol Storage: Sendable {
     /// leaves a half bundle that looks whole.
     func deleteBundle(at prefix: String) throws
 
+    /// Bytes that can still be written, when the storage can tell (a local disk); nil otherwise.
+    func availableBytes() throws -> Int64?
+
     /// Removes leftovers of bundle writes and deletes that were interrupted (crashed or killed).
     func removeAbandonedWrites() throws -> Int
 }

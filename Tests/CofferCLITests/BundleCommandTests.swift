@@ -197,6 +197,20 @@ struct BundleCommandTests {
         }
     }
 
+    @Test("status exits 2 without bundles, 0 when fresh, 1 when stale")
+    func status() throws {
+        try withProject { ws in
+            let empty = try ws.coffer("status", "--json")
+            #expect(empty.status == 2)
+            #expect(empty.stdout.contains("\"level\" : \"critical\""))
+            #expect(try ws.coffer("snapshot").status == 0)
+            #expect(try ws.coffer("status").status == 0)
+            let stale = try ws.coffer("status", environment: ["COFFER_NOW": "2099-01-01T00:00:00Z"])
+            #expect(stale.status == 1)
+            #expect(stale.stdout.hasPrefix("WARN"))
+        }
+    }
+
     @Test("env diff names what changed, never values")
     func envDiff() throws {
         try withProject { ws in

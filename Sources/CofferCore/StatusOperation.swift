@@ -1,0 +1,94 @@
+import CofferFormat
+import CofferStorage
+import Foundation
+
+/// What `coffer status` found, with one level for monitoring.
+public struct StatusReport: Sendable {
+    public enum Level: Int32, Sendable {
+        case ok = 0, warn = 1, critical = 2
+        public var name: String { ["ok", "warn", "critical"][Int(rawValue)] }
+    }
+
+    public var level: Level
+    public var environment: String
+    public var repository: String
+    public var reachable: Bool
+    public var freeBytes: Int64?
+    public var bundles: Int
+    public var newestID: String?
+    public var newestCreatedAt: String?
+    /// Age of the newest trusted bundle, in seconds.
+    public var newestAge: Int64?
+    /// The age above which the newest bundle is stale.
+    public var freshnessLimit: Int64
+    public var problems: [String]
+}
+
+/// `coffer status`: can the repository be reached and written, is there room
+/// for the next bundle, and is the newest bundle trusted and fresh enough
+/// (production 25 h, staging 8 days, development the retention window).
+public struct StatusOperation {
+    public let config: CofferConfig
+    public let environment: [String: String]
+
+    public init(config: CofferConfig, environment: [String: String]) {
+        self.config = config
+        self.environment = environment
+    }
+
+    static func freshnessLimit(_ config: CofferConfig) -> Int64 {
+        switch config.environment {
+        case .production: return 25 * 3600
+        case .staging: return 8 * 86_400
+        case .development: return Int64(config.retention.days) * 86_400
+        }
+    }
+
+    public func run() throws -> StatusReport {
+        let environmentName = config.environment.rawValue
+        let repository = try Repository.open(config)
+        var report = StatusReport(
+            level: .ok, environment: environmentName, repository: repository.storage.location, reachable: true, freeBytes: nil,
+            bundles: 0, newestID: nil, newestCreatedAt: nil, newestAge: nil, freshnessLimit: Self.freshnessLimit(config), problems: [])
+        func raise(_ level: StatusReport.Level, _ problem: String) {
+            if level.rawValue > report.level.rawValue { report.level = level }
+            report.problems.append(problem)
+        }
+        let ids: [String]
+        do {
+            try repository.checkFormat()
+            ids = try repository.bundleIDs(environment: environmentName)
+            report.freeBytes = try repository.storage.availableBytes()
+        } catch {
+            report.reachable = false
+            raise(.critical, "the repository cannot be read: \(error)")
+            return report
+        }
+        report.bundles = ids.count
+        guard let newest = ids.last else {
+            raise(.critical, "no bundle for \(environmentName) yet; run `coffer snapshot`")
+            return report
+        }
+        let now = try Clock.now(environment: environment)
+        do {
+            let manifest = try repository.verifiedManifest(
+                environment: environmentName, id: newest, trusted: try KeyStore(directory: config.keysDirectory).signingPublicKey())
+            report.newestID = newest
+            report.newestCreatedAt = manifest.createdAt
+            if let created = Clock.parse(manifest.createdAt) {
+                let age = Int64(now.timeIntervalSince(created))
+                report.newestAge = age
+                if age > report.freshnessLimit {
+                    raise(.warn, "the newest bundle is \(age / 3600) h old, older than the \(report.freshnessLimit / 3600) h expected for \(environmentName)")
+                }
+            }
+            if let free = report.freeBytes, let sources = try? SourceCatalog.sources(config, environment: environment) {
+                let needed = SpaceCheck.neededBytes(sources, previous: manifest)
+                if free < needed { raise(.warn, "\(free) bytes free, the next bundle needs about \(needed)") }
+            }
+        } catch {
+            raise(.critical, "the newest bundle \(newest) is not trusted: \(error)")
+        }
+        return report
+    }
+}

@@ -1,0 +1,33 @@
+import ArgumentParser
+import CofferCore
+import Foundation
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Repository health and backup freshness, for people and monitoring.",
+        discussion: "Exit status 0 ok, 1 warn (the newest bundle is stale, or space is short), 2 critical (the repository cannot be read, there is no bundle, or the newest is not trusted); configuration and key errors keep their own statuses. Stale means older than 25 h in production, 8 days in staging, the retention window in development."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let report = try StatusOperation(config: try global.loadConfig(), environment: ProcessInfo.processInfo.environment).run()
+            if global.json {
+                try printJSON([
+                    "level": report.level.name, "environment": report.environment, "repository": report.repository,
+                    "reachable": report.reachable, "free_bytes": report.freeBytes as Any, "bundles": report.bundles,
+                    "newest": report.newestID as Any, "newest_created_at": report.newestCreatedAt as Any,
+                    "newest_age_seconds": report.newestAge as Any, "freshness_limit_seconds": report.freshnessLimit,
+                    "problems": report.problems,
+                ])
+            } else {
+                say("\(report.level.name.uppercased())  \(report.environment)  \(report.repository)")
+                say("  bundles: \(report.bundles)\(report.newestID.map { ", newest \($0)" } ?? "")\(report.newestAge.map { " (\($0 / 3600) h old)" } ?? "")")
+                if let free = report.freeBytes { say("  free space: \(formatBytes(free))") }
+                for problem in report.problems { say("  \(problem)") }
+            }
+            if report.level != .ok { throw ExitCode(report.level.rawValue) }
+        }
+    }
+}
