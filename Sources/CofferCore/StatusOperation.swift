@@ -24,9 +24,10 @@ public struct StatusReport: Sendable {
     public var problems: [String]
 }
 
-/// `coffer status`: can the repository be reached and written, is there room
-/// for the next bundle, and is the newest bundle trusted and fresh enough
-/// (production 25 h, staging 8 days, development the retention window).
+/// `coffer status`: can the repository be reached, is there room for the next
+/// bundle, is the newest bundle trusted and fresh enough (production 25 h,
+/// staging 8 days, development the retention window), and did no restore stop
+/// half-way.
 public struct StatusOperation {
     public let config: CofferConfig
     public let environment: [String: String]
@@ -53,6 +54,11 @@ public struct StatusOperation {
         func raise(_ level: StatusReport.Level, _ problem: String) {
             if level.rawValue > report.level.rawValue { report.level = level }
             report.problems.append(problem)
+        }
+        // An interrupted restore may leave targets half-replaced until it is recovered.
+        let journals = RestoreJournalStore(state: StateDirectory(config: config))
+        for journal in (try? journals.all()) ?? [] where [.staging, .committing, .undoing].contains(journal.state) {
+            raise(.critical, "restore \(journal.restoreID) was interrupted (\(journal.state.rawValue)); run `coffer restore --recover`")
         }
         let ids: [String]
         do {

@@ -5,7 +5,7 @@ import Foundation
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Repository health and backup freshness, for people and monitoring.",
-        discussion: "Exit status 0 ok, 1 warn (the newest bundle is stale, or space is short), 2 critical (the repository cannot be read, there is no bundle, or the newest is not trusted); configuration and key errors keep their own statuses. Stale means older than 25 h in production, 8 days in staging, the retention window in development."
+        discussion: "Exit status 0 ok, 1 warn (the newest bundle is stale, or space is short), 2 critical (the repository cannot be read, there is no bundle, the newest is not trusted, or a restore was interrupted); configuration and key errors keep their own statuses. Stale means older than 25 h in production, 8 days in staging, the retention window in development."
     )
 
     @OptionGroup var global: GlobalOptions
