@@ -143,10 +143,10 @@ struct BundleCommandTests {
             #expect(try ws.run("sqlite3", ["data/second.db", "CREATE TABLE t(x); INSERT INTO t VALUES (1);"]).status == 0)
             #expect(try ws.coffer("snapshot").status == 0)
             #expect(try ws.run("sqlite3", ["data/app.db", "DELETE FROM t"]).status == 0)
-            // Another writer holds second.db for 8 s: `app` commits, `second` fails, `app` is being put back when we die.
+            // Another writer holds second.db for 14 s (the restore gives up after 5): `app` commits, `second` fails, `app` is being put back when we die.
             let holder = Process()
             holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            holder.arguments = ["sqlite3", ws.path("data/second.db"), "BEGIN IMMEDIATE;", ".shell sleep 8", "ROLLBACK;"]
+            holder.arguments = ["sqlite3", ws.path("data/second.db"), "BEGIN IMMEDIATE;", ".shell sleep 14", "ROLLBACK;"]
             holder.standardOutput = FileHandle.nullDevice
             holder.standardError = FileHandle.nullDevice
             try holder.run()
