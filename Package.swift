@@ -18,6 +18,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C libraries, each wrapped once by the module named beside it.
@@ -34,7 +36,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "CofferSources", dependencies: ["CSQLite", "CofferSystem", "CofferFormat"], swiftSettings: strict),
-        .target(name: "CofferStorage", dependencies: ["CofferSystem"], swiftSettings: strict),
+        .target(
+            name: "CofferStorage",
+            dependencies: [
+                "CofferSystem", "CofferCrypto", "CofferFormat",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "CofferCore",
             dependencies: [

@@ -14,6 +14,13 @@ public struct PruneDecision: Sendable {
 /// verify (signature and every object's digest), however old; every other
 /// bundle is deleted. So the newest good bundle survives even if backups
 /// stopped long ago, and a damaged newest bundle does not count as one.
+/// What prune decided, oldest bundle first, and how many leftovers of
+/// interrupted writes (unpublished bundles, unfinished uploads) it removed.
+public struct PruneReport: Sendable {
+    public var decisions: [PruneDecision]
+    public var leftoversRemoved: Int
+}
+
 public struct PruneOperation {
     public let config: CofferConfig
     public let environment: [String: String]
@@ -25,7 +32,7 @@ public struct PruneOperation {
         self.progress = progress
     }
 
-    public func run(dryRun: Bool) throws -> [PruneDecision] {
+    public func run(dryRun: Bool) throws -> PruneReport {
         let repository = try Repository.open(config)
         try repository.checkFormat()
         let environmentName = config.environment.rawValue
@@ -69,11 +76,13 @@ public struct PruneOperation {
             }
             decisions.append(decision)
         }
+        var leftovers = 0
         if !dryRun {
             for decision in decisions where !decision.keep {
                 try repository.storage.deleteBundle(at: BundleLayout.bundlePrefix(environment: environmentName, id: decision.id))
             }
+            leftovers = try repository.storage.removeAbandonedWrites(now: Int64(now.timeIntervalSince1970))
         }
-        return decisions.reversed()
+        return PruneReport(decisions: decisions.reversed(), leftoversRemoved: leftovers)
     }
 }

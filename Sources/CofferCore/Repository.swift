@@ -1,4 +1,5 @@
 import CofferCrypto
+import Foundation
 import CofferFormat
 import CofferStorage
 import CofferSystem
@@ -13,10 +14,30 @@ public struct Repository: Sendable {
 
     /// The repository the config names.
     public static func open(_ config: CofferConfig) throws -> Repository {
-        if config.repository.hasPrefix("s3://") {
-            throw CofferError(.config, "S3 repositories are not supported by this build yet; use a local folder for `repository`")
+        try open(config.repository, s3: config.s3)
+    }
+
+    /// A repository by address: a local folder, or `s3://bucket/prefix` on the
+    /// server `s3` names, with credentials from the environment variables it names.
+    public static func open(
+        _ address: String, s3: CofferConfig.S3Settings?, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> Repository {
+        guard address.hasPrefix("s3://") else { return Repository(storage: LocalStorage(root: address)) }
+        guard let s3 else {
+            throw CofferError(.config, "\(address) is an S3 address but the config has no [s3] section with the endpoint")
         }
-        return Repository(storage: LocalStorage(root: config.repository))
+        let source = "\(s3.accessKeyEnv) / \(s3.secretKeyEnv)"
+        guard let accessKey = environment[s3.accessKeyEnv], !accessKey.isEmpty,
+            let secret = environment[s3.secretKeyEnv], !secret.isEmpty
+        else {
+            throw CofferError(.config, "no S3 credentials: set \(source) in the environment (the names come from [s3] access_key_env and secret_key_env)")
+        }
+        var secretBytes = Array(secret.utf8)
+        let credentials = S3Credentials(
+            accessKey: accessKey, secret: SecureBytes(wiping: &secretBytes),
+            sessionToken: environment[s3.sessionTokenEnv].flatMap { $0.isEmpty ? nil : $0 })
+        let location = try S3Location(repository: address, endpoint: s3.endpoint, region: s3.region, pathStyle: s3.pathStyle)
+        return Repository(storage: S3Storage(location: location, credentials: credentials, credentialSource: source))
     }
 
     /// Writes `coffer.json` if absent; refuses a repository of an unknown format.

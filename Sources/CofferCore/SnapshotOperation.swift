@@ -40,7 +40,6 @@ public struct SnapshotOperation {
         }
         let repository = try Repository.open(config)
         try repository.prepareForWriting()
-        let removed = try repository.storage.removeAbandonedWrites()
         let latest = try repository.bundleIDs(environment: environmentName).last
         let latestBytes = try latest.map { try repository.manifestBytes(environment: environmentName, id: $0).manifest }
         let previous = latestBytes.map { Manifest.digest(of: $0) }
@@ -48,6 +47,7 @@ public struct SnapshotOperation {
             sources: sources, previous: latestBytes.flatMap { try? Manifest.parse($0) }, repository: repository,
             state: StateDirectory(config: config))
         let now = try Clock.now(environment: environment)
+        let removed = try repository.storage.removeAbandonedWrites(now: Int64(now.timeIntervalSince1970))
         let id = BundleID.make(at: now, after: latest)
         var warnings: [String] = []
         if let env = sources.compactMap({ $0 as? EnvSource }).first, case let missing = try env.missingNames(), !missing.isEmpty {

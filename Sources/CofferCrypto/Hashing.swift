@@ -81,10 +81,10 @@ public struct BLAKE2b: ~Copyable {
 }
 
 /// HMAC-SHA-256 and the HKDF-SHA-256 that age derives every key with
-/// (libsodium 1.0.18 has HMAC-SHA-256 but no HKDF).
-enum HMACSHA256 {
+/// (libsodium 1.0.18 has HMAC-SHA-256 but no HKDF). S3's request signing uses it too.
+public enum HMACSHA256 {
     /// HMAC of the concatenation of `parts` under `key`.
-    static func authenticate(key: UnsafeRawBufferPointer, _ parts: UnsafeRawBufferPointer...) -> [UInt8] {
+    public static func authenticate(key: UnsafeRawBufferPointer, _ parts: UnsafeRawBufferPointer...) -> [UInt8] {
         _ = Sodium.ready
         var state = crypto_auth_hmacsha256_state()
         crypto_auth_hmacsha256_init(&state, key.cBytes, key.count)
@@ -116,4 +116,16 @@ enum HMACSHA256 {
         }
         return SecureBytes(wiping: &okm)
     }
+}
+
+/// Lower-case hex.
+public func hexString(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var out = [UInt8]()
+    out.reserveCapacity(bytes.count * 2)
+    for byte in bytes {
+        out.append(digits[Int(byte >> 4)])
+        out.append(digits[Int(byte & 15)])
+    }
+    return String(decoding: out, as: UTF8.self)
 }

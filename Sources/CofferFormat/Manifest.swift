@@ -150,15 +150,3 @@ public struct Manifest: Codable, Equatable, Sendable {
     /// SHA-256 (hex) of canonical manifest bytes, as the next manifest's `previous`.
     public static func digest(of bytes: [UInt8]) -> String { hexString(SHA256.hash(bytes)) }
 }
-
-/// Lower-case hex.
-public func hexString(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out = [UInt8]()
-    out.reserveCapacity(bytes.count * 2)
-    for byte in bytes {
-        out.append(digits[Int(byte >> 4)])
-        out.append(digits[Int(byte & 15)])
-    }
-    return String(decoding: out, as: UTF8.self)
-}

@@ -32,9 +32,20 @@ public struct LocalStorage: Storage {
         return LocalBundleWriter(partial: partial, final: final, root: root)
     }
 
-    public func read(_ key: String, into sink: ByteSink) throws {
+    public func read(_ key: String, range: Range<Int64>?, into sink: ByteSink) throws {
         let file = try open(key)
-        try forEachBlock(read: { try file.read(into: $0) }, blockSize: 1 << 20, sink)
+        guard let range else { return try forEachBlock(read: { try file.read(into: $0) }, blockSize: 1 << 20, sink) }
+        try file.seek(to: range.lowerBound)
+        var left = range.upperBound - range.lowerBound
+        var block = [UInt8](repeating: 0, count: Int(min(left, 1 << 20)))
+        while left > 0 {
+            let count = try block.withUnsafeMutableBytes { buffer in
+                try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(Int(min(Int64(buffer.count), left)))))
+            }
+            guard count > 0 else { break }
+            left -= Int64(count)
+            try block.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
+        }
     }
 
     private func open(_ key: String) throws -> FileDescriptor {
@@ -86,7 +97,15 @@ public struct LocalStorage: Storage {
         return Int64(info.f_bavail) * Int64(info.f_frsize)
     }
 
-    public func removeAbandonedWrites() throws -> Int {
+    public func checkWritable() throws {
+        try FileSystem.createDirectory(root, permissions: 0o755)
+        let probe = FileSystem.join(root, ".coffer-probe-\(getpid())")
+        try FileSystem.writeFile(probe, bytes: Array("probe\n".utf8))
+        try FileSystem.removeTree(probe)
+    }
+
+    /// Local writers leave their process id in the name: a leftover whose process is gone is abandoned, whatever its age.
+    public func removeAbandonedWrites(now: Int64) throws -> Int {
         var removed = 0
         let bundles = path("bundles")
         guard FileSystem.exists(bundles) else { return 0 }

@@ -1,7 +1,7 @@
 import CofferSystem
 
 /// Where bundles are kept. Keys are `/`-separated paths relative to the
-/// repository root. Implementations: a local folder (here), S3 (later).
+/// repository root. Implementations: a local folder and S3-compatible object storage.
 public protocol Storage: Sendable {
     /// The repository location, for messages.
     var location: String { get }
@@ -10,8 +10,9 @@ public protocol Storage: Sendable {
     /// visible to `list` until `commit`; `abort` (or a crash) leaves nothing visible.
     func beginBundle(at prefix: String) throws -> any BundleWriter
 
-    /// Streams an object into `sink`. Throws `StorageError.notFound` when it is absent.
-    func read(_ key: String, into sink: ByteSink) throws
+    /// Streams an object, or the bytes `range` of it, into `sink`. Throws
+    /// `StorageError.notFound` when it is absent.
+    func read(_ key: String, range: Range<Int64>?, into sink: ByteSink) throws
 
     /// A small object whole (manifests, headers, descriptors); nil when absent.
     func readSmall(_ key: String, limit: Int) throws -> [UInt8]?
@@ -33,8 +34,20 @@ public protocol Storage: Sendable {
     /// Bytes that can still be written, when the storage can tell (a local disk); nil otherwise.
     func availableBytes() throws -> Int64?
 
-    /// Removes leftovers of bundle writes and deletes that were interrupted (crashed or killed).
-    func removeAbandonedWrites() throws -> Int
+    /// Removes leftovers of bundle writes and deletes that were interrupted
+    /// (crashed or killed). Where the storage cannot tell whether the writer
+    /// still runs (S3), only leftovers older than a day before `now` (seconds since 1970) go.
+    func removeAbandonedWrites(now: Int64) throws -> Int
+
+    /// Writes and deletes a small probe object: proves the repository accepts writes.
+    func checkWritable() throws
+}
+
+extension Storage {
+    /// Streams a whole object into `sink`.
+    public func read(_ key: String, into sink: ByteSink) throws {
+        try read(key, range: nil, into: sink)
+    }
 }
 
 /// The objects of one bundle being written.
@@ -49,7 +62,13 @@ public protocol BundleWriter: AnyObject {
 
 /// A storage failure.
 public struct StorageError: Error, CustomStringConvertible, Sendable {
-    public enum Kind: String, Sendable { case notFound, io, exists }
+    public enum Kind: String, Sendable {
+        case notFound, io, exists
+        /// The server refused the credentials or the permission.
+        case denied
+        /// The repository address or storage settings are wrong.
+        case config
+    }
     public let kind: Kind
     public let message: String
 

@@ -59,6 +59,11 @@ public struct FileDescriptor: ~Copyable {
         return try retryingOnInterrupt("read", path: path) { Glibc.read(raw, base, buffer.count) }
     }
 
+    /// Moves the read/write position to `offset` bytes from the start.
+    public func seek(to offset: Int64) throws {
+        if lseek(raw, off_t(offset), SEEK_SET) < 0 { throw SystemError("lseek", path: path) }
+    }
+
     /// Reads until `buffer` is full or the file ends; returns how many bytes were read.
     public func readFully(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         var filled = 0

@@ -6,7 +6,7 @@ struct Prune: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Delete the bundles that fall outside the retention policy.",
         discussion: """
-            Keeps every bundle younger than [retention] days (default by environment: production 30, staging 14, development 7) and the newest keep_last bundles (default 1) that verify (signature and every object's digest), however old. Deletes the rest and prints what it keeps and why. The clock is COFFER_NOW when set.
+            Keeps every bundle younger than [retention] days (default by environment: production 30, staging 14, development 7) and the newest keep_last bundles (default 1) that verify (signature and every object's digest), however old. Deletes the rest and prints what it keeps and why. Also removes what interrupted snapshots left behind: bundles that never got a manifest and unfinished multipart uploads, once older than a day. The clock is COFFER_NOW when set.
             """
     )
 
@@ -18,22 +18,25 @@ struct Prune: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let config = try global.loadConfig()
-            let decisions = try PruneOperation(config: config, environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
+            let result = try PruneOperation(config: config, environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
                 .run(dryRun: dryRun)
-            try report(decisions, dryRun: dryRun, json: global.json)
+            try report(result, dryRun: dryRun, json: global.json)
         }
     }
 }
 
 /// Prints prune decisions as lines or JSON.
-func report(_ decisions: [PruneDecision], dryRun: Bool, json: Bool) throws {
+func report(_ result: PruneReport, dryRun: Bool, json: Bool) throws {
+    let decisions = result.decisions
     if json {
         try printJSON([
             "dry_run": dryRun,
             "bundles": decisions.map { ["id": $0.id, "created_at": $0.createdAt as Any, "keep": $0.keep, "reason": $0.reason] },
+            "leftovers_removed": result.leftoversRemoved,
         ])
         return
     }
+    if result.leftoversRemoved > 0 { say("removed \(result.leftoversRemoved) leftover(s) of interrupted writes") }
     if decisions.isEmpty { say("no bundles") }
     for decision in decisions {
         let verb = decision.keep ? "keep  " : (dryRun ? "would delete" : "delete")

@@ -46,7 +46,11 @@ func classify(_ error: any Error) -> (CofferError.Category, String) {
     case let error as SourceError:
         return (.failure, error.description)
     case let error as StorageError:
-        return (.failure, error.message)
+        switch error.kind {
+        case .denied, .config: return (.config, error.message)
+        case .exists: return (.refused, error.message)
+        case .notFound, .io: return (.failure, error.message)
+        }
     case let error as SystemError:
         return (.failure, error.description)
     default:

@@ -34,7 +34,7 @@ struct Snapshot: AsyncParsableCommand {
             let result = try operation.run(label: label, signingKey: signingKey)
             for warning in result.warnings { warn(warning) }
             let manifest = result.manifest
-            let pruned = prune ? try PruneOperation(config: config, environment: environment, progress: TerminalProgress()).run(dryRun: false) : []
+            let pruned = prune ? try PruneOperation(config: config, environment: environment, progress: TerminalProgress()).run(dryRun: false).decisions : []
             if global.json {
                 try printJSON([
                     "id": manifest.id, "environment": manifest.environment, "created_at": manifest.createdAt,

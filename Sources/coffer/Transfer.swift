@@ -64,7 +64,10 @@ struct Import: AsyncParsableCommand {
 struct Copy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Copy bundles to a second repository, checking every object on the way.",
-        discussion: "Bundles already in the destination are skipped. Each copied bundle appears there whole or not at all. The destination is a local folder in this build."
+        discussion: """
+            Bundles already in the destination are skipped. Each copied bundle appears there whole or not at all. \
+            The destination is a folder or s3://bucket/prefix; an S3 destination uses the endpoint and credentials of the [s3] section.
+            """
     )
 
     @OptionGroup var global: GlobalOptions
@@ -75,18 +78,17 @@ struct Copy: AsyncParsableCommand {
     @Flag(help: "Copy every bundle of the environment.")
     var all = false
 
-    @Option(help: ArgumentHelp("The destination repository (a folder).", valueName: "repository"))
+    @Option(help: ArgumentHelp("The destination repository (a folder or s3://bucket/prefix).", valueName: "repository"))
     var to: String
 
     func validate() throws {
         if (bundle == nil) == !all { throw ValidationError("give a bundle id or --all") }
-        if to.hasPrefix("s3://") { throw ValidationError("S3 destinations are not supported by this build yet; give a folder") }
     }
 
     func run() async throws {
         try await reportingErrors {
             let config = try global.loadConfig()
-            let destination = Repository(storage: LocalStorage(root: FileSystem.absolute(to)))
+            let destination = try Repository.open(to.hasPrefix("s3://") ? to : FileSystem.absolute(to), s3: config.s3)
             let results = try CopyOperation(config: config).run(reference: all ? nil : bundle, destination: destination)
             if global.json {
                 try printJSON(results.map { ["id": $0.0, "copied": $0.1] })

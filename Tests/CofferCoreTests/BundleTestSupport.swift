@@ -65,7 +65,7 @@ struct Project {
     }
 
     func prune(at now: String, dryRun: Bool = false) throws -> [PruneDecision] {
-        try PruneOperation(config: config, environment: ["COFFER_NOW": now], progress: SilentProgress()).run(dryRun: dryRun)
+        try PruneOperation(config: config, environment: ["COFFER_NOW": now], progress: SilentProgress()).run(dryRun: dryRun).decisions
     }
 
     func verify(_ id: String = "latest", deep: Bool = false) throws -> VerifyReport {

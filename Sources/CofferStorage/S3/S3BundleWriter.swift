@@ -1,0 +1,60 @@
+import CofferFormat
+import CofferSystem
+import NIOCore
+
+/// The objects of one bundle on S3. Artifacts go straight to their final keys;
+/// the manifest, which is what makes a bundle exist, is held back and put last
+/// on `commit`, with `If-None-Match: *` so that no writer can ever replace an
+/// existing bundle's manifest. `abort` deletes what was written.
+final class S3BundleWriter: BundleWriter {
+    private let client: S3Client
+    private let prefix: String
+    private let partSize: Int
+    private var written: [String] = []
+    private var manifest: [UInt8]?
+    private var done = false
+
+    init(client: S3Client, prefix: String, partSize: Int) {
+        self.client = client
+        self.prefix = prefix
+        self.partSize = partSize
+    }
+
+    func write(_ name: String, _ produce: (ByteSink) throws -> Void) throws {
+        let key = "\(prefix)/\(name)"
+        if name == BundleLayout.manifestName {
+            var bytes: [UInt8] = []
+            try produce { bytes.append(contentsOf: $0) }
+            manifest = bytes
+            return
+        }
+        written.append(key)
+        let upload = S3ObjectUpload(client: client, key: key, partSize: partSize)
+        do {
+            try withWriteBehind({ try upload.append($0) }, blockSize: partSize) { sink in try produce(sink) }
+            try upload.finish()
+        } catch {
+            upload.abort()
+            throw error
+        }
+    }
+
+    func commit() throws {
+        guard let manifest else {
+            throw StorageError(.io, "bundle \(prefix) has no \(BundleLayout.manifestName); nothing was published")
+        }
+        _ = try client.send(
+            .PUT, key: "\(prefix)/\(BundleLayout.manifestName)", headers: [("if-none-match", "*")], body: ByteBuffer(bytes: manifest))
+        done = true
+    }
+
+    func abort() {
+        guard !done else { return }
+        done = true
+        for key in written.reversed() {
+            _ = try? client.send(.DELETE, key: key, accept: [200, 204, 404])
+        }
+    }
+
+    deinit { abort() }
+}

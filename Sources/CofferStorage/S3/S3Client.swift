@@ -1,0 +1,147 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import AsyncHTTPClient
+import CofferCrypto
+import Dispatch
+import NIOCore
+import NIOHTTP1
+
+/// One S3 response, body whole (objects are read in bounded ranges).
+struct S3Response {
+    let status: Int
+    let headers: HTTPHeaders
+    let body: [UInt8]
+
+    func header(_ name: String) -> String? { headers.first(name: name) }
+}
+
+/// How often and how patiently a request is tried again after a 5xx, a 429 or
+/// a broken connection.
+public struct S3RetryPolicy: Sendable {
+    public var attempts: Int
+    /// Seconds before the first retry; doubled after each, up to `maximumDelay`.
+    public var initialDelay: Double
+    public var maximumDelay: Double
+
+    public init(attempts: Int = 6, initialDelay: Double = 0.2, maximumDelay: Double = 5) {
+        self.attempts = attempts
+        self.initialDelay = initialDelay
+        self.maximumDelay = maximumDelay
+    }
+}
+
+/// Signed S3 requests, made synchronously (the storage protocol is blocking and
+/// runs on worker threads) over async-http-client, with retries.
+final class S3Client: Sendable {
+    let location: S3Location
+    private let signer: SigV4Signer
+    private let http: HTTPClient
+    private let retry: S3RetryPolicy
+    /// Where the credentials come from, for messages ("AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY").
+    private let credentialSource: String
+
+    init(location: S3Location, credentials: S3Credentials, credentialSource: String, retry: S3RetryPolicy) {
+        self.location = location
+        signer = SigV4Signer(credentials: credentials, region: location.region)
+        self.retry = retry
+        self.credentialSource = credentialSource
+        http = HTTPClient(
+            eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+            configuration: .init(
+                redirectConfiguration: .disallow,
+                timeout: .init(connect: .seconds(10), read: .seconds(120)),
+                connectionPool: .init(idleTimeout: .seconds(30))))
+    }
+
+    deinit {
+        try? http.syncShutdown()
+    }
+
+    /// Sends one request. `key` is repository-relative (nil: the bucket itself).
+    /// Statuses in `accept` are returned; any other becomes a `StorageError`.
+    func send(
+        _ method: HTTPMethod, key: String?, query: [(String, String)] = [], headers extra: [(String, String)] = [],
+        body: ByteBuffer? = nil, accept: Set<Int> = [200]
+    ) throws -> S3Response {
+        let objectKey = key.map(location.objectKey)
+        let (host, path) = location.address(objectKey: objectKey)
+        let payloadHash = body.map { buffer in
+            buffer.withUnsafeReadableBytes { bytes in
+                var hasher = SHA256()
+                hasher.update(bytes)
+                return hexString(hasher.finalize())
+            }
+        } ?? SigV4Signer.emptyPayloadHash
+        let queryString = S3Encoding.query(query)
+        let url = "\(location.scheme)://\(host)\(S3Encoding.path(path))\(queryString.isEmpty ? "" : "?" + queryString)"
+        let what = "\(method.rawValue) \(objectKey.map { "s3://\(location.bucket)/\($0)" } ?? "s3://\(location.bucket)")"
+
+        var attempt = 0
+        var delay = retry.initialDelay
+        while true {
+            attempt += 1
+            var lastProblem: String
+            do {
+                let signedHeaders = [("host", host)] + extra
+                let added = signer.sign(
+                    method: method.rawValue, path: path, query: query, headers: signedHeaders, payloadHash: payloadHash, time: .now())
+                var request = try HTTPClient.Request(
+                    url: url, method: method, headers: HTTPHeaders(signedHeaders + added), body: body.map { .byteBuffer($0) })
+                request.headers.replaceOrAdd(name: "Host", value: host)
+                let response = try http.execute(request: request, deadline: .now() + .minutes(10)).wait()
+                let status = Int(response.status.code)
+                let bytes = response.body.map { Array($0.readableBytesView) } ?? []
+                let result = S3Response(status: status, headers: response.headers, body: bytes)
+                if accept.contains(status) { return result }
+                guard status >= 500 || status == 429 else { throw error(for: result, what: what) }
+                lastProblem = "HTTP \(status) \(S3XML(bytes).value("Code") ?? "")"
+            } catch let failure as StorageError {
+                throw failure
+            } catch {
+                lastProblem = Self.describe(error)
+            }
+            guard attempt < retry.attempts else {
+                throw StorageError(
+                    .io, "\(what) at \(location.scheme)://\(location.endpointHost) failed \(attempt) times, last: \(lastProblem); is the S3 server up?")
+            }
+            let jitter = Double.random(in: 0.8...1.2)
+            usleep(UInt32(min(delay, retry.maximumDelay) * jitter * 1_000_000))
+            delay *= 2
+        }
+    }
+
+    /// A clear error for a refused request: what failed, S3's code and message, and what to do.
+    func error(for response: S3Response, what: String) -> StorageError {
+        let document = S3XML(response.body)
+        let code = document.value("Code") ?? "HTTP \(response.status)"
+        let message = document.value("Message").map { ": \($0)" } ?? ""
+        let server = "\(location.scheme)://\(location.endpointHost)"
+        switch code {
+        case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken":
+            return StorageError(
+                .denied, "the S3 server at \(server) rejected the credentials (\(code)) for \(what); check \(credentialSource)")
+        case "AccessDenied":
+            return StorageError(.denied, "\(what): access denied (\(code)); the credentials in \(credentialSource) lack this permission")
+        case "NoSuchBucket":
+            return StorageError(
+                .config, "bucket \(location.bucket) does not exist at \(server); create it or correct `repository` (\(location.description))")
+        case "RequestTimeTooSkewed":
+            return StorageError(
+                .io, "\(what): the S3 server says this machine's clock is too far from its own (\(code)); set the clock right (NTP) and retry")
+        case "NoSuchKey":
+            return StorageError(.notFound, "\(what): no such object")
+        case "PreconditionFailed":
+            return StorageError(.exists, "\(what): the object already exists and is never replaced")
+        default:
+            if response.status == 404 { return StorageError(.notFound, "\(what): not found (\(code))") }
+            if response.status == 412 { return StorageError(.exists, "\(what): the object already exists and is never replaced") }
+            return StorageError(.io, "\(what) failed: HTTP \(response.status) \(code)\(message)")
+        }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError { return "\(error)" }
+        return String(describing: error)
+    }
+}

@@ -1,0 +1,77 @@
+import NIOCore
+
+/// One object being uploaded from a stream of blocks. A stream that fits in
+/// one block is one PUT; a longer one becomes a multipart upload whose parts go
+/// up while the producer makes the next block. On failure `abort` removes the
+/// multipart upload, so no part is left behind on the server.
+final class S3ObjectUpload {
+    private let client: S3Client
+    private let key: String
+    private let partSize: Int
+    private let headers: [(String, String)]
+    private var uploadID: String?
+    private var etags: [String] = []
+    private var finished = false
+
+    init(client: S3Client, key: String, partSize: Int, headers: [(String, String)] = []) {
+        self.client = client
+        self.key = key
+        self.partSize = partSize
+        self.headers = headers
+    }
+
+    /// Takes the next block: every block but the last is exactly `partSize` bytes.
+    func append(_ block: UnsafeRawBufferPointer) throws {
+        let body = ByteBuffer(bytes: block)
+        if uploadID == nil && block.count < partSize {
+            _ = try client.send(.PUT, key: key, headers: headers, body: body)
+            finished = true
+            return
+        }
+        let id = try uploadID ?? start()
+        let response = try client.send(
+            .PUT, key: key, query: [("partNumber", String(etags.count + 1)), ("uploadId", id)], body: body)
+        guard let etag = response.header("ETag") else {
+            throw StorageError(.io, "the S3 server accepted part \(etags.count + 1) of \(key) without an ETag")
+        }
+        etags.append(etag)
+    }
+
+    /// Completes the upload (an empty stream becomes an empty object).
+    func finish() throws {
+        guard !finished else { return }
+        guard let id = uploadID else {
+            _ = try client.send(.PUT, key: key, headers: headers, body: ByteBuffer())
+            finished = true
+            return
+        }
+        var document = "<CompleteMultipartUpload>"
+        for (index, etag) in etags.enumerated() {
+            document += "<Part><PartNumber>\(index + 1)</PartNumber><ETag>\(etag)</ETag></Part>"
+        }
+        document += "</CompleteMultipartUpload>"
+        let response = try client.send(
+            .POST, key: key, query: [("uploadId", id)], headers: headers, body: ByteBuffer(string: document))
+        // S3 may answer 200 and still report an error in the body.
+        if S3XML(response.body).value("Code") != nil {
+            throw client.error(for: S3Response(status: 500, headers: response.headers, body: response.body), what: "completing \(key)")
+        }
+        finished = true
+    }
+
+    /// Drops an unfinished multipart upload; best effort (the next prune retries).
+    func abort() {
+        guard !finished, let id = uploadID else { return }
+        _ = try? client.send(.DELETE, key: key, query: [("uploadId", id)], accept: [200, 204, 404])
+        uploadID = nil
+    }
+
+    private func start() throws -> String {
+        let response = try client.send(.POST, key: key, query: [("uploads", "")], headers: headers)
+        guard let id = S3XML(response.body).value("UploadId"), !id.isEmpty else {
+            throw StorageError(.io, "the S3 server did not start a multipart upload for \(key)")
+        }
+        uploadID = id
+        return id
+    }
+}

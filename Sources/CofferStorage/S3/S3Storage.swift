@@ -1,0 +1,254 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CofferFormat
+import CofferSystem
+import Dispatch
+import NIOCore
+
+/// A repository in an S3-compatible bucket (AWS S3, Google Cloud Storage's
+/// interoperability endpoint, MinIO, Ceph, SeaweedFS), under a key prefix, laid
+/// out exactly as a local repository: plain objects any S3 tool can fetch.
+///
+/// Memory stays bounded: uploads go in parts of `partSize` (two in memory at a
+/// time) and downloads in ranges of `partSize` (one being read ahead).
+public struct S3Storage: Storage {
+    let client: S3Client
+    let partSize: Int
+    let listPageSize: Int
+
+    /// How old an unpublished bundle or multipart upload must be before it counts as abandoned.
+    public static let abandonedAfter: Int64 = 86_400
+
+    public init(
+        location: S3Location, credentials: S3Credentials, credentialSource: String,
+        retry: S3RetryPolicy = .init(), partSize: Int = 8 << 20, listPageSize: Int = 1000
+    ) {
+        client = S3Client(location: location, credentials: credentials, credentialSource: credentialSource, retry: retry)
+        self.partSize = max(partSize, 5 << 20)
+        self.listPageSize = listPageSize
+    }
+
+    public var location: String { client.location.description }
+
+    public func beginBundle(at prefix: String) throws -> any BundleWriter {
+        if !(try listObjects(under: prefix + "/", limit: 1)).isEmpty {
+            throw StorageError(.exists, "\(location)/\(prefix) already exists")
+        }
+        return S3BundleWriter(client: client, prefix: prefix, partSize: partSize)
+    }
+
+    public func read(_ key: String, range: Range<Int64>?, into sink: ByteSink) throws {
+        let start = range?.lowerBound ?? 0
+        var next = start
+        var end = range?.upperBound
+        // Each range is fetched while the previous one is being consumed.
+        var pending: Prefetch? = Prefetch { [self, end] in try fetch(key, from: start, end: end) }
+        while let current = pending {
+            let chunk = try current.result()
+            if end == nil { end = chunk.total }
+            next += Int64(chunk.bytes.count)
+            let from = next, to = end
+            pending = chunk.bytes.isEmpty || next >= (end ?? 0) ? nil : Prefetch { [self] in try fetch(key, from: from, end: to) }
+            try chunk.bytes.withUnsafeBytes { try sink($0) }
+        }
+    }
+
+    /// One ranged GET of at most `partSize` bytes starting at `offset`.
+    private func fetch(_ key: String, from offset: Int64, end: Int64?) throws -> S3StorageChunk {
+        var last = offset + Int64(partSize) - 1
+        if let end { last = min(last, end - 1) }
+        let response = try client.send(.GET, key: key, headers: [("range", "bytes=\(offset)-\(last)")], accept: [200, 206, 416])
+        switch response.status {
+        case 416:
+            // Only an empty object has no byte 0.
+            return S3StorageChunk(bytes: [], total: 0)
+        case 206:
+            let total = response.header("Content-Range").flatMap { $0.split(separator: "/").last }.flatMap { Int64($0) }
+            return S3StorageChunk(bytes: response.body, total: total ?? offset + Int64(response.body.count))
+        default:
+            // A server that ignores Range sends the whole object.
+            return S3StorageChunk(bytes: Array(response.body.dropFirst(Int(offset))), total: Int64(response.body.count))
+        }
+    }
+
+    public func readSmall(_ key: String, limit: Int) throws -> [UInt8]? {
+        let response = try client.send(.GET, key: key, accept: [200, 404])
+        if response.status == 404 {
+            let error = client.error(for: response, what: "GET \(location)/\(key)")
+            guard error.kind == .notFound else { throw error }
+            return nil
+        }
+        guard response.body.count <= limit else {
+            throw StorageError(.io, "\(location)/\(key) is \(response.body.count) bytes, more than the \(limit) expected")
+        }
+        return response.body
+    }
+
+    public func writeSmall(_ key: String, _ bytes: [UInt8]) throws {
+        _ = try client.send(.PUT, key: key, body: ByteBuffer(bytes: bytes))
+    }
+
+    public func children(of prefix: String) throws -> [String] {
+        var names: Set<String> = []
+        try list(prefix: prefix.isEmpty ? "" : prefix + "/", delimiter: "/") { page in
+            for folder in page.elements("CommonPrefixes") {
+                if let name = folder.value("Prefix") { names.insert(Self.lastComponent(client.location.relativeKey(name))) }
+            }
+            for object in page.elements("Contents") {
+                if let name = object.value("Key") { names.insert(Self.lastComponent(client.location.relativeKey(name))) }
+            }
+        }
+        return names.filter { !$0.isEmpty && !$0.hasPrefix(".") }.sorted()
+    }
+
+    public func size(of key: String) throws -> Int64? {
+        let response = try client.send(.HEAD, key: key, accept: [200, 404])
+        guard response.status == 200 else { return nil }
+        return response.header("Content-Length").flatMap { Int64($0) }
+    }
+
+    /// Deletes the manifest first: from then on the bundle does not exist, and
+    /// an interrupted delete leaves only invisible leftovers for `prune`.
+    public func deleteBundle(at prefix: String) throws {
+        let objects = try listObjects(under: prefix + "/")
+        let manifest = "\(prefix)/\(BundleLayout.manifestName)"
+        for key in objects.map(\.key).sorted(by: { a, _ in a == manifest }) {
+            _ = try client.send(.DELETE, key: key, accept: [200, 204, 404])
+        }
+    }
+
+    public func availableBytes() throws -> Int64? { nil }
+
+    public func checkWritable() throws {
+        let key = ".coffer-probe/\(ProcessIdentity.hostName)-\(getpid())"
+        _ = try client.send(.PUT, key: key, body: ByteBuffer(string: "probe\n"))
+        _ = try client.send(.DELETE, key: key, accept: [200, 204, 404])
+    }
+
+    /// Deletes bundles that never got their manifest and multipart uploads that
+    /// were never completed, once they are older than `abandonedAfter`.
+    public func removeAbandonedWrites(now: Int64) throws -> Int {
+        let cutoff = now - Self.abandonedAfter
+        var bundles: [String: (published: Bool, newest: Int64, keys: [String])] = [:]
+        for object in try listObjects(under: "bundles/") {
+            let parts = object.key.split(separator: "/", maxSplits: 3)
+            guard parts.count == 4 else { continue }
+            let prefix = parts[0...2].joined(separator: "/")
+            var entry = bundles[prefix] ?? (false, 0, [])
+            entry.published = entry.published || parts[3] == BundleLayout.manifestName
+            entry.newest = max(entry.newest, object.modified)
+            entry.keys.append(object.key)
+            bundles[prefix] = entry
+        }
+        var removed = 0
+        for (_, entry) in bundles where !entry.published && entry.newest < cutoff {
+            for key in entry.keys { _ = try client.send(.DELETE, key: key, accept: [200, 204, 404]) }
+            removed += 1
+        }
+        for upload in try multipartUploads() where upload.initiated < cutoff {
+            _ = try client.send(.DELETE, key: upload.key, query: [("uploadId", upload.id)], accept: [200, 204, 404])
+            removed += 1
+        }
+        return removed
+    }
+
+    struct ObjectInfo {
+        var key: String
+        var size: Int64
+        var modified: Int64
+    }
+
+    /// Every object under `prefix` (repository-relative keys), up to `limit`.
+    func listObjects(under prefix: String, limit: Int = .max) throws -> [ObjectInfo] {
+        var objects: [ObjectInfo] = []
+        try list(prefix: prefix, delimiter: nil, maxKeys: min(limit, listPageSize)) { page in
+            for object in page.elements("Contents") {
+                guard let key = object.value("Key") else { continue }
+                objects.append(
+                    ObjectInfo(
+                        key: client.location.relativeKey(key), size: object.value("Size").flatMap { Int64($0) } ?? 0,
+                        modified: object.value("LastModified").flatMap(UTCTime.parseISO8601)?.seconds ?? 0))
+            }
+            return objects.count < limit
+        }
+        return objects
+    }
+
+    /// Multipart uploads under the repository prefix that were started and neither completed nor aborted.
+    func multipartUploads() throws -> [(key: String, id: String, initiated: Int64)] {
+        var uploads: [(key: String, id: String, initiated: Int64)] = []
+        var marker: (key: String, id: String)? = nil
+        repeat {
+            var query = [("uploads", ""), ("prefix", client.location.objectKey("bundles/"))]
+            if let marker { query += [("key-marker", marker.key), ("upload-id-marker", marker.id)] }
+            let page = S3XML(try client.send(.GET, key: nil, query: query).body)
+            for upload in page.elements("Upload") {
+                guard let key = upload.value("Key"), let id = upload.value("UploadId") else { continue }
+                uploads.append((client.location.relativeKey(key), id, upload.value("Initiated").flatMap(UTCTime.parseISO8601)?.seconds ?? 0))
+            }
+            marker = nil
+            if page.value("IsTruncated") == "true", let key = page.value("NextKeyMarker"), let id = page.value("NextUploadIdMarker") {
+                marker = (key, id)
+            }
+        } while marker != nil
+        return uploads
+    }
+
+    /// ListObjectsV2, page by page (`IsTruncated` and continuation tokens);
+    /// `page` returns false to stop early.
+    private func list(prefix: String, delimiter: String?, maxKeys: Int? = nil, _ page: (S3XML) throws -> Bool) throws {
+        var token: String? = nil
+        repeat {
+            var query = [("list-type", "2"), ("prefix", client.location.objectKey(prefix)), ("max-keys", String(maxKeys ?? listPageSize))]
+            if let delimiter { query.append(("delimiter", delimiter)) }
+            if let token { query.append(("continuation-token", token)) }
+            let document = S3XML(try client.send(.GET, key: nil, query: query).body)
+            guard try page(document) else { return }
+            token = document.value("IsTruncated") == "true" ? document.value("NextContinuationToken") : nil
+        } while token != nil
+    }
+
+    private func list(prefix: String, delimiter: String?, _ page: (S3XML) throws -> Void) throws {
+        try list(prefix: prefix, delimiter: delimiter) { try page($0); return true }
+    }
+
+    private static func lastComponent(_ key: String) -> String {
+        String(key.split(separator: "/").last ?? "")
+    }
+}
+
+/// Bytes of one ranged GET, and the size of the whole object.
+private struct S3StorageChunk: Sendable {
+    var bytes: [UInt8]
+    var total: Int64
+}
+
+/// A value computed on another thread, waited for when needed.
+private final class Prefetch: @unchecked Sendable {
+    // @unchecked: `value` is written once by the worker before `ready` is signalled
+    // and read only after waiting for it.
+    private var value: Result<S3StorageChunk, any Error>?
+    private let ready = DispatchSemaphore(value: 0)
+    private var waited = false
+
+    init(_ work: @escaping @Sendable () throws -> S3StorageChunk) {
+        DispatchQueue.global().async { [self] in
+            value = Result { try work() }
+            ready.signal()
+        }
+    }
+
+    func result() throws -> S3StorageChunk {
+        if !waited {
+            ready.wait()
+            waited = true
+        }
+        return try value!.get()
+    }
+
+    deinit {
+        // Never leave a fetch running past its reader.
+        if !waited { ready.wait() }
+    }
+}
