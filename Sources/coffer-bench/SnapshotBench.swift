@@ -22,16 +22,7 @@ extension Bench {
         try check(measureChild(options.coffer, ["keys", "init"], environment: environment).status, "coffer keys init")
 
         let database = project + "/data/big.db"
-        let rows = options.sqliteMB * 1_000_000 / 1370
-        let sql = """
-            PRAGMA journal_mode = WAL;
-            CREATE TABLE events(id INTEGER PRIMARY KEY, payload BLOB, note TEXT);
-            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < \(rows))
-            INSERT INTO events(payload, note) SELECT randomblob(500),
-              printf('order %d for customer-%d@example.com paid %d.%02d EUR on 2026-%02d-%02d %s', i, i % 977, i % 1000, i % 100, i % 12 + 1, i % 28 + 1, substr('status:shipped status:paid   status:pending', i % 3 * 15 + 1, 15)) || zeroblob(0) || printf('%0500d', 0)
-            FROM n;
-            """
-        try check(run("sqlite3", [database, sql]), "creating the SQLite database")
+        try makeSQLiteDatabase(database, megabytes: options.sqliteMB)
         let size = (try FileManager.default.attributesOfItem(atPath: database)[.size] as? Int) ?? 0
         let sizeMB = Double(size) / 1_000_000
 
@@ -53,5 +44,19 @@ extension Bench {
         print(String(format: "  shell recipe      %6.1f s  (sqlite3 .backup; gzip -6 | age, single-threaded gzip)", recipe.seconds))
         report.add("snapshot peak RSS (\(Int(sizeMB)) MB SQLite)", value: Double(snapshot.maxRSSKiB) / 1024, unit: "MiB", target: "< 96 MiB", passed: snapshot.maxRSSKiB < 96 * 1024)
         report.add("restore peak RSS (\(Int(sizeMB)) MB SQLite)", value: Double(restore.maxRSSKiB) / 1024, unit: "MiB", target: "< 96 MiB", passed: restore.maxRSSKiB < 96 * 1024)
+    }
+
+    /// A SQLite database (WAL) of about `megabytes`: half incompressible blobs, half text.
+    static func makeSQLiteDatabase(_ path: String, megabytes: Int) throws {
+        let rows = megabytes * 1_000_000 / 1370
+        let sql = """
+            PRAGMA journal_mode = WAL;
+            CREATE TABLE events(id INTEGER PRIMARY KEY, payload BLOB, note TEXT);
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < \(rows))
+            INSERT INTO events(payload, note) SELECT randomblob(500),
+              printf('order %d for customer-%d@example.com paid %d.%02d EUR on 2026-%02d-%02d %s', i, i % 977, i % 1000, i % 100, i % 12 + 1, i % 28 + 1, substr('status:shipped status:paid   status:pending', i % 3 * 15 + 1, 15)) || zeroblob(0) || printf('%0500d', 0)
+            FROM n;
+            """
+        try check(run("sqlite3", [path, sql]), "creating the SQLite database")
     }
 }

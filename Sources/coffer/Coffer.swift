@@ -1,4 +1,5 @@
 import ArgumentParser
+import CofferSystem
 
 @main
 struct Coffer: AsyncParsableCommand {
@@ -14,4 +15,9 @@ struct Coffer: AsyncParsableCommand {
 
     // Declared at every level so that `coffer --config FILE CMD` works as well as `coffer CMD --config FILE`.
     @OptionGroup var global: GlobalOptions
+
+    static func main() async {
+        MemoryPolicy.returnLargeBuffersToTheSystem()
+        await main(nil)
+    }
 }

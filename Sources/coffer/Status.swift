@@ -5,7 +5,7 @@ import Foundation
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Repository health and backup freshness, for people and monitoring.",
-        discussion: "Exit status 0 ok, 1 warn (the newest bundle is stale, or space is short), 2 critical (the repository cannot be read, there is no bundle, the newest is not trusted, or a restore was interrupted); configuration and key errors keep their own statuses. Stale means older than 25 h in production, 8 days in staging, the retention window in development."
+        discussion: "Exit status 0 ok, 1 warn (the newest bundle is stale, or space is short), 2 critical (the repository cannot be read or written (a probe object is written and deleted), there is no bundle, the newest is not trusted, or a restore was interrupted); bundles without a manifest or with an untrusted one are named as warnings; configuration and key errors keep their own statuses. Stale means older than 25 h in production, 8 days in staging, the retention window in development."
     )
 
     @OptionGroup var global: GlobalOptions
@@ -16,7 +16,7 @@ struct Status: AsyncParsableCommand {
             if global.json {
                 try printJSON([
                     "level": report.level.name, "environment": report.environment, "repository": report.repository,
-                    "reachable": report.reachable, "free_bytes": report.freeBytes as Any, "bundles": report.bundles,
+                    "reachable": report.reachable, "writable": report.writable, "free_bytes": report.freeBytes as Any, "bundles": report.bundles,
                     "newest": report.newestID as Any, "newest_created_at": report.newestCreatedAt as Any,
                     "newest_age_seconds": report.newestAge as Any, "freshness_limit_seconds": report.freshnessLimit,
                     "problems": report.problems,

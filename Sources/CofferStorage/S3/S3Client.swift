@@ -8,7 +8,7 @@ import NIOCore
 import NIOHTTP1
 
 /// One S3 response, body whole (objects are read in bounded ranges).
-struct S3Response {
+struct S3Response: Sendable {
     let status: Int
     let headers: HTTPHeaders
     let body: [UInt8]
@@ -62,17 +62,11 @@ final class S3Client: Sendable {
     /// Statuses in `accept` are returned; any other becomes a `StorageError`.
     func send(
         _ method: HTTPMethod, key: String?, query: [(String, String)] = [], headers extra: [(String, String)] = [],
-        body: ByteBuffer? = nil, accept: Set<Int> = [200]
+        body: ByteBuffer? = nil, signPayload: Bool = true, accept: Set<Int> = [200]
     ) throws -> S3Response {
         let objectKey = key.map(location.objectKey)
         let (host, path) = location.address(objectKey: objectKey)
-        let payloadHash = body.map { buffer in
-            buffer.withUnsafeReadableBytes { bytes in
-                var hasher = SHA256()
-                hasher.update(bytes)
-                return hexString(hasher.finalize())
-            }
-        } ?? SigV4Signer.emptyPayloadHash
+        let payloadHash = Self.payloadHash(body, signed: signPayload)
         let queryString = S3Encoding.query(query)
         let url = "\(location.scheme)://\(host)\(S3Encoding.path(path))\(queryString.isEmpty ? "" : "?" + queryString)"
         let what = "\(method.rawValue) \(objectKey.map { "s3://\(location.bucket)/\($0)" } ?? "s3://\(location.bucket)")"
@@ -89,13 +83,10 @@ final class S3Client: Sendable {
                 var request = try HTTPClient.Request(
                     url: url, method: method, headers: HTTPHeaders(signedHeaders + added), body: body.map { .byteBuffer($0) })
                 request.headers.replaceOrAdd(name: "Host", value: host)
-                let response = try http.execute(request: request, deadline: .now() + .minutes(10)).wait()
-                let status = Int(response.status.code)
-                let bytes = response.body.map { Array($0.readableBytesView) } ?? []
-                let result = S3Response(status: status, headers: response.headers, body: bytes)
-                if accept.contains(status) { return result }
-                guard status >= 500 || status == 429 else { throw error(for: result, what: what) }
-                lastProblem = "HTTP \(status) \(S3XML(bytes).value("Code") ?? "")"
+                let result = try http.execute(request: request, delegate: BodyCollector(), deadline: .now() + .minutes(10)).wait()
+                if accept.contains(result.status) { return result }
+                guard result.status >= 500 || result.status == 429 else { throw error(for: result, what: what) }
+                lastProblem = "HTTP \(result.status) \(S3XML(result.body).value("Code") ?? "")"
             } catch let failure as StorageError {
                 throw failure
             } catch {
@@ -135,13 +126,58 @@ final class S3Client: Sendable {
             return StorageError(.exists, "\(what): the object already exists and is never replaced")
         default:
             if response.status == 404 { return StorageError(.notFound, "\(what): not found (\(code))") }
+            if response.status == 401 || response.status == 403 {
+                // HEAD answers carry no body to say more.
+                return StorageError(.denied, "\(what): refused (HTTP \(response.status)); check the credentials in \(credentialSource) and their permissions")
+            }
             if response.status == 412 { return StorageError(.exists, "\(what): the object already exists and is never replaced") }
             return StorageError(.io, "\(what) failed: HTTP \(response.status) \(code)\(message)")
+        }
+    }
+
+    /// The digest to sign for a body: its SHA-256, or for the large bodies of
+    /// streamed uploads `UNSIGNED-PAYLOAD` (their SHA-256 is in the signed
+    /// manifest and checked on every read, and hashing each part again would
+    /// cost a core's worth of time).
+    static func payloadHash(_ body: ByteBuffer?, signed: Bool) -> String {
+        guard let body else { return SigV4Signer.emptyPayloadHash }
+        guard signed else { return "UNSIGNED-PAYLOAD" }
+        return body.withUnsafeReadableBytes { bytes in
+            var hasher = SHA256()
+            hasher.update(bytes)
+            return hexString(hasher.finalize())
         }
     }
 
     private static func describe(_ error: any Error) -> String {
         if let error = error as? HTTPClientError { return "\(error)" }
         return String(describing: error)
+    }
+}
+
+/// Gathers a response body into one array sized from Content-Length, so a
+/// ranged read of N bytes holds N bytes (not a doubling buffer plus a copy).
+private final class BodyCollector: HTTPClientResponseDelegate, @unchecked Sendable {
+    // @unchecked: AsyncHTTPClient calls a delegate from one event loop, one call at a time,
+    // and the result is read only after the request finished.
+    typealias Response = S3Response
+    private var status = 0
+    private var headers = HTTPHeaders()
+    private var body: [UInt8] = []
+
+    func didReceiveHead(task: HTTPClient.Task<S3Response>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        status = Int(head.status.code)
+        headers = head.headers
+        if let length = head.headers.first(name: "Content-Length").flatMap(Int.init), length < 1 << 30 { body.reserveCapacity(length) }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<S3Response>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        body.append(contentsOf: buffer.readableBytesView)
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<S3Response>) throws -> S3Response {
+        S3Response(status: status, headers: headers, body: body)
     }
 }

@@ -1,0 +1,67 @@
+import Foundation
+
+extension Bench {
+    /// `coffer snapshot` of the same database to a local folder and to the
+    /// SeaweedFS server that `make bench` starts (COFFER_TEST_S3_*), alternating,
+    /// median of the runs: the S3 target is 1.15x the local time and 96 MiB peak RSS.
+    /// The local repository sits on the same disk as SeaweedFS's data.
+    static func benchmarkS3Snapshot(_ options: Options, dir: String, report: inout Report) throws {
+        let env = ProcessInfo.processInfo.environment
+        guard let endpoint = env["COFFER_TEST_S3_ENDPOINT"], let bucket = env["COFFER_TEST_S3_BUCKET"],
+            let accessKey = env["COFFER_TEST_S3_ACCESS_KEY"], let secretKey = env["COFFER_TEST_S3_SECRET_KEY"],
+            let dataDirectory = env["COFFER_TEST_S3_DATA"]
+        else {
+            throw BenchError("the S3 benchmark needs the SeaweedFS server of scripts/with-test-servers.sh (run `make bench`)")
+        }
+        let project = dir + "/s3-project"
+        try FileManager.default.createDirectory(atPath: project + "/data", withIntermediateDirectories: true)
+        let localRepository = dataDirectory + "/../bench-local-repository"
+        defer { try? FileManager.default.removeItem(atPath: localRepository) }
+        func config(_ repository: String) -> String {
+            """
+            environment = "development"
+            repository = "\(repository)"
+            keys = "keys"
+
+            [[sqlite]]
+            name = "big"
+            path = "data/big.db"
+
+            [s3]
+            endpoint = "\(endpoint)"
+            """
+        }
+        try config(localRepository).write(toFile: project + "/local.toml", atomically: true, encoding: .utf8)
+        try config("s3://\(bucket)/bench-\(getpid())").write(toFile: project + "/s3.toml", atomically: true, encoding: .utf8)
+        let local = ["COFFER_CONFIG": project + "/local.toml"]
+        let s3 = ["COFFER_CONFIG": project + "/s3.toml", "AWS_ACCESS_KEY_ID": accessKey, "AWS_SECRET_ACCESS_KEY": secretKey]
+        try check(measureChild(options.coffer, ["keys", "init"], environment: local).status, "coffer keys init")
+        let database = project + "/data/big.db"
+        try makeSQLiteDatabase(database, megabytes: options.s3MB)
+        let sizeMB = Double((try FileManager.default.attributesOfItem(atPath: database)[.size] as? Int) ?? 0) / 1_000_000
+
+        var localTimes: [Double] = [], s3Times: [Double] = [], peak = 0
+        for _ in 0..<options.s3Runs {
+            let toLocal = try measureChild(options.coffer, ["snapshot"], environment: local)
+            try check(toLocal.status, "coffer snapshot to a local folder")
+            let toS3 = try measureChild(options.coffer, ["snapshot"], environment: s3)
+            try check(toS3.status, "coffer snapshot to S3")
+            localTimes.append(toLocal.seconds)
+            s3Times.append(toS3.seconds)
+            peak = max(peak, toS3.maxRSSKiB)
+        }
+        try check(measureChild(options.coffer, ["verify", "latest", "--deep"], environment: s3).status, "coffer verify --deep on S3")
+        let restore = try measureChild(options.coffer, ["restore", "latest", "--yes"], environment: s3)
+        try check(restore.status, "coffer restore from S3")
+
+        let ratio = median(s3Times) / median(localTimes)
+        print("")
+        print(String(format: "snapshot of a %.0f MB SQLite database, local folder vs SeaweedFS on loopback (median of %d, alternating)", sizeMB, options.s3Runs))
+        print(String(format: "  to a local folder  %6.2f s  %7.1f MB/s", median(localTimes), sizeMB / median(localTimes)))
+        print(String(format: "  to S3 (SeaweedFS)  %6.2f s  %7.1f MB/s  peak RSS %6.1f MiB  (%.2fx local)", median(s3Times), sizeMB / median(s3Times), Double(peak) / 1024, ratio))
+        print(String(format: "  restore from S3    %6.2f s  peak RSS %6.1f MiB", restore.seconds, Double(restore.maxRSSKiB) / 1024))
+        report.add("S3 snapshot time / local snapshot time", value: ratio, unit: "x", target: "<= 1.15x", passed: ratio <= 1.15)
+        report.add("S3 snapshot peak RSS", value: Double(peak) / 1024, unit: "MiB", target: "<= 96 MiB", passed: peak <= 96 * 1024)
+        report.add("S3 restore peak RSS", value: Double(restore.maxRSSKiB) / 1024, unit: "MiB", target: "<= 96 MiB", passed: restore.maxRSSKiB <= 96 * 1024)
+    }
+}

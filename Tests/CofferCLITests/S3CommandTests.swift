@@ -1,0 +1,211 @@
+import Foundation
+import Testing
+
+/// The SeaweedFS server `make test` starts, as COFFER_TEST_S3_* variables.
+private struct S3Server {
+    let endpoint, bucket, accessKey, secretKey, aws, proxyScript: String
+
+    static func require() throws -> S3Server {
+        let env = ProcessInfo.processInfo.environment
+        func value(_ name: String) throws -> String {
+            try #require(env[name], "\(name) is not set: the S3 tests need the SeaweedFS server that `make test` starts")
+        }
+        return S3Server(
+            endpoint: try value("COFFER_TEST_S3_ENDPOINT"), bucket: try value("COFFER_TEST_S3_BUCKET"),
+            accessKey: try value("COFFER_TEST_S3_ACCESS_KEY"), secretKey: try value("COFFER_TEST_S3_SECRET_KEY"),
+            aws: try value("COFFER_TEST_AWS"), proxyScript: try value("COFFER_TEST_S3_PROXY"))
+    }
+
+    /// What the coffer and aws processes need in their environment.
+    var credentials: [String: String] {
+        ["AWS_ACCESS_KEY_ID": accessKey, "AWS_SECRET_ACCESS_KEY": secretKey, "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"]
+    }
+}
+
+/// A workspace whose repository is a fresh prefix of the test bucket, holding a SQLite database and a dotenv file.
+private func withS3Project(endpoint: String? = nil, rows: Int = 3, _ body: (Workspace, S3Server, String) throws -> Void) throws {
+    let server = try S3Server.require()
+    try Workspace.with { ws in
+        let prefix = "cli-" + UUID().uuidString.lowercased()
+        try """
+            environment = "development"
+            repository = "s3://\(server.bucket)/\(prefix)"
+            keys = "keys"
+
+            [[sqlite]]
+            name = "app"
+            path = "data/app.db"
+
+            [env]
+            include = ["JWT_SECRET_KEY"]
+            file = "app.env"
+
+            [s3]
+            endpoint = "\(endpoint ?? server.endpoint)"
+            """.write(toFile: ws.config, atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: ws.path("data"), withIntermediateDirectories: true)
+        #expect(try ws.run("sqlite3", ["data/app.db", "CREATE TABLE t(x); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < \(rows)) INSERT INTO t SELECT randomblob(1000) FROM n;"]).status == 0)
+        try "JWT_SECRET_KEY=\"s3cr3t-value\"\n".write(toFile: ws.path("app.env"), atomically: true, encoding: .utf8)
+        try body(ws, server, prefix)
+    }
+}
+
+private func count(_ ws: Workspace) throws -> String {
+    try ws.run("sqlite3", ["data/app.db", "SELECT count(*) FROM t"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+@Suite("coffer on an S3 repository (real SeaweedFS)", .serialized)
+struct S3CommandTests {
+    @Test("snapshot, list, verify --deep and restore; the bundle is plain objects that aws, minisign, age and sqlite3 open")
+    func endToEnd() throws {
+        try withS3Project { ws, server, prefix in
+            let env = server.credentials
+            let snapshot = try ws.coffer("snapshot", environment: env)
+            #expect(snapshot.status == 0, "\(snapshot.stderr)")
+            let id = try #require(snapshot.stdout.split(separator: "\n").last.map(String.init))
+            #expect(try ws.coffer("list", environment: env).stdout.contains(id))
+            let verify = try ws.coffer("verify", "latest", "--deep", environment: env)
+            #expect(verify.status == 0, "\(verify.stderr)")
+
+            let folder = "s3://\(server.bucket)/\(prefix)/bundles/development/\(id)"
+            let fetched = try ws.run(server.aws, ["--endpoint-url", server.endpoint, "s3", "cp", "--recursive", folder, "fetched"], environment: env)
+            #expect(fetched.status == 0, "\(fetched.stderr)")
+            #expect(try ws.run("minisign", ["-Vm", "fetched/manifest.json", "-p", "keys/signing.pub"]).status == 0)
+            let byHand = try ws.run("sh", ["-c", "cat fetched/artifacts/app*.age-header fetched/artifacts/app*.age-payload | age -d -i keys/development.age | gunzip > by-hand.db && sqlite3 by-hand.db 'SELECT count(*) FROM t'"])
+            #expect(byHand.stdout == "3\n", "\(byHand.stderr)")
+
+            #expect(try ws.run("sqlite3", ["data/app.db", "DELETE FROM t"]).status == 0)
+            let restored = try ws.coffer("restore", "latest", "--yes", environment: env)
+            #expect(restored.status == 0, "\(restored.stderr)")
+            #expect(try count(ws) == "3")
+
+            let status = try ws.coffer("status", "--json", environment: env)
+            #expect(status.status == 0, "\(status.stdout)")
+            #expect(status.stdout.contains("\"writable\" : true"))
+        }
+    }
+
+    @Test("copy to S3 and back, skipping what is there; export from S3")
+    func copy() throws {
+        try withS3Project { ws, server, prefix in
+            let env = server.credentials
+            let local = ws.path("local.toml")
+            try String(contentsOfFile: ws.config, encoding: .utf8).replacingOccurrences(of: "s3://\(server.bucket)/\(prefix)", with: "backups")
+                .write(toFile: local, atomically: true, encoding: .utf8)
+            #expect(try ws.run(cofferBinary, ["--config", local, "snapshot"]).status == 0)
+            #expect(try ws.run(cofferBinary, ["--config", local, "snapshot"]).status == 0)
+            let up = try ws.run(cofferBinary, ["--config", local, "copy", "--all", "--to", "s3://\(server.bucket)/\(prefix)"], environment: env)
+            #expect(up.status == 0, "\(up.stderr)")
+            #expect(up.stdout.components(separatedBy: "copied ").count == 3)
+            let again = try ws.run(cofferBinary, ["--config", local, "copy", "--all", "--to", "s3://\(server.bucket)/\(prefix)"], environment: env)
+            #expect(again.stdout.components(separatedBy: "present ").count == 3)
+            #expect(try ws.coffer("verify", "latest", "--deep", environment: env).status == 0)
+
+            let down = try ws.coffer("copy", "latest", "--to", ws.path("mirror"), environment: env)
+            #expect(down.status == 0, "\(down.stderr)")
+            #expect(try ws.coffer("export", "latest", "--output", ws.path("one.tar"), environment: env).status == 0)
+            #expect(try ws.run("tar", ["tf", "one.tar"]).stdout.contains("manifest.json"))
+        }
+    }
+
+    @Test("wrong or missing credentials and a missing bucket: exit 3 and a message that names what to fix, never the secret")
+    func refusals() throws {
+        try withS3Project { ws, server, _ in
+            var wrong = server.credentials
+            wrong["AWS_SECRET_ACCESS_KEY"] = "wrong-secret-777"
+            let denied = try ws.coffer("snapshot", environment: wrong)
+            #expect(denied.status == 3)
+            #expect(denied.stderr.contains("rejected the credentials") && denied.stderr.contains("AWS_SECRET_ACCESS_KEY"))
+            #expect(!denied.stderr.contains("wrong-secret-777"))
+
+            let none = try ws.coffer("list", environment: ["AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""])
+            #expect(none.status == 3)
+            #expect(none.stderr.contains("no S3 credentials"))
+
+            let config = try String(contentsOfFile: ws.config, encoding: .utf8)
+            try config.replacingOccurrences(of: "s3://\(server.bucket)/", with: "s3://no-such-bucket-x/").write(toFile: ws.config, atomically: true, encoding: .utf8)
+            let missing = try ws.coffer("snapshot", environment: server.credentials)
+            #expect(missing.status == 3)
+            #expect(missing.stderr.contains("bucket no-such-bucket-x does not exist"))
+        }
+    }
+
+    @Test("a bundle without a manifest, or with an unsigned one, is left out of list and named by status")
+    func incompleteBundles() throws {
+        try withS3Project { ws, server, prefix in
+            let env = server.credentials
+            #expect(try ws.coffer("snapshot", environment: env).status == 0)
+            let good = try #require(try ws.coffer("snapshot", environment: env).stdout.split(separator: "\n").last.map(String.init))
+            let base = "s3://\(server.bucket)/\(prefix)/bundles/development"
+            // An unpublished bundle: an artifact and no manifest.
+            try ws.write("junk", [1, 2, 3])
+            #expect(try ws.run(server.aws, ["--endpoint-url", server.endpoint, "s3", "cp", "junk", "\(base)/20261128T000000Z-00000001/artifacts/x"], environment: env).status == 0)
+            // An unsigned bundle: a copy of a manifest without its signature, under a newer... older id.
+            #expect(try ws.run(server.aws, ["--endpoint-url", server.endpoint, "s3", "cp", "\(base)/\(good)/manifest.json", "\(base)/20261128T000000Z-00000002/manifest.json"], environment: env).status == 0)
+
+            let list = try ws.coffer("list", "--json", environment: env)
+            #expect(list.status == 0)
+            let ids = (try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])?.compactMap { $0["id"] as? String }
+            #expect(ids?.count == 2 && ids?.last == good)
+            #expect(list.stderr.contains("2 bundle(s) left out"))
+
+            let status = try ws.coffer("status", environment: env)
+            #expect(status.status == 1, "\(status.stdout)")
+            #expect(status.stdout.contains("20261128T000000Z-00000001 has no manifest"))
+            #expect(status.stdout.contains("20261128T000000Z-00000002 is not trusted"))
+        }
+    }
+
+    @Test("the server goes away mid-upload: the snapshot fails with no visible bundle, the next one succeeds, prune clears the leftovers")
+    func serverGoneMidUpload() throws {
+        let server = try S3Server.require()
+        let control = NSTemporaryDirectory() + "coffer-proxy-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: control, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: control) }
+        let proxy = Process()
+        proxy.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        proxy.arguments = [
+            "python3", server.proxyScript, "--upstream", server.endpoint.replacingOccurrences(of: "http://", with: ""),
+            "--control", control + "/control.json", "--port-file", control + "/port",
+        ]
+        try proxy.run()
+        defer {
+            // SIGKILL: a child spawned from a worker thread may have SIGTERM blocked.
+            kill(proxy.processIdentifier, SIGKILL)
+            proxy.waitUntilExit()
+        }
+        var port = ""
+        for _ in 0..<200 where port.isEmpty {
+            port = ((try? String(contentsOfFile: control + "/port", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            usleep(50_000)
+        }
+        try #require(!port.isEmpty, "the fault proxy did not start")
+        func setProxy(_ json: String) throws { try json.write(toFile: control + "/control.json", atomically: true, encoding: .utf8) }
+
+        // About 20 MB of random rows: three parts of 8 MiB.
+        try withS3Project(endpoint: "http://127.0.0.1:\(port)", rows: 20_000) { ws, server, prefix in
+            let env = server.credentials
+            try setProxy("{\"down_after_requests\": 6}")
+            let failed = try ws.coffer("snapshot", environment: env)
+            #expect(failed.status == 1, "\(failed.stderr)")
+            #expect(failed.stderr.contains("is the S3 server up?"))
+            try setProxy("{}")
+            let listed = try ws.coffer("list", "--json", environment: env).stdout
+            #expect((try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [Any])?.isEmpty == true, "\(listed)")
+
+            let retried = try ws.coffer("snapshot", environment: env)
+            #expect(retried.status == 0, "\(retried.stderr)")
+            #expect(try ws.coffer("verify", "latest", "--deep", environment: env).status == 0)
+
+            let later = ["COFFER_NOW": "2099-01-01T00:00:00Z"].merging(env) { $1 }
+            let prune = try ws.coffer("prune", "--json", environment: later)
+            #expect(prune.status == 0, "\(prune.stderr)")
+            let uploads = try ws.run(
+                server.aws, ["--endpoint-url", server.endpoint, "s3api", "list-multipart-uploads", "--bucket", server.bucket, "--prefix", prefix],
+                environment: env)
+            #expect(!uploads.stdout.contains("UploadId"), "\(uploads.stdout)")
+            let objects = try ws.run(server.aws, ["--endpoint-url", server.endpoint, "s3", "ls", "--recursive", "s3://\(server.bucket)/\(prefix)/"], environment: env)
+            #expect(objects.stdout.split(separator: "\n").filter { $0.contains("/bundles/") }.allSatisfy { $0.contains(try! #require(retried.stdout.split(separator: "\n").last)) })
+        }
+    }
+}

@@ -1,0 +1,194 @@
+import CofferFormat
+import CofferSystem
+import Foundation
+import Testing
+
+@testable import CofferStorage
+
+private let bundle = "bundles/development/20261128T120000Z-0badcafe"
+
+private func readAll(_ storage: S3Storage, _ key: String, range: Range<Int64>? = nil) throws -> [UInt8] {
+    var bytes: [UInt8] = []
+    try storage.read(key, range: range, into: { bytes.append(contentsOf: $0) })
+    return bytes
+}
+
+/// Writes `objects` (pushed in uneven slices) and a manifest, then commits.
+private func writeBundle(_ storage: S3Storage, _ objects: [(String, [UInt8])], manifest: [UInt8] = Array("{}".utf8)) throws {
+    let writer = try storage.beginBundle(at: bundle)
+    for (name, bytes) in objects {
+        try writer.write(name) { sink in
+            var offset = 0
+            while offset < bytes.count {
+                let end = min(bytes.count, offset + 700_001)
+                try bytes[offset..<end].withUnsafeBytes { try sink($0) }
+                offset = end
+            }
+        }
+    }
+    try writer.write(BundleLayout.manifestName) { sink in try manifest.withUnsafeBytes { try sink($0) } }
+    try writer.commit()
+}
+
+@Suite("S3 storage against a real SeaweedFS server", .serialized)
+struct S3StorageTests {
+    @Test("multipart and single-part objects round-trip; ranges cross part boundaries; no upload is left open")
+    func roundTrip() throws {
+        let storage = try S3TestServer.require().storage()
+        let large = randomBytes(12 << 20 + 12_345)
+        let small = Array("header bytes".utf8)
+        try writeBundle(storage, [("artifacts/db.age-payload", large), ("artifacts/db.age-header", small), ("artifacts/empty", [])])
+
+        #expect(try readAll(storage, "\(bundle)/artifacts/db.age-payload") == large)
+        let boundary = Int64(5 << 20)
+        #expect(try readAll(storage, "\(bundle)/artifacts/db.age-payload", range: boundary - 10..<boundary + 10) == Array(large[Int(boundary) - 10..<Int(boundary) + 10]))
+        #expect(try readAll(storage, "\(bundle)/artifacts/empty") == [])
+        #expect(try storage.readSmall("\(bundle)/artifacts/db.age-header", limit: 100) == small)
+        #expect(try storage.readSmall("\(bundle)/artifacts/absent", limit: 100) == nil)
+        #expect(try storage.size(of: "\(bundle)/artifacts/db.age-payload") == Int64(large.count))
+        #expect(try storage.size(of: "\(bundle)/nothing") == nil)
+        #expect(try storage.children(of: "bundles/development") == ["20261128T120000Z-0badcafe"])
+        #expect(try storage.children(of: bundle) == ["artifacts", "manifest.json"])
+        #expect(try storage.multipartUploads().isEmpty)
+        #expect(throws: StorageError.self) { try readAll(storage, "\(bundle)/artifacts/absent") }
+    }
+
+    @Test("the manifest goes up last, only on commit, and an existing bundle is never replaced")
+    func publishing() throws {
+        let storage = try S3TestServer.require().storage()
+        let writer = try storage.beginBundle(at: bundle)
+        try writer.write("artifacts/a") { sink in try [1, 2, 3].withUnsafeBytes { try sink($0) } }
+        try writer.write(BundleLayout.manifestName) { sink in try Array("{\"first\":1}".utf8).withUnsafeBytes { try sink($0) } }
+        #expect(try storage.size(of: "\(bundle)/\(BundleLayout.manifestName)") == nil, "visible before commit")
+        try writer.commit()
+        #expect(try storage.readSmall("\(bundle)/\(BundleLayout.manifestName)", limit: 100) == Array("{\"first\":1}".utf8))
+
+        #expect { try storage.beginBundle(at: bundle) } throws: { ($0 as? StorageError)?.kind == .exists }
+        // A second writer that got past the check still cannot replace the manifest (If-None-Match: *).
+        let racer = S3BundleWriter(client: storage.client, prefix: bundle, partSize: 5 << 20)
+        try racer.write(BundleLayout.manifestName) { sink in try Array("{\"evil\":1}".utf8).withUnsafeBytes { try sink($0) } }
+        #expect { try racer.commit() } throws: { ($0 as? StorageError)?.kind == .exists }
+        #expect(try storage.readSmall("\(bundle)/\(BundleLayout.manifestName)", limit: 100) == Array("{\"first\":1}".utf8))
+    }
+
+    @Test("a write that fails half-way leaves no object and no multipart upload")
+    func abortedWrite() throws {
+        struct Boom: Error {}
+        let storage = try S3TestServer.require().storage()
+        let writer = try storage.beginBundle(at: bundle)
+        try writer.write("artifacts/small") { sink in try [1].withUnsafeBytes { try sink($0) } }
+        #expect(throws: Boom.self) {
+            try writer.write("artifacts/large") { sink in
+                try randomBytes(11 << 20).withUnsafeBytes { try sink($0) }
+                throw Boom()
+            }
+        }
+        writer.abort()
+        #expect(try storage.listObjects(under: "").isEmpty)
+        #expect(try storage.multipartUploads().isEmpty)
+    }
+
+    @Test("listings are read page by page, hidden names left out")
+    func pagination() throws {
+        let storage = try S3TestServer.require().storage(listPageSize: 2)
+        let names = (1...7).map { "bundles/development/2026112\($0)T000000Z-00000000/manifest.json" }
+        for name in names { try storage.writeSmall(name, [0]) }
+        try storage.writeSmall("bundles/development/.hidden", [0])
+        #expect(try storage.children(of: "bundles/development") == (1...7).map { "2026112\($0)T000000Z-00000000" })
+        #expect(try storage.listObjects(under: "bundles/").count == 8)
+    }
+
+    @Test("delete removes the manifest first and then every object")
+    func deleteBundle() throws {
+        let storage = try S3TestServer.require().storage()
+        try writeBundle(storage, [("artifacts/x", randomBytes(1000))])
+        try storage.deleteBundle(at: bundle)
+        #expect(try storage.listObjects(under: "").isEmpty)
+    }
+
+    @Test("unpublished bundles and open multipart uploads are removed once a day old, not before")
+    func abandonedWrites() throws {
+        let storage = try S3TestServer.require().storage()
+        try storage.writeSmall("\(bundle)/artifacts/orphan", [1, 2, 3])
+        let upload = S3ObjectUpload(client: storage.client, key: "\(bundle)/artifacts/big", partSize: 5 << 20)
+        try randomBytes(5 << 20).withUnsafeBytes { try upload.append($0) }
+        #expect(try storage.multipartUploads().count == 1)
+        let now = Int64(Date().timeIntervalSince1970)
+        #expect(try storage.removeAbandonedWrites(now: now) == 0)
+        #expect(try storage.listObjects(under: "").count == 1)
+        #expect(try storage.removeAbandonedWrites(now: now + 2 * 86_400) == 2)
+        #expect(try storage.listObjects(under: "").isEmpty)
+        #expect(try storage.multipartUploads().isEmpty)
+    }
+
+    @Test("wrong credentials, a read-only identity and a missing bucket get clear errors that never show the secret")
+    func refusals() throws {
+        let server = try S3TestServer.require()
+        let wrongSecret = try server.storage(secret: "not-the-secret-4242")
+        #expect {
+            try wrongSecret.children(of: "bundles")
+        } throws: { error in
+            let error = error as? StorageError
+            return error?.kind == .denied && error?.message.contains("TEST_KEY / TEST_SECRET") == true && error?.message.contains("4242") == false
+        }
+        let unknownKey = try server.storage(accessKey: "nobody")
+        #expect { try unknownKey.size(of: "x") } throws: { ($0 as? StorageError)?.kind == .denied }
+        let readOnly = try server.storage(accessKey: server.readOnlyAccessKey, secret: server.readOnlySecretKey)
+        #expect(try readOnly.children(of: "bundles") == [])
+        #expect { try readOnly.checkWritable() } throws: { ($0 as? StorageError)?.kind == .denied }
+        try server.storage().checkWritable()
+        let missing = try server.storage(bucket: "no-such-bucket-\(UInt32.random(in: 0...UInt32.max))")
+        #expect {
+            try missing.children(of: "bundles")
+        } throws: { error in
+            (error as? StorageError)?.kind == .config && (error as? StorageError)?.message.contains("does not exist") == true
+        }
+    }
+
+    @Test("5xx answers are retried with backoff; when they do not stop, the error says how often it tried")
+    func retries() throws {
+        let server = try S3TestServer.require()
+        let proxy = try FaultProxy(server: server)
+        let storage = try server.storage(endpoint: proxy.endpoint)
+        try proxy.control(["fail": 3])
+        try storage.writeSmall("a", [1, 2, 3])
+        #expect(try storage.readSmall("a", limit: 10) == [1, 2, 3])
+        #expect(proxy.log().filter { $0.contains("500") }.count == 3)
+
+        try proxy.control(["fail": 100])
+        #expect {
+            try storage.writeSmall("b", [1])
+        } throws: { error in
+            (error as? StorageError)?.message.contains("failed 4 times") == true
+        }
+        try proxy.control([:])
+    }
+
+    @Test("a server that dies mid-upload: the part is sent again; a server that stays down leaves no visible bundle")
+    func serverDiesMidUpload() throws {
+        let server = try S3TestServer.require()
+        let proxy = try FaultProxy(server: server)
+        let storage = try server.storage(endpoint: proxy.endpoint)
+        let data = randomBytes(11 << 20)
+        try proxy.control(["drop_after_bytes": 1 << 20])
+        try writeBundle(storage, [("artifacts/payload", data)])
+        #expect(try readAll(storage, "\(bundle)/artifacts/payload") == data)
+        try storage.deleteBundle(at: bundle)
+
+        let writer = try storage.beginBundle(at: bundle)
+        #expect(throws: StorageError.self) {
+            try writer.write("artifacts/payload") { sink in
+                try data[..<(6 << 20)].withUnsafeBytes { try sink($0) }
+                try proxy.control(["down": true])
+                try data[(6 << 20)...].withUnsafeBytes { try sink($0) }
+            }
+        }
+        writer.abort()
+        try proxy.control([:])
+        let direct = try server.storage(prefix: storage.client.location.prefix)
+        #expect(try direct.size(of: "\(bundle)/\(BundleLayout.manifestName)") == nil)
+        _ = try direct.removeAbandonedWrites(now: Int64(Date().timeIntervalSince1970) + 2 * 86_400)
+        #expect(try direct.listObjects(under: "").isEmpty)
+        #expect(try direct.multipartUploads().isEmpty)
+    }
+}
