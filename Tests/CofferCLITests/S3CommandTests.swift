@@ -185,11 +185,20 @@ struct S3CommandTests {
         // About 20 MB of random rows: three parts of 8 MiB.
         try withS3Project(endpoint: "http://127.0.0.1:\(port)", rows: 20_000) { ws, server, prefix in
             let env = server.credentials
-            try setProxy("{\"down_after_requests\": 6}")
+            // Descriptor read and write, two listings for leftovers, one for ids, one for the new bundle, start of the upload, part 1: then gone.
+            try setProxy("{\"down_after_requests\": 8}")
             let failed = try ws.coffer("snapshot", environment: env)
             #expect(failed.status == 1, "\(failed.stderr)")
             #expect(failed.stderr.contains("is the S3 server up?"))
             try setProxy("{}")
+            func uploads() throws -> String {
+                try ws.run(
+                    server.aws, ["--endpoint-url", server.endpoint, "s3api", "list-multipart-uploads", "--bucket", server.bucket, "--prefix", prefix],
+                    environment: env
+                ).stdout
+            }
+            // The server went away between parts: the upload could not even be aborted.
+            #expect(try uploads().contains("UploadId"), "the fault did not hit mid-upload")
             let listed = try ws.coffer("list", "--json", environment: env).stdout
             #expect((try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [Any])?.isEmpty == true, "\(listed)")
 
@@ -200,10 +209,7 @@ struct S3CommandTests {
             let later = ["COFFER_NOW": "2099-01-01T00:00:00Z"].merging(env) { $1 }
             let prune = try ws.coffer("prune", "--json", environment: later)
             #expect(prune.status == 0, "\(prune.stderr)")
-            let uploads = try ws.run(
-                server.aws, ["--endpoint-url", server.endpoint, "s3api", "list-multipart-uploads", "--bucket", server.bucket, "--prefix", prefix],
-                environment: env)
-            #expect(!uploads.stdout.contains("UploadId"), "\(uploads.stdout)")
+            #expect(try !uploads().contains("UploadId"))
             let objects = try ws.run(server.aws, ["--endpoint-url", server.endpoint, "s3", "ls", "--recursive", "s3://\(server.bucket)/\(prefix)/"], environment: env)
             #expect(objects.stdout.split(separator: "\n").filter { $0.contains("/bundles/") }.allSatisfy { $0.contains(try! #require(retried.stdout.split(separator: "\n").last)) })
         }

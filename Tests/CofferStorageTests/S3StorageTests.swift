@@ -145,6 +145,16 @@ struct S3StorageTests {
         }
     }
 
+    @Test("a clock the server finds too far off is named as the problem")
+    func clockSkew() throws {
+        let skewed = try S3TestServer.require().storage(clockOffset: -3600)
+        #expect {
+            try skewed.children(of: "bundles")
+        } throws: { error in
+            (error as? StorageError)?.message.contains("clock") == true
+        }
+    }
+
     @Test("5xx answers are retried with backoff; when they do not stop, the error says how often it tried")
     func retries() throws {
         let server = try S3TestServer.require()

@@ -40,9 +40,12 @@ final class S3Client: Sendable {
     private let retry: S3RetryPolicy
     /// Where the credentials come from, for messages ("AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY").
     private let credentialSource: String
+    /// Seconds added to the clock when signing: only tests set it, to make the server see a skewed clock.
+    private let clockOffset: Int64
 
-    init(location: S3Location, credentials: S3Credentials, credentialSource: String, retry: S3RetryPolicy) {
+    init(location: S3Location, credentials: S3Credentials, credentialSource: String, retry: S3RetryPolicy, clockOffset: Int64 = 0) {
         self.location = location
+        self.clockOffset = clockOffset
         signer = SigV4Signer(credentials: credentials, region: location.region)
         self.retry = retry
         self.credentialSource = credentialSource
@@ -79,7 +82,7 @@ final class S3Client: Sendable {
             do {
                 let signedHeaders = [("host", host)] + extra
                 let added = signer.sign(
-                    method: method.rawValue, path: path, query: query, headers: signedHeaders, payloadHash: payloadHash, time: .now())
+                    method: method.rawValue, path: path, query: query, headers: signedHeaders, payloadHash: payloadHash, time: UTCTime(seconds: UTCTime.now().seconds + clockOffset))
                 var request = try HTTPClient.Request(
                     url: url, method: method, headers: HTTPHeaders(signedHeaders + added), body: body.map { .byteBuffer($0) })
                 request.headers.replaceOrAdd(name: "Host", value: host)

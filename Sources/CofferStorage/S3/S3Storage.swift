@@ -24,7 +24,17 @@ public struct S3Storage: Storage {
         location: S3Location, credentials: S3Credentials, credentialSource: String,
         retry: S3RetryPolicy = .init(), partSize: Int = 8 << 20, listPageSize: Int = 1000
     ) {
-        client = S3Client(location: location, credentials: credentials, credentialSource: credentialSource, retry: retry)
+        self.init(
+            location: location, credentials: credentials, credentialSource: credentialSource, retry: retry, partSize: partSize,
+            listPageSize: listPageSize, clockOffset: 0)
+    }
+
+    init(
+        location: S3Location, credentials: S3Credentials, credentialSource: String, retry: S3RetryPolicy, partSize: Int, listPageSize: Int,
+        clockOffset: Int64
+    ) {
+        client = S3Client(
+            location: location, credentials: credentials, credentialSource: credentialSource, retry: retry, clockOffset: clockOffset)
         self.partSize = max(partSize, 5 << 20)
         self.listPageSize = listPageSize
     }
