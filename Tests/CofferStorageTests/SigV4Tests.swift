@@ -76,4 +76,20 @@ struct SigV4Tests {
         #expect(document.value("IsTruncated") == "false")
         #expect(document.value("Missing") == nil)
     }
+
+    @Test("repository addresses: path-style and virtual-host, prefixes, bad input")
+    func locations() throws {
+        let path = try S3Location(repository: "s3://backups/team/app/", endpoint: "http://127.0.0.1:8333/", region: "us-east-1", pathStyle: true)
+        #expect(path.prefix == "team/app")
+        #expect(path.objectKey("coffer.json") == "team/app/coffer.json")
+        #expect(path.address(objectKey: "team/app/coffer.json") == ("127.0.0.1:8333", "/backups/team/app/coffer.json"))
+        #expect(path.address(objectKey: nil) == ("127.0.0.1:8333", "/backups"))
+        let virtual = try S3Location(repository: "s3://backups", endpoint: "https://s3.eu-west-1.amazonaws.com:443", region: "eu-west-1", pathStyle: false)
+        #expect(virtual.prefix == "")
+        #expect(virtual.address(objectKey: "coffer.json") == ("backups.s3.eu-west-1.amazonaws.com", "/coffer.json"))
+        #expect(virtual.address(objectKey: nil) == ("backups.s3.eu-west-1.amazonaws.com", "/"))
+        #expect(throws: StorageError.self) { try S3Location(repository: "s3://Bad_Bucket/x", endpoint: "http://h", region: "r", pathStyle: true) }
+        #expect(throws: StorageError.self) { try S3Location(repository: "s3://good", endpoint: "ftp://h", region: "r", pathStyle: true) }
+        #expect(throws: StorageError.self) { try S3Location(repository: "s3://good", endpoint: "http://h/path", region: "r", pathStyle: true) }
+    }
 }
