@@ -19,6 +19,8 @@ public struct PruneDecision: Sendable {
 public struct PruneReport: Sendable {
     public var decisions: [PruneDecision]
     public var leftoversRemoved: Int
+    /// Set when the journal event could not be written or signed.
+    public var warning: String?
 }
 
 public struct PruneOperation {
@@ -83,6 +85,15 @@ public struct PruneOperation {
             }
             leftovers = try repository.storage.removeAbandonedWrites(now: Int64(now.timeIntervalSince1970))
         }
-        return PruneReport(decisions: decisions.reversed(), leftoversRemoved: leftovers)
+        var report = PruneReport(decisions: decisions.reversed(), leftoversRemoved: leftovers)
+        let deleted = decisions.filter { !$0.keep }.map(\.id)
+        if !dryRun && !deleted.isEmpty {
+            // The record that explains the gaps in the bundle chain.
+            report.warning = JournalRecorder.record(
+                repository: repository, environment: environmentName, kind: "prune",
+                details: ["deleted": .array(deleted.map { .string($0) }), "retention_days": .int(Int64(days))], at: now,
+                signingKey: JournalRecorder.unattendedSigningKey(config))
+        }
+        return report
     }
 }

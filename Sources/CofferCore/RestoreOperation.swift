@@ -1,3 +1,4 @@
+import Foundation
 import CofferCrypto
 import CofferFormat
 import CofferSources
@@ -151,6 +152,11 @@ public struct RestoreOperation {
         }
         if let problem = runPostHook() { result.warnings.append("\(problem); the restore itself was committed") }
         result.committed = work.map(\.0.name)
+        if let problem = recordInJournal(
+            "restore", ["bundle": .string(manifest.id), "restore": .string(journal.restoreID), "targets": .array(result.committed.map { .string($0) })])
+        {
+            result.warnings.append(problem)
+        }
         return result
     }
 
@@ -292,7 +298,21 @@ public struct RestoreOperation {
         }
         journal.state = .rolledBack
         try journals.save(journal)
+        if let problem = recordInJournal("rollback", ["bundle": .string(journal.bundle), "restore": .string(restoreID)]) {
+            FileHandle.standardError.write(Data("coffer: warning: \(problem)\n".utf8))
+        }
         return journal
+    }
+
+    /// Records a finished restore or rollback in the repository's journal; returns a warning if it could not.
+    private func recordInJournal(_ kind: String, _ details: [String: JSONValue]) -> String? {
+        do {
+            return JournalRecorder.record(
+                repository: try Repository.open(config), environment: config.environment.rawValue, kind: kind, details: details,
+                at: try Clock.now(environment: environment), signingKey: JournalRecorder.unattendedSigningKey(config))
+        } catch {
+            return "the \(kind) succeeded but its journal event was not written: \(error)"
+        }
     }
 
     /// Drops the pre-restore copies of a restore (after which it cannot be rolled back).

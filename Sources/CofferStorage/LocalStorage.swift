@@ -66,6 +66,25 @@ public struct LocalStorage: Storage {
         try FileSystem.writeFile(path(key), bytes: bytes)
     }
 
+    /// Writes a hidden temporary file, fsyncs it, then hard-links it to its
+    /// name: `link` fails if the name exists, so the object appears whole, once.
+    public func createSmall(_ key: String, _ bytes: [UInt8]) throws {
+        let final = path(key)
+        let folder = FileSystem.directoryName(of: final)
+        try FileSystem.createDirectory(folder, permissions: 0o755)
+        let temporary = FileSystem.join(folder, ".coffer-create-\(getpid())-\(FileSystem.baseName(of: final))")
+        var file = try FileDescriptor(opening: temporary, .overwrite(permissions: 0o644))
+        defer { unlink(temporary) }
+        try file.write(bytes)
+        try file.sync()
+        try file.close()
+        if link(temporary, final) != 0 {
+            if errno == EEXIST { throw StorageError(.exists, "\(final) already exists") }
+            throw SystemError("link", path: final)
+        }
+        try FileSystem.syncDirectory(folder)
+    }
+
     public func children(of prefix: String) throws -> [String] {
         let folder = path(prefix)
         guard let status = try FileSystem.status(of: folder), status.isDirectory else { return [] }

@@ -20,6 +20,11 @@ public protocol Storage: Sendable {
     /// Writes a small object atomically (the repository descriptor).
     func writeSmall(_ key: String, _ bytes: [UInt8]) throws
 
+    /// Writes a small object atomically only if `key` does not exist yet;
+    /// throws `StorageError.exists` otherwise. Two writers racing for the same
+    /// key: exactly one wins (journal events are numbered this way).
+    func createSmall(_ key: String, _ bytes: [UInt8]) throws
+
     /// The names directly under `prefix` (like one folder level), sorted; hidden entries excluded.
     func children(of prefix: String) throws -> [String]
 

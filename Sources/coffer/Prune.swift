@@ -28,6 +28,7 @@ struct Prune: AsyncParsableCommand {
 /// Prints prune decisions as lines or JSON.
 func report(_ result: PruneReport, dryRun: Bool, json: Bool) throws {
     let decisions = result.decisions
+    if let warning = result.warning { warn(warning) }
     if json {
         try printJSON([
             "dry_run": dryRun,

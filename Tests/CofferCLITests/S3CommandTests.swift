@@ -79,6 +79,10 @@ struct S3CommandTests {
             #expect(restored.status == 0, "\(restored.stderr)")
             #expect(try count(ws) == "3")
 
+            let journal = try ws.coffer("journal", environment: env)
+            #expect(journal.status == 0, "\(journal.stdout)")
+            #expect(journal.stdout.contains("snapshot") && journal.stdout.contains("restore"))
+
             let status = try ws.coffer("status", "--json", environment: env)
             #expect(status.status == 0, "\(status.stdout)")
             #expect(status.stdout.contains("\"writable\" : true"))

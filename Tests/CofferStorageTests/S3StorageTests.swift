@@ -88,6 +88,14 @@ struct S3StorageTests {
         #expect(try storage.multipartUploads().isEmpty)
     }
 
+    @Test("create-if-absent: the first writer wins, the second is told the object exists")
+    func createSmall() throws {
+        let storage = try S3TestServer.require().storage()
+        try storage.createSmall("journal/development/000000000001.json", [1])
+        #expect { try storage.createSmall("journal/development/000000000001.json", [2]) } throws: { ($0 as? StorageError)?.kind == .exists }
+        #expect(try storage.readSmall("journal/development/000000000001.json", limit: 10) == [1])
+    }
+
     @Test("listings are read page by page, hidden names left out")
     func pagination() throws {
         let storage = try S3TestServer.require().storage(listPageSize: 2)

@@ -99,6 +99,11 @@ public struct S3Storage: Storage {
         _ = try client.send(.PUT, key: key, body: ByteBuffer(bytes: bytes))
     }
 
+    /// A PUT with `If-None-Match: *`: the server refuses it (412) when the key exists.
+    public func createSmall(_ key: String, _ bytes: [UInt8]) throws {
+        _ = try client.send(.PUT, key: key, headers: [("if-none-match", "*")], body: ByteBuffer(bytes: bytes))
+    }
+
     public func children(of prefix: String) throws -> [String] {
         var names: Set<String> = []
         try list(prefix: prefix.isEmpty ? "" : prefix + "/", delimiter: "/") { page in

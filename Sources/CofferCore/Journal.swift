@@ -1,0 +1,182 @@
+import CofferCrypto
+import CofferFormat
+import CofferStorage
+import CofferSystem
+import Foundation
+
+/// One thing that happened to the repository: who, when, what; never a secret.
+public struct JournalEvent: Codable, Sendable, Equatable {
+    public static let currentFormat = "coffer-journal/1"
+
+    public var format: String
+    /// Position in the environment's journal, from 1; every number is used once.
+    public var sequence: Int
+    public var environment: String
+    /// snapshot, restore, rollback, prune, rotate, drill.
+    public var kind: String
+    public var at: String
+    public var host: String
+    public var user: String
+    /// What the event was about (bundle ids, restore id, deleted bundles).
+    public var details: [String: JSONValue]
+    /// SHA-256 (hex) of the previous event's bytes; nil for the first.
+    public var previous: String?
+
+    /// Sorted keys, two-space indentation, final newline: the bytes that are signed and chained.
+    public func canonicalBytes() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return Array(try encoder.encode(self)) + [0x0A]
+    }
+
+    public static func parse(_ bytes: [UInt8]) throws -> JournalEvent {
+        do {
+            let event = try JSONDecoder().decode(JournalEvent.self, from: Data(bytes))
+            guard event.format == currentFormat else {
+                throw FormatError(.unsupportedVersion, "unknown journal format '\(event.format.prefix(40))'")
+            }
+            return event
+        } catch let error as FormatError {
+            throw error
+        } catch {
+            throw FormatError(.malformed, "a journal event is not \(currentFormat) JSON: \(error)")
+        }
+    }
+}
+
+/// The repository's journal: `journal/ENV/NNNNNNNNNNNN.json`, one object per
+/// event, each signed (`.minisig` beside it) and chained to the one before by
+/// its SHA-256, so a deleted or edited event breaks the chain where it was.
+public struct Journal {
+    public let repository: Repository
+    public let environment: String
+
+    public init(repository: Repository, environment: String) {
+        self.repository = repository
+        self.environment = environment
+    }
+
+    var prefix: String { "journal/\(environment)" }
+
+    func key(_ sequence: Int) -> String {
+        let digits = String(sequence)
+        return "\(prefix)/\(String(repeating: "0", count: max(0, 12 - digits.count)))\(digits).json"
+    }
+
+    /// Sequence numbers present, in order.
+    public func sequences() throws -> [Int] {
+        try repository.storage.children(of: prefix).compactMap { name in
+            guard name.hasSuffix(".json"), name.count == 17 else { return nil }
+            return Int(name.dropLast(5))
+        }.sorted()
+    }
+
+    /// The raw bytes and signature of one event.
+    public func read(_ sequence: Int) throws -> (event: [UInt8], signature: [UInt8]?)? {
+        guard let bytes = try repository.storage.readSmall(key(sequence), limit: 1 << 20) else { return nil }
+        return (bytes, try repository.storage.readSmall(key(sequence) + ".minisig", limit: 1 << 16))
+    }
+
+    /// Appends an event after the newest one. The signature goes first and the
+    /// event is created only if its number is free, so two writers never share
+    /// a number; the loser takes the next one.
+    @discardableResult
+    public func append(kind: String, details: [String: JSONValue], at time: Date, signingKey: MinisignSecretKey?) throws -> JournalEvent {
+        for _ in 0..<8 {
+            let last = try sequences().last
+            let previousBytes = try last.flatMap { try read($0)?.event }
+            let event = JournalEvent(
+                format: JournalEvent.currentFormat, sequence: (last ?? 0) + 1, environment: environment, kind: kind,
+                at: Clock.format(time), host: ProcessIdentity.hostName, user: Self.userName, details: details,
+                previous: previousBytes.map { hexString(SHA256.hash($0)) })
+            let bytes = try event.canonicalBytes()
+            if let signingKey {
+                let signature = Minisign.sign(
+                    bytes, with: signingKey, trustedComment: "coffer journal \(environment) event \(event.sequence) \(kind) at \(event.at)",
+                    untrustedComment: "coffer journal signature from key \(signingKey.keyID)")
+                try repository.storage.writeSmall(key(event.sequence) + ".minisig", Array(signature.fileContents))
+            }
+            do {
+                try repository.storage.createSmall(key(event.sequence), bytes)
+                return event
+            } catch let error as StorageError where error.kind == .exists {
+                // A retried request may have created it already; otherwise another writer won this number.
+                if try read(event.sequence)?.event == bytes { return event }
+            }
+        }
+        throw CofferError(.failure, "could not append to the journal of \(environment): other writers kept taking the next number")
+    }
+
+    /// Every event in order, each checked: numbers without gaps, signature by
+    /// `trusted`, and `previous` equal to the SHA-256 of the event before. The
+    /// problems name the event, so a deleted or edited record is found.
+    public func check(trusted: MinisignPublicKey) throws -> (events: [JournalEvent], problems: [String]) {
+        var events: [JournalEvent] = []
+        var problems: [String] = []
+        var expected = 1
+        var previousBytes: [UInt8]? = nil
+        for sequence in try sequences() {
+            if sequence != expected {
+                problems.append(sequence > expected
+                    ? "journal events \(expected)...\(sequence - 1) are missing (deleted?)" : "journal event \(sequence) appears twice")
+            }
+            expected = sequence + 1
+            guard let (bytes, signature) = try read(sequence) else { continue }
+            defer { previousBytes = bytes }
+            let event: JournalEvent
+            do {
+                event = try JournalEvent.parse(bytes)
+            } catch {
+                problems.append("journal event \(sequence) is unreadable: \(error)")
+                continue
+            }
+            events.append(event)
+            if event.sequence != sequence || event.environment != environment {
+                problems.append("journal event \(sequence) says it is event \(event.sequence) of \(event.environment) (moved?)")
+            }
+            if let previousBytes, event.previous != hexString(SHA256.hash(previousBytes)) {
+                problems.append("journal event \(sequence) does not follow event \(sequence - 1): one of them was edited")
+            } else if previousBytes == nil && sequence == 1 && event.previous != nil {
+                problems.append("journal event 1 claims a predecessor")
+            }
+            guard let signature, let parsed = try? MinisignSignature(parsing: signature) else {
+                problems.append("journal event \(sequence) is not signed")
+                continue
+            }
+            do {
+                _ = try Minisign.verify(parsed, data: bytes, publicKey: trusted)
+            } catch {
+                problems.append("journal event \(sequence): the signature does not verify (\(error.message))")
+            }
+        }
+        return (events, problems)
+    }
+
+    /// Who ran the command, for the record.
+    static var userName: String {
+        let environment = ProcessInfo.processInfo.environment
+        return environment["USER"] ?? environment["LOGNAME"] ?? "uid \(getuid())"
+    }
+}
+
+/// Journal writes made by operations that have already done their work: a
+/// failure to record is reported, never turned into a failure of the operation.
+public enum JournalRecorder {
+    /// Appends an event; returns a warning for the operator when it could not be written.
+    public static func record(
+        repository: Repository, environment: String, kind: String, details: [String: JSONValue], at time: Date,
+        signingKey: MinisignSecretKey?
+    ) -> String? {
+        do {
+            try Journal(repository: repository, environment: environment).append(kind: kind, details: details, at: time, signingKey: signingKey)
+            return signingKey == nil ? "the journal event for this \(kind) is not signed (the signing key needs a password; give --password-env)" : nil
+        } catch {
+            return "the \(kind) succeeded but its journal event was not written: \(error)"
+        }
+    }
+
+    /// The signing key when it can be read without asking (unencrypted), else nil.
+    public static func unattendedSigningKey(_ config: CofferConfig) -> MinisignSecretKey? {
+        try? KeyStore(directory: config.keysDirectory).signingKey { throw CofferError(.key, "no password") }
+    }
+}
