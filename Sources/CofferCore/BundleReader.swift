@@ -19,10 +19,7 @@ public struct BundleReader {
     /// Checks that both objects of `entry` exist with the size and SHA-256 the
     /// manifest lists (no key needed). Throws `FormatError` naming the object.
     public func checkObjects(_ entry: ArtifactEntry) throws {
-        guard let header = try repository.storage.readSmall(key(entry.headerPath), limit: AgeHeader.maximumSize) else {
-            throw FormatError(.missing, "\(entry.name): the header object \(entry.headerPath) is missing")
-        }
-        try ArtifactPipeline.check(header, against: entry.header, what: "\(entry.name): header object")
+        _ = try headerBytes(of: entry)
         guard try repository.storage.size(of: key(entry.payloadPath)) != nil else {
             throw FormatError(.missing, "\(entry.name): the payload object \(entry.payloadPath) is missing")
         }
@@ -35,6 +32,20 @@ public struct BundleReader {
         guard count == entry.payload.bytes, hexString(hasher.finalize()) == entry.payload.sha256 else {
             throw FormatError(.digest, "\(entry.name): payload object does not match the manifest (altered, truncated or swapped)")
         }
+    }
+
+    /// The header object of `entry`, checked against the manifest's size and SHA-256.
+    public func headerBytes(of entry: ArtifactEntry) throws -> [UInt8] {
+        guard let header = try repository.storage.readSmall(key(entry.headerPath), limit: AgeHeader.maximumSize) else {
+            throw FormatError(.missing, "\(entry.name): the header object \(entry.headerPath) is missing")
+        }
+        try ArtifactPipeline.check(header, against: entry.header, what: "\(entry.name): header object")
+        return header
+    }
+
+    /// The parsed header of `entry` (checked as `headerBytes`), for rewrapping its file key.
+    public func header(of entry: ArtifactEntry) throws -> AgeHeader {
+        try AgeHeader(parsing: try headerBytes(of: entry))
     }
 
     /// Decrypts and decompresses `entry` into `output`.

@@ -103,9 +103,22 @@ public struct Repository: Sendable {
     }
 
     /// The manifest of a bundle, after its signature verified against `trusted`.
+    /// While key rotation replaces a manifest, its new version and signature
+    /// wait complete beside it (`manifest.json.rotating`): if the main pair does
+    /// not verify because a rotation stopped half-way, that pair is used.
     public func verifiedManifest(environment: String, id: String, trusted: MinisignPublicKey) throws -> Manifest {
         let (bytes, signature) = try manifestBytes(environment: environment, id: id)
-        let manifest = try ManifestSignature.verify(manifest: bytes, signature: signature, trusted: trusted)
+        let manifest: Manifest
+        do {
+            manifest = try ManifestSignature.verify(manifest: bytes, signature: signature, trusted: trusted)
+        } catch {
+            let pending = key(environment: environment, id: id, BundleLayout.rotatingManifestName)
+            guard let next = try storage.readSmall(pending, limit: 64 << 20),
+                let nextSignature = try storage.readSmall(pending + ".minisig", limit: 1 << 16),
+                let rotated = try? ManifestSignature.verify(manifest: next, signature: nextSignature, trusted: trusted)
+            else { throw error }
+            manifest = rotated
+        }
         guard manifest.id == id, manifest.environment == environment else {
             throw FormatError(.signature, "bundle \(id) holds the manifest of \(manifest.environment)/\(manifest.id); it was moved or swapped")
         }

@@ -42,7 +42,8 @@ public struct SnapshotOperation {
         try repository.prepareForWriting()
         let latest = try repository.bundleIDs(environment: environmentName).last
         let latestBytes = try latest.map { try repository.manifestBytes(environment: environmentName, id: $0).manifest }
-        let previous = latestBytes.map { Manifest.digest(of: $0) }
+        // A rotated manifest names the digest it had when first written: the chain links those.
+        let previous = latestBytes.map { (try? Manifest.parse($0))?.original ?? Manifest.digest(of: $0) }
         try SpaceCheck.check(
             sources: sources, previous: latestBytes.flatMap { try? Manifest.parse($0) }, repository: repository,
             state: StateDirectory(config: config))

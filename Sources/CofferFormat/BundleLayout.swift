@@ -13,6 +13,8 @@ public enum BundleLayout {
     public static let descriptorFormat = "coffer-repository/1"
     public static let manifestName = "manifest.json"
     public static let signatureName = "manifest.json.minisig"
+    /// A rotated manifest (and `.minisig`) waiting to replace the main pair; see key rotation.
+    public static let rotatingManifestName = "manifest.json.rotating"
 
     public static func environmentPrefix(_ environment: String) -> String { "bundles/\(environment)" }
     public static func bundlePrefix(environment: String, id: String) -> String { "bundles/\(environment)/\(id)" }

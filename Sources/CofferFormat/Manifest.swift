@@ -33,12 +33,15 @@ public struct ArtifactEntry: Codable, Equatable, Sendable {
     public var source: [String: JSONValue]
     /// Counts a restore can compare (rows per table, number of variables).
     public var stats: [String: JSONValue]
+    /// The header object, when key rotation replaced the original `PATH-header`.
+    public var headerObject: String?
 
     public static let codec = "gzip+age"
 
     enum CodingKeys: String, CodingKey {
         case name, kind, path, codec, header, payload, source, stats
         case plainBytes = "plain_bytes"
+        case headerObject = "header_object"
     }
 
     public init(
@@ -57,7 +60,14 @@ public struct ArtifactEntry: Codable, Equatable, Sendable {
     }
 
     /// The header object's path, relative to the bundle.
-    public var headerPath: String { path + "-header" }
+    public var headerPath: String { headerObject ?? path + "-header" }
+
+    /// Where a header rewrapped by rotation `generation` goes: `NAME.gz.GEN.age-header`,
+    /// so `cat NAME*.age-header NAME*.age-payload` still opens it by hand.
+    public func rotatedHeaderPath(generation: String) -> String {
+        let base = path.hasSuffix(".age") ? String(path.dropLast(4)) : path
+        return "\(base).\(generation).age-header"
+    }
     /// The payload object's path, relative to the bundle.
     public var payloadPath: String { path + "-payload" }
 }
@@ -81,9 +91,12 @@ public struct Manifest: Codable, Equatable, Sendable {
     /// SHA-256 of the previous manifest of the same environment, or nil for the first.
     public var previous: String?
     public var artifacts: [ArtifactEntry]
+    /// Set by key rotation: SHA-256 of the bundle's manifest as first written,
+    /// the digest the next bundle's `previous` names.
+    public var original: String?
 
     enum CodingKeys: String, CodingKey {
-        case format, id, environment, label, host, tool, recipients, signer, previous, artifacts
+        case format, id, environment, label, host, tool, recipients, signer, previous, artifacts, original
         case createdAt = "created_at"
     }
 
@@ -118,6 +131,7 @@ public struct Manifest: Codable, Equatable, Sendable {
         try container.encode(signer, forKey: .signer)
         try container.encode(previous, forKey: .previous)
         try container.encode(artifacts, forKey: .artifacts)
+        try container.encodeIfPresent(original, forKey: .original)
     }
 
     /// The canonical bytes: JSON with sorted keys, two-space indentation, LF, final newline.

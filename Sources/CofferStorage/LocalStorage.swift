@@ -85,6 +85,11 @@ public struct LocalStorage: Storage {
         try FileSystem.syncDirectory(folder)
     }
 
+    public func delete(_ key: String) throws {
+        if unlink(path(key)) != 0 && errno != ENOENT { throw SystemError("unlink", path: path(key)) }
+        try FileSystem.syncDirectory(FileSystem.directoryName(of: path(key)))
+    }
+
     public func children(of prefix: String) throws -> [String] {
         let folder = path(prefix)
         guard let status = try FileSystem.status(of: folder), status.isDirectory else { return [] }

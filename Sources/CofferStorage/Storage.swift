@@ -25,6 +25,9 @@ public protocol Storage: Sendable {
     /// key: exactly one wins (journal events are numbered this way).
     func createSmall(_ key: String, _ bytes: [UInt8]) throws
 
+    /// Deletes one object; nothing happens when it is absent.
+    func delete(_ key: String) throws
+
     /// The names directly under `prefix` (like one folder level), sorted; hidden entries excluded.
     func children(of prefix: String) throws -> [String]
 

@@ -3,7 +3,7 @@ import ArgumentParser
 struct Keys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create and inspect the age and minisign keys in the keys folder.",
-        subcommands: [KeysInit.self, KeysList.self]
+        subcommands: [KeysInit.self, KeysList.self, KeysRotate.self]
     )
 
     @OptionGroup var global: GlobalOptions

@@ -119,6 +119,17 @@ public struct AgeHeader: Sendable {
         (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c == 43 || c == 47
     }
 
+    /// The same file key wrapped for other recipients, with a new MAC: what key
+    /// rotation writes beside a payload it never reads. Needs an identity that
+    /// opens this header.
+    public func rewrapped(opening identities: [any AgeIdentity], for recipients: [any AgeRecipient]) throws(AgeError) -> AgeHeader {
+        guard !recipients.isEmpty else { throw AgeError(.key, "no recipients to wrap the file key for") }
+        let fileKey = try unwrapFileKey(with: identities)
+        var stanzas: [AgeStanza] = []
+        for recipient in recipients { stanzas += try recipient.wrap(fileKey) }
+        return AgeHeader(stanzas: stanzas, fileKey: fileKey)
+    }
+
     /// Finds the file key with one of `identities` and checks the header MAC with it.
     ///
     /// Throws `.noMatch` when no identity opens a stanza, `.headerMAC` when the

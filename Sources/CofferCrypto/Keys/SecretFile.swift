@@ -38,6 +38,13 @@ public enum SecretFile {
     }
 
     /// Writes a secret file with mode 0600, atomically, and never over an existing file.
+    /// Replaces a secret key file atomically (key rotation), mode 0600.
+    public static func replace(_ path: String, _ contents: borrowing SecureBytes) throws {
+        let file = try AtomicFile(creating: path, permissions: 0o600)
+        try contents.withUnsafeBytes { try file.write($0) }
+        try file.commit(replace: true)
+    }
+
     public static func write(_ path: String, _ contents: borrowing SecureBytes) throws {
         let file = try AtomicFile(creating: path, permissions: 0o600)
         try contents.withUnsafeBytes { try file.write($0) }

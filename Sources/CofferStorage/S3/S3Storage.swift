@@ -104,6 +104,10 @@ public struct S3Storage: Storage {
         _ = try client.send(.PUT, key: key, headers: [("if-none-match", "*")], body: ByteBuffer(bytes: bytes))
     }
 
+    public func delete(_ key: String) throws {
+        _ = try client.send(.DELETE, key: key, accept: [200, 204, 404])
+    }
+
     public func children(of prefix: String) throws -> [String] {
         var names: Set<String> = []
         try list(prefix: prefix.isEmpty ? "" : prefix + "/", delimiter: "/") { page in

@@ -1,0 +1,198 @@
+import CofferCrypto
+import CofferFormat
+import CofferStorage
+import CofferSystem
+import Foundation
+
+/// What `coffer keys rotate` did.
+public struct RotationReport: Sendable {
+    /// The new active recipient.
+    public var recipient: String
+    /// Bundles whose headers were rewrapped now.
+    public var rotated: [String]
+    /// Bundles that were already done (by an earlier, interrupted run).
+    public var alreadyDone: [String]
+    /// Bytes read from and written to the repository (headers and manifests only).
+    public var bytesMoved: Int64
+}
+
+/// `coffer keys rotate`: a new age identity for an environment, and every
+/// bundle rewrapped for it without touching a payload byte.
+///
+/// For each artifact the file key is unwrapped from the header object with the
+/// old identity and wrapped for the new recipient in a new header object
+/// (`NAME.gz.GEN.age-header`) beside the untouched payload; then the manifest
+/// is re-signed. Crash-safe at every step: the new manifest and its signature
+/// are first written complete beside the old pair (`manifest.json.rotating`),
+/// then copied over it; readers fall back to that pair while the main one is
+/// half-replaced; old headers go only once the main manifest names the new
+/// ones. The keys folder keeps the old identity (retired) until every bundle
+/// is rotated, and the new one is generated once (`ENV.age.next`) so a re-run
+/// resumes with it.
+public struct KeyRotationOperation {
+    public let config: CofferConfig
+    public let environment: [String: String]
+    public let progress: any ProgressReporter
+
+    public init(config: CofferConfig, environment: [String: String], progress: any ProgressReporter) {
+        self.config = config
+        self.environment = environment
+        self.progress = progress
+    }
+
+    var keys: KeyStore { KeyStore(directory: config.keysDirectory) }
+    var environmentName: String { config.environment.rawValue }
+    var pendingIdentityPath: String { keys.identityPath(environmentName) + ".next" }
+
+    public func run(signingKey: MinisignSecretKey) throws -> RotationReport {
+        let repository = try Repository.open(config)
+        try repository.checkFormat()
+        let trusted = try keys.signingPublicKey()
+        guard trusted.keyID == signingKey.keyID else {
+            throw CofferError(.key, "signing.key (\(signingKey.keyID)) is not the key of signing.pub (\(trusted.keyID))")
+        }
+        let oldIdentities = try keys.identities(environmentName)
+        let pending = try pendingIdentity()
+        let ids = try repository.bundleIDs(environment: environmentName)
+
+        // Refuse before anything changes when the identities at hand cannot open every bundle.
+        for id in ids {
+            let manifest = try repository.verifiedManifest(environment: environmentName, id: id, trusted: trusted)
+            if let pending, manifest.recipients == [pending.recipient.description] { continue }
+            for entry in manifest.artifacts {
+                let header = try BundleReader(repository: repository, manifest: manifest).header(of: entry)
+                do {
+                    _ = try header.unwrapFileKey(with: oldIdentities)
+                } catch {
+                    throw CofferError(
+                        .key, "\(keys.identityPath(environmentName)) cannot open \(entry.name) of bundle \(id) (\(error)); nothing was changed")
+                }
+            }
+        }
+
+        let next = try pending ?? createPendingIdentity()
+        try addToKeyring(next, keeping: oldIdentities)
+        let recipient = next.recipient
+        let generation = "k" + String(recipient.description.dropFirst(4).prefix(8))
+        let opening: [any AgeIdentity] = [next] + oldIdentities
+        var report = RotationReport(recipient: recipient.description, rotated: [], alreadyDone: [], bytesMoved: 0)
+        for (index, id) in ids.enumerated() {
+            progress.begin("rotating bundle \(index + 1) of \(ids.count): \(id)")
+            defer { progress.end() }
+            let rotated = try rotateBundle(
+                repository: repository, id: id, recipient: recipient, opening: opening, generation: generation, signingKey: signingKey,
+                trusted: trusted, moved: &report.bytesMoved)
+            if rotated { report.rotated.append(id) } else { report.alreadyDone.append(id) }
+            if environment["COFFER_FAULT"] == "rotate-after-bundle-\(index + 1)" { ProcessIdentity.crashForTesting() }
+        }
+        try FileSystem.removeFile(pendingIdentityPath)
+        _ = JournalRecorder.record(
+            repository: repository, environment: environmentName, kind: "rotate",
+            details: ["recipient": .string(recipient.description), "bundles": .int(Int64(ids.count))],
+            at: try Clock.now(environment: environment), signingKey: signingKey)
+        return report
+    }
+
+    /// Rewraps one bundle; false when it already was.
+    func rotateBundle(
+        repository: Repository, id: String, recipient: AgeX25519Recipient, opening: [any AgeIdentity], generation: String,
+        signingKey: MinisignSecretKey, trusted: MinisignPublicKey, moved: inout Int64
+    ) throws -> Bool {
+        let storage = repository.storage
+        func key(_ relative: String) -> String { repository.key(environment: environmentName, id: id, relative) }
+        let (mainBytes, _) = try repository.manifestBytes(environment: environmentName, id: id)
+        moved += Int64(mainBytes.count)
+        let manifest = try repository.verifiedManifest(environment: environmentName, id: id, trusted: trusted)
+        let rotating = key(BundleLayout.rotatingManifestName)
+
+        var finished = manifest
+        if manifest.recipients != [recipient.description] {
+            let reader = BundleReader(repository: repository, manifest: manifest)
+            for (index, entry) in manifest.artifacts.enumerated() {
+                let header = try reader.header(of: entry)
+                let rewrapped = try header.rewrapped(opening: opening, for: [recipient]).encoded
+                let path = entry.rotatedHeaderPath(generation: generation)
+                try storage.writeSmall(key(path), rewrapped)
+                moved += Int64(header.encoded.count + rewrapped.count)
+                finished.artifacts[index].headerObject = path
+                finished.artifacts[index].header = ObjectDigest(bytes: Int64(rewrapped.count), sha256: hexString(SHA256.hash(rewrapped)))
+            }
+            finished.recipients = [recipient.description]
+            finished.signer = signingKey.keyID.description
+            finished.original = manifest.original ?? Manifest.digest(of: mainBytes)
+        }
+        let bytes = try finished.canonicalBytes()
+        let alreadyMain = bytes == mainBytes
+        if !alreadyMain {
+            let signature = ManifestSignature.sign(bytes, manifest: finished, with: signingKey)
+            // The complete new pair first, then over the old one (signature, then manifest).
+            try storage.writeSmall(rotating + ".minisig", signature)
+            try storage.writeSmall(rotating, bytes)
+            if environment["COFFER_FAULT"] == "rotate-after-pending-manifest" { ProcessIdentity.crashForTesting() }
+            try storage.writeSmall(key(BundleLayout.signatureName), signature)
+            if environment["COFFER_FAULT"] == "rotate-after-signature" { ProcessIdentity.crashForTesting() }
+            try storage.writeSmall(key(BundleLayout.manifestName), bytes)
+            moved += Int64(2 * (bytes.count + signature.count))
+        }
+        try storage.delete(rotating)
+        try storage.delete(rotating + ".minisig")
+        // Header objects the manifest no longer names.
+        let kept = Set(finished.artifacts.map(\.headerPath))
+        let artifactFolder = "artifacts"
+        for name in try storage.children(of: key(artifactFolder)) where name.hasSuffix(".age-header") {
+            let path = "\(artifactFolder)/\(name)"
+            if !kept.contains(path) { try storage.delete(key(path)) }
+        }
+        return !alreadyMain || manifest.recipients != [recipient.description]
+    }
+
+    /// Drops every identity but the active one from `ENV.age`, once no bundle
+    /// needs another. Returns the bundles that still do (nothing is removed then).
+    public func retireOldIdentities() throws -> [String] {
+        let repository = try Repository.open(config)
+        let trusted = try keys.signingPublicKey()
+        let active = try keys.recipients(environmentName).map(\.description)
+        var needing: [String] = []
+        for id in try repository.bundleIDs(environment: environmentName) {
+            let manifest = try repository.verifiedManifest(environment: environmentName, id: id, trusted: trusted)
+            if !manifest.recipients.allSatisfy(active.contains) { needing.append(id) }
+        }
+        guard needing.isEmpty else { return needing }
+        let keep = try keys.identities(environmentName).filter { active.contains($0.recipient.description) }
+        guard !keep.isEmpty else {
+            throw CofferError(.key, "\(keys.identityPath(environmentName)) holds no identity for \(keys.recipientsPath(environmentName)); refusing to retire")
+        }
+        let now = Clock.format(try Clock.now(environment: environment))
+        var text: [UInt8] = []
+        for identity in keep { AgeKeyFiles.identityFile(identity, created: now).withUnsafeBytes { text += $0 } }
+        try SecretFile.replace(keys.identityPath(environmentName), SecureBytes(wiping: &text))
+        return []
+    }
+
+    /// The identity an interrupted rotation generated, if any.
+    func pendingIdentity() throws -> AgeX25519Identity? {
+        guard FileSystem.exists(pendingIdentityPath) else { return nil }
+        return try AgeKeyFiles.identities(fromFile: pendingIdentityPath).first
+    }
+
+    func createPendingIdentity() throws -> AgeX25519Identity {
+        let identity = AgeX25519Identity()
+        try SecretFile.write(pendingIdentityPath, AgeKeyFiles.identityFile(identity, created: Clock.format(try Clock.now(environment: environment))))
+        return identity
+    }
+
+    /// Makes `next` the active identity: first in `ENV.age` (the old ones kept
+    /// after it, marked retired) and alone in `ENV.age.pub`.
+    func addToKeyring(_ next: AgeX25519Identity, keeping old: [AgeX25519Identity]) throws {
+        let environmentName = self.environmentName
+        if !old.contains(where: { $0.recipient.description == next.recipient.description }) {
+            let now = Clock.format(try Clock.now(environment: environment))
+            let previous = try SecretFile.read(keys.identityPath(environmentName))
+            var text = AgeKeyFiles.identityFile(next, created: now).withUnsafeBytes { Array($0) }
+            text += Array("# retired \(now): the identities below open bundles not yet rotated; `coffer keys rotate --retire` removes them\n".utf8)
+            previous.withUnsafeBytes { text += $0 }
+            try SecretFile.replace(keys.identityPath(environmentName), SecureBytes(wiping: &text))
+        }
+        try FileSystem.writeFile(keys.recipientsPath(environmentName), bytes: Array("\(next.recipient)\n".utf8), permissions: 0o644)
+    }
+}

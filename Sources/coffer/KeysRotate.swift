@@ -1,0 +1,66 @@
+import ArgumentParser
+import CofferCore
+import CofferCrypto
+import Foundation
+
+extension Keys {
+    struct KeysRotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate",
+            abstract: "Give an environment a new age identity and rewrap every bundle for it, without rewriting any payload.",
+            discussion: """
+                For every artifact the file key is taken from its age header with the current identity and wrapped for a new recipient in a new header object beside the untouched payload; the manifest is re-signed. Only headers and manifests move (a few KB a bundle), whatever the size of the data. Safe to kill at any moment: every bundle stays restorable with the old or the new identity, and running the command again finishes the job with the same new identity (kept in ENV.age.next until done). The old identity stays in ENV.age, after the new one, until `coffer keys rotate --retire`, which removes it once no bundle needs it and otherwise names the bundles that still do. A rotation that the current identity cannot do for every bundle is refused before anything changes.
+                """
+        )
+
+        @OptionGroup var global: GlobalOptions
+
+        @Option(name: .customLong("env"), help: ArgumentHelp("Environment to rotate (default: the config's).", valueName: "name"))
+        var environmentName: String?
+
+        @Flag(help: "Remove the old identities from ENV.age (refused while a bundle still needs one).")
+        var retire = false
+
+        @Option(name: .customLong("password-env"), help: ArgumentHelp("Password of an encrypted signing key, from this environment variable.", valueName: "var"))
+        var passwordVariable: String?
+
+        func run() async throws {
+            try await reportingErrors {
+                var config = try global.loadConfig()
+                if let environmentName {
+                    guard let kind = EnvironmentKind(rawValue: environmentName) else {
+                        throw CofferError(.config, "--env \(environmentName): expected one of \(EnvironmentKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    config.environment = kind
+                }
+                let operation = KeyRotationOperation(config: config, environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
+                if retire {
+                    let needing = try operation.retireOldIdentities()
+                    if global.json { try printJSON(["retired": needing.isEmpty, "bundles_needing_old_keys": needing]) }
+                    guard needing.isEmpty else {
+                        if !global.json {
+                            for id in needing { say("still needs an old identity: \(id)") }
+                        }
+                        throw CofferError(.refused, "\(needing.count) bundle(s) still need an old identity; run `coffer keys rotate` first")
+                    }
+                    if !global.json { say("old identities removed; \(config.environment.rawValue) has only its active identity") }
+                    return
+                }
+                let signingKey = try KeyStore(directory: config.keysDirectory).signingKey {
+                    try readSecret(environmentVariable: passwordVariable, prompt: "Signing key password: ", what: "signing key password")
+                }
+                let report = try operation.run(signingKey: signingKey)
+                if global.json {
+                    try printJSON([
+                        "recipient": report.recipient, "rotated": report.rotated, "already_done": report.alreadyDone,
+                        "bytes_moved": report.bytesMoved,
+                    ])
+                    return
+                }
+                say("new recipient: \(report.recipient)")
+                say("rewrapped \(report.rotated.count) bundle(s)\(report.alreadyDone.isEmpty ? "" : ", \(report.alreadyDone.count) already done"); \(report.bytesMoved) bytes of headers and manifests moved")
+                say("the old identity stays in ENV.age until `coffer keys rotate --retire`")
+            }
+        }
+    }
+}

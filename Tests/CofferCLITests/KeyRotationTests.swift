@@ -1,0 +1,123 @@
+import Foundation
+import Testing
+
+/// A workspace with two bundles of a small SQLite database.
+private func withTwoBundles(_ body: (Workspace, [String]) throws -> Void) throws {
+    try Workspace.with { ws in
+        try """
+            environment = "development"
+            repository = "backups"
+            keys = "keys"
+
+            [[sqlite]]
+            name = "app"
+            path = "app.db"
+            """.write(toFile: ws.config, atomically: true, encoding: .utf8)
+        #expect(try ws.run("sqlite3", ["app.db", "CREATE TABLE t(x); INSERT INTO t VALUES (1),(2),(3);"]).status == 0)
+        var ids: [String] = []
+        for _ in 0..<2 {
+            let snapshot = try ws.coffer("snapshot")
+            #expect(snapshot.status == 0, "\(snapshot.stderr)")
+            ids.append(try #require(snapshot.stdout.split(separator: "\n").last.map(String.init)))
+        }
+        try body(ws, ids)
+    }
+}
+
+/// SHA-256 of every file under the repository's bundles, by path.
+private func tree(_ ws: Workspace) throws -> [String: String] {
+    let out = try ws.run("sh", ["-c", "cd backups && find bundles -type f | sort | xargs sha256sum"]).stdout
+    return Dictionary(uniqueKeysWithValues: out.split(separator: "\n").map { line in
+        let parts = line.split(separator: " ", maxSplits: 1)
+        return (String(parts[1].trimmingCharacters(in: .whitespaces)), String(parts[0]))
+    })
+}
+
+private func openByHand(_ ws: Workspace, _ id: String, identity: String) throws -> CommandResult {
+    let folder = "backups/bundles/development/\(id)/artifacts"
+    return try ws.run("bash", ["-o", "pipefail", "-c", "cat \(folder)/app*.age-header \(folder)/app*.age-payload | age -d -i \(identity) | gunzip | head -c 15"])
+}
+
+@Suite("coffer keys rotate")
+struct KeyRotationTests {
+    @Test("every bundle is rewrapped for a new identity: payloads untouched, only headers and manifests move, old key retired")
+    func rotation() throws {
+        try withTwoBundles { ws, ids in
+            try FileManager.default.copyItem(atPath: ws.path("keys/development.age"), toPath: ws.path("old.age"))
+            let before = try tree(ws)
+            let rotate = try ws.coffer("keys", "rotate", "--json")
+            #expect(rotate.status == 0, "\(rotate.stderr)")
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(rotate.stdout.utf8)) as? [String: Any])
+            #expect(report["rotated"] as? [String] == ids)
+            let moved = try #require(report["bytes_moved"] as? Int)
+            #expect(moved > 0 && moved < ids.count * (1 << 20), "bytes moved: \(moved)")
+
+            let after = try tree(ws)
+            for (path, digest) in before where path.hasSuffix("-payload") { #expect(after[path] == digest, "payload \(path) changed") }
+            #expect(Set(after.keys.filter { $0.hasSuffix("-header") }).isDisjoint(with: before.keys.filter { $0.hasSuffix("-header") }))
+            #expect(try String(contentsOfFile: ws.path("keys/development.age.pub"), encoding: .utf8).contains(report["recipient"] as! String))
+            #expect(!ws.exists("keys/development.age.next"))
+            #expect(try ws.mode("keys/development.age") & 0o077 == 0)
+
+            for id in ids { #expect(try ws.coffer("verify", id, "--deep").status == 0) }
+            #expect(try ws.run("sqlite3", ["app.db", "DELETE FROM t"]).status == 0)
+            #expect(try ws.coffer("restore", "latest", "--yes").status == 0)
+            #expect(try ws.run("sqlite3", ["app.db", "SELECT count(*) FROM t"]).stdout == "3\n")
+            #expect(try openByHand(ws, ids[0], identity: "keys/development.age").stdout == "SQLite format 3")
+
+            let retire = try ws.coffer("keys", "rotate", "--retire")
+            #expect(retire.status == 0, "\(retire.stderr)")
+            #expect(try openByHand(ws, ids[0], identity: "old.age").status != 0, "the old identity still opens a rotated bundle")
+            #expect(try openByHand(ws, ids[0], identity: "keys/development.age").stdout == "SQLite format 3")
+            #expect(try ws.coffer("journal").stdout.contains("rotate"))
+            // A new snapshot goes to the new key only, and chains to the rotated one.
+            #expect(try ws.coffer("snapshot").status == 0)
+            #expect(try ws.coffer("verify", "latest", "--deep").status == 0)
+        }
+    }
+
+    @Test("an identity that cannot open every bundle: refused before anything changes")
+    func wrongIdentity() throws {
+        try withTwoBundles { ws, _ in
+            let before = try tree(ws)
+            let realKey = try ws.read("keys/development.age")
+            #expect(try ws.run("sh", ["-c", "age-keygen -o foreign.age 2>/dev/null && cp foreign.age keys/development.age && chmod 600 keys/development.age"]).status == 0)
+            let pub = try ws.read("keys/development.age.pub")
+            let refused = try ws.coffer("keys", "rotate")
+            #expect(refused.status == 4)
+            #expect(refused.stderr.contains("cannot open") && refused.stderr.contains("nothing was changed"))
+            #expect(try tree(ws) == before)
+            #expect(try ws.read("keys/development.age.pub") == pub)
+            #expect(!ws.exists("keys/development.age.next"))
+            try ws.write("keys/development.age", realKey)
+        }
+    }
+
+    @Test("killed at several points: every bundle still verifies and restores, and running it again finishes with the same new key", arguments: [
+        "rotate-after-pending-manifest", "rotate-after-signature", "rotate-after-bundle-1",
+    ])
+    func killedAndResumed(fault: String) throws {
+        try withTwoBundles { ws, ids in
+            let crashed = try ws.coffer("keys", "rotate", environment: ["COFFER_FAULT": fault])
+            #expect(crashed.status != 0)
+            let pending = try String(contentsOfFile: ws.path("keys/development.age.next"), encoding: .utf8)
+            for id in ids {
+                let verify = try ws.coffer("verify", id, "--deep")
+                #expect(verify.status == 0, "\(fault): \(id) \(verify.stdout)\(verify.stderr)")
+            }
+            if fault == "rotate-after-bundle-1" {
+                let early = try ws.coffer("keys", "rotate", "--retire")
+                #expect(early.status == 6)
+                #expect(early.stdout.contains(ids[1]))
+            }
+            let resumed = try ws.coffer("keys", "rotate", "--json")
+            #expect(resumed.status == 0, "\(resumed.stderr)")
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(resumed.stdout.utf8)) as? [String: Any])
+            #expect(pending.contains(report["recipient"] as! String), "the resumed run made another key")
+            for id in ids { #expect(try ws.coffer("verify", id, "--deep").status == 0) }
+            #expect(try tree(ws).keys.filter { $0.contains("rotating") || $0.hasSuffix("-header") && !$0.contains(".k") }.isEmpty)
+            #expect(try ws.coffer("keys", "rotate", "--retire").status == 0)
+            #expect(try ws.coffer("restore", ids[0], "--yes").status == 0)
+        }
+    }
+}
