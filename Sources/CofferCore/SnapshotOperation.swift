@@ -73,7 +73,9 @@ public struct SnapshotOperation {
             try writer.write(BundleLayout.signatureName) { sink in try signature.withUnsafeBytes { try sink($0) } }
             try writer.write(BundleLayout.manifestName) { sink in try bytes.withUnsafeBytes { try sink($0) } }
             try writer.commit()
-            var details: [String: JSONValue] = ["bundle": .string(id), "artifacts": .array(artifacts.map { .string($0.name) })]
+            var details: [String: JSONValue] = [
+                "bundle": .string(id), "artifacts": .array(artifacts.map { .string($0.name) }), "manifest_sha256": .string(Manifest.digest(of: bytes)),
+            ]
             if let label { details["label"] = .string(label) }
             if let problem = JournalRecorder.record(
                 repository: repository, environment: environmentName, kind: "snapshot", details: details, at: now, signingKey: signingKey)

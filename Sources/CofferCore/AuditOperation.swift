@@ -1,0 +1,117 @@
+import CofferCrypto
+import CofferFormat
+import CofferStorage
+import Foundation
+
+/// What `coffer audit` found.
+public struct AuditReport: Sendable {
+    public struct BundleResult: Sendable {
+        public var id: String
+        public var createdAt: String?
+        public var problems: [String]
+    }
+
+    public var environment: String
+    public var deep: Bool
+    public var bundles: [BundleResult]
+    public var journalEvents: Int
+    /// Problems of the repository as a whole: chain breaks, missing bundles, journal, retention.
+    public var problems: [String]
+    public var passed: Bool { problems.isEmpty && bundles.allSatisfy(\.problems.isEmpty) }
+}
+
+/// `coffer audit`: proves that every backup of the environment exists, is
+/// intact and was made by us. Every manifest signature against the trusted
+/// key, every object's SHA-256 (streamed; no secret key needed), `--deep`
+/// decrypts and checks every artifact; the `previous` chain of manifests and
+/// the journal's chain are followed, and a bundle that the journal says was
+/// made but that is gone without a prune record is named; the newest bundle
+/// must be younger than the freshness window (25 h production, 8 days staging).
+public struct AuditOperation {
+    public let config: CofferConfig
+    public let environment: [String: String]
+    public let progress: any ProgressReporter
+
+    public init(config: CofferConfig, environment: [String: String], progress: any ProgressReporter) {
+        self.config = config
+        self.environment = environment
+        self.progress = progress
+    }
+
+    public func run(deep: Bool) throws -> AuditReport {
+        let repository = try Repository.open(config)
+        try repository.checkFormat()
+        let environmentName = config.environment.rawValue
+        let trusted = try KeyStore(directory: config.keysDirectory).signingPublicKey()
+        var report = AuditReport(environment: environmentName, deep: deep, bundles: [], journalEvents: 0, problems: [])
+
+        // 1. Every bundle: signature, digests, and with --deep the contents.
+        let verifier = VerifyOperation(config: config, progress: progress)
+        var originals: [String: String] = [:]  // id -> digest its successor names
+        var previousOf: [String: String?] = [:]
+        var newest: Date?
+        for id in try repository.bundleIDs(environment: environmentName) {
+            var result = AuditReport.BundleResult(id: id, createdAt: nil, problems: [])
+            do {
+                let manifest = try repository.verifiedManifest(environment: environmentName, id: id, trusted: trusted)
+                result.createdAt = manifest.createdAt
+                let bytes = try repository.manifestBytes(environment: environmentName, id: id).manifest
+                originals[id] = manifest.original ?? Manifest.digest(of: bytes)
+                previousOf[id] = manifest.previous
+                if let created = Clock.parse(manifest.createdAt) { newest = max(newest ?? created, created) }
+                let verify = try verifier.run(reference: id, deep: deep)
+                result.problems += verify.artifacts.compactMap { artifact in artifact.problem.map { "\(artifact.name): \($0)" } }
+            } catch {
+                result.problems.append("\(error)")
+            }
+            report.bundles.append(result)
+        }
+        for id in try repository.unpublishedBundleIDs(environment: environmentName) {
+            report.problems.append("bundle \(id) has objects but no manifest (an interrupted write, or its manifest was deleted)")
+        }
+
+        // 2. The journal: its own chain, then what it says was made and pruned.
+        let journal = Journal(repository: repository, environment: environmentName)
+        let (events, journalProblems) = try journal.check(trusted: trusted)
+        report.journalEvents = events.count
+        report.problems += journalProblems
+        var made: [String: String] = [:]  // manifest digest -> bundle id
+        var madeOrder: [String] = []
+        var pruned: Set<String> = []
+        for event in events {
+            if event.kind == "snapshot", case .string(let id)? = event.details["bundle"] {
+                madeOrder.append(id)
+                if case .string(let digest)? = event.details["manifest_sha256"] { made[digest] = id }
+            }
+            if event.kind == "prune", case .array(let deleted)? = event.details["deleted"] {
+                for case .string(let id) in deleted { pruned.insert(id) }
+            }
+        }
+        let present = Set(report.bundles.map(\.id))
+        for id in madeOrder where !present.contains(id) && !pruned.contains(id) {
+            report.problems.append("bundle \(id) was made (journal) but is gone, and no prune record explains it: deleted outside prune")
+        }
+
+        // 3. The manifests' own chain: each names the one before it. A missing
+        // predecessor the journal knows was reported above (or pruned); one it
+        // does not know means the journal was cut too, or a manifest was replaced.
+        let presentDigests = Set(originals.values)
+        for (id, previous) in previousOf.sorted(by: { $0.key < $1.key }) {
+            guard let previous = previous, !presentDigests.contains(previous), made[previous] == nil else { continue }
+            report.problems.append("bundle \(id) follows a manifest that is neither in the repository nor in the journal (deleted or replaced)")
+        }
+
+        // 4. Retention: a backup inside the window.
+        let limit = StatusOperation.freshnessLimit(config)
+        let now = try Clock.now(environment: environment)
+        if let newest {
+            let age = Int64(now.timeIntervalSince(newest))
+            if age > limit {
+                report.problems.append("the newest bundle is \(age / 3600) h old; \(environmentName) needs one younger than \(limit / 3600) h")
+            }
+        } else {
+            report.problems.append("there is no trusted bundle for \(environmentName)")
+        }
+        return report
+    }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import CofferCore
+import Foundation
+
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Prove that every backup of the environment exists, is intact and was made by us.",
+        discussion: """
+            Checks every manifest signature against the trusted signing key, every object's SHA-256 (streamed; no secret key needed), the chain of manifests (each names the one before), the signed journal's chain, that every bundle the journal says was made is still there unless a prune record deleted it, and that the newest bundle is younger than 25 h (production), 8 days (staging) or the retention window (development). --deep also decrypts and checks every artifact (needs ENV.age). Exit status 0 when the audit passes, 5 when it does not.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(help: "Also decrypt and check every artifact.")
+    var deep = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let report = try AuditOperation(config: try global.loadConfig(), environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
+                .run(deep: deep)
+            if global.json {
+                try printJSON([
+                    "environment": report.environment, "deep": report.deep, "passed": report.passed, "journal_events": report.journalEvents,
+                    "problems": report.problems,
+                    "bundles": report.bundles.map { ["id": $0.id, "created_at": $0.createdAt as Any, "problems": $0.problems] },
+                ])
+            } else {
+                for bundle in report.bundles {
+                    say("\(bundle.problems.isEmpty ? "ok  " : "FAIL") \(bundle.id)\(bundle.problems.isEmpty ? "" : ": " + bundle.problems.joined(separator: "; "))")
+                }
+                say("journal: \(report.journalEvents) event(s)")
+                for problem in report.problems { say("FAIL \(problem)") }
+                say(report.passed ? "audit passed (\(report.deep ? "deep" : "signatures and digests"))" : "audit FAILED")
+            }
+            if !report.passed { throw ExitCode(CofferError.Category.integrity.rawValue) }
+        }
+    }
+}
