@@ -42,7 +42,7 @@ public struct AuditOperation {
         let repository = try Repository.open(config)
         try repository.checkFormat()
         let environmentName = config.environment.rawValue
-        let trusted = try KeyStore(directory: config.keysDirectory).signingPublicKey()
+        let trusted = try KeyStore(directory: config.keysDirectory).trustedSigners()
         var report = AuditReport(environment: environmentName, deep: deep, bundles: [], journalEvents: 0, problems: [])
 
         // 1. Every bundle: signature, digests, and with --deep the contents.

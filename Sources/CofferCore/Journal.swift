@@ -91,10 +91,7 @@ public struct Journal {
                 previous: previousBytes.map { hexString(SHA256.hash($0)) })
             let bytes = try event.canonicalBytes()
             if let signingKey {
-                let signature = Minisign.sign(
-                    bytes, with: signingKey, trustedComment: "coffer journal \(environment) event \(event.sequence) \(kind) at \(event.at)",
-                    untrustedComment: "coffer journal signature from key \(signingKey.keyID)")
-                try repository.storage.writeSmall(key(event.sequence) + ".minisig", Array(signature.fileContents))
+                try repository.storage.writeSmall(key(event.sequence) + ".minisig", signature(of: event, bytes: bytes, with: signingKey))
             }
             do {
                 try repository.storage.createSmall(key(event.sequence), bytes)
@@ -110,7 +107,7 @@ public struct Journal {
     /// Every event in order, each checked: numbers without gaps, signature by
     /// `trusted`, and `previous` equal to the SHA-256 of the event before. The
     /// problems name the event, so a deleted or edited record is found.
-    public func check(trusted: MinisignPublicKey) throws -> (events: [JournalEvent], problems: [String]) {
+    public func check(trusted: TrustedSigners) throws -> (events: [JournalEvent], problems: [String]) {
         var events: [JournalEvent] = []
         var problems: [String] = []
         var expected = 1
@@ -144,12 +141,33 @@ public struct Journal {
                 continue
             }
             do {
-                _ = try Minisign.verify(parsed, data: bytes, publicKey: trusted)
-            } catch {
-                problems.append("journal event \(sequence): the signature does not verify (\(error.message))")
+                try trusted.verify(bytes, signature: parsed, what: "journal event \(sequence)") { Clock.parse(event.at) }
+            } catch let error as FormatError {
+                problems.append("journal event \(sequence): \(error.message)")
             }
         }
         return (events, problems)
+    }
+
+    /// Signs every event again with `key` (after a leaked signing key); the
+    /// events themselves, and so the chain, do not change. Returns how many.
+    public func resign(with key: MinisignSecretKey, trusted: TrustedSigners) throws -> Int {
+        var count = 0
+        for sequence in try sequences() {
+            guard let (bytes, _) = try read(sequence), let event = try? JournalEvent.parse(bytes) else { continue }
+            try repository.storage.writeSmall(self.key(sequence) + ".minisig", signature(of: event, bytes: bytes, with: key))
+            count += 1
+        }
+        return count
+    }
+
+    /// The `.minisig` of an event; its trusted comment says what it is.
+    func signature(of event: JournalEvent, bytes: [UInt8], with key: MinisignSecretKey) -> [UInt8] {
+        Array(
+            Minisign.sign(
+                bytes, with: key, trustedComment: "coffer journal \(environment) event \(event.sequence) \(event.kind) at \(event.at)",
+                untrustedComment: "coffer journal signature from key \(key.keyID)"
+            ).fileContents)
     }
 
     /// Who ran the command, for the record.

@@ -47,10 +47,11 @@ public struct KeyRotationOperation {
     public func run(signingKey: MinisignSecretKey) throws -> RotationReport {
         let repository = try Repository.open(config)
         try repository.checkFormat()
-        let trusted = try keys.signingPublicKey()
-        guard trusted.keyID == signingKey.keyID else {
-            throw CofferError(.key, "signing.key (\(signingKey.keyID)) is not the key of signing.pub (\(trusted.keyID))")
+        let current = try keys.signingPublicKey()
+        guard current.keyID == signingKey.keyID else {
+            throw CofferError(.key, "signing.key (\(signingKey.keyID)) is not the key of signing.pub (\(current.keyID))")
         }
+        let trusted = try keys.trustedSigners()
         let oldIdentities = try keys.identities(environmentName)
         let pending = try pendingIdentity()
         let ids = try repository.bundleIDs(environment: environmentName)
@@ -80,8 +81,8 @@ public struct KeyRotationOperation {
             progress.begin("rotating bundle \(index + 1) of \(ids.count): \(id)")
             defer { progress.end() }
             let rotated = try rotateBundle(
-                repository: repository, id: id, recipient: recipient, opening: opening, generation: generation, signingKey: signingKey,
-                trusted: trusted, moved: &report.bytesMoved)
+                repository: repository, id: id, rewrap: Rewrap(recipient: recipient, opening: opening, generation: generation),
+                signingKey: signingKey, trusted: trusted, moved: &report.bytesMoved)
             if rotated { report.rotated.append(id) } else { report.alreadyDone.append(id) }
             if environment["COFFER_FAULT"] == "rotate-after-bundle-\(index + 1)" { ProcessIdentity.crashForTesting() }
         }
@@ -93,10 +94,17 @@ public struct KeyRotationOperation {
         return report
     }
 
-    /// Rewraps one bundle; false when it already was.
+    /// How a bundle's headers change: wrapped for `recipient` (opened with `opening`), written as generation `generation`.
+    struct Rewrap {
+        var recipient: AgeX25519Recipient
+        var opening: [any AgeIdentity]
+        var generation: String
+    }
+
+    /// Rewraps one bundle's headers (when `rewrap` is given) and signs its
+    /// manifest with `signingKey`; false when it already was so.
     func rotateBundle(
-        repository: Repository, id: String, recipient: AgeX25519Recipient, opening: [any AgeIdentity], generation: String,
-        signingKey: MinisignSecretKey, trusted: MinisignPublicKey, moved: inout Int64
+        repository: Repository, id: String, rewrap: Rewrap?, signingKey: MinisignSecretKey, trusted: TrustedSigners, moved: inout Int64
     ) throws -> Bool {
         let storage = repository.storage
         func key(_ relative: String) -> String { repository.key(environment: environmentName, id: id, relative) }
@@ -106,18 +114,20 @@ public struct KeyRotationOperation {
         let rotating = key(BundleLayout.rotatingManifestName)
 
         var finished = manifest
-        if manifest.recipients != [recipient.description] {
+        let done = manifest.signer == signingKey.keyID.description && (rewrap.map { manifest.recipients == [$0.recipient.description] } ?? true)
+        if !done {
             let reader = BundleReader(repository: repository, manifest: manifest)
             for (index, entry) in manifest.artifacts.enumerated() {
+                guard let rewrap else { break }
                 let header = try reader.header(of: entry)
-                let rewrapped = try header.rewrapped(opening: opening, for: [recipient]).encoded
-                let path = entry.rotatedHeaderPath(generation: generation)
+                let rewrapped = try header.rewrapped(opening: rewrap.opening, for: [rewrap.recipient]).encoded
+                let path = entry.rotatedHeaderPath(generation: rewrap.generation)
                 try storage.writeSmall(key(path), rewrapped)
                 moved += Int64(header.encoded.count + rewrapped.count)
                 finished.artifacts[index].headerObject = path
                 finished.artifacts[index].header = ObjectDigest(bytes: Int64(rewrapped.count), sha256: hexString(SHA256.hash(rewrapped)))
             }
-            finished.recipients = [recipient.description]
+            if let rewrap { finished.recipients = [rewrap.recipient.description] }
             finished.signer = signingKey.keyID.description
             finished.original = manifest.original ?? Manifest.digest(of: mainBytes)
         }
@@ -143,14 +153,14 @@ public struct KeyRotationOperation {
             let path = "\(artifactFolder)/\(name)"
             if !kept.contains(path) { try storage.delete(key(path)) }
         }
-        return !alreadyMain || manifest.recipients != [recipient.description]
+        return !alreadyMain || !done
     }
 
     /// Drops every identity but the active one from `ENV.age`, once no bundle
     /// needs another. Returns the bundles that still do (nothing is removed then).
     public func retireOldIdentities() throws -> [String] {
         let repository = try Repository.open(config)
-        let trusted = try keys.signingPublicKey()
+        let trusted = try keys.trustedSigners()
         let active = try keys.recipients(environmentName).map(\.description)
         var needing: [String] = []
         for id in try repository.bundleIDs(environment: environmentName) {

@@ -1,4 +1,5 @@
 import CofferCrypto
+import CofferFormat
 import CofferSystem
 
 /// The keys folder: `ENV.age` / `ENV.age.pub` (age identity and recipients per
@@ -134,7 +135,16 @@ public struct KeyStore: Sendable {
         }
     }
 
-    /// The public key manifests are verified with.
+    public var trustedSignersPath: String { FileSystem.join(directory, "trusted-signers") }
+
+    /// The keys whose signatures are accepted: `trusted-signers` with its
+    /// windows when it exists, else `signing.pub` for all time.
+    public func trustedSigners() throws -> TrustedSigners {
+        guard FileSystem.exists(trustedSignersPath) else { return TrustedSigners(try signingPublicKey()) }
+        return try TrustedSigners.parse(String(decoding: try FileSystem.readFile(trustedSignersPath, limit: 1 << 20), as: UTF8.self), path: trustedSignersPath)
+    }
+
+    /// The public key of the current signing key.
     public func signingPublicKey() throws -> MinisignPublicKey {
         try Self.signingPublicKey(at: signingPublicKeyPath)
     }

@@ -35,7 +35,7 @@ public struct ListOperation {
         let repository = try Repository.open(config)
         try repository.checkFormat()
         let environment = config.environment.rawValue
-        let trusted = try KeyStore(directory: config.keysDirectory).signingPublicKey()
+        let trusted = try KeyStore(directory: config.keysDirectory).trustedSigners()
         var bundles: [BundleSummary] = []
         var ignored = try repository.unpublishedBundleIDs(environment: environment).map {
             IgnoredBundle(id: $0, reason: "no manifest (an interrupted write, or the manifest was deleted)")

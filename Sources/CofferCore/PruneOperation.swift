@@ -38,7 +38,7 @@ public struct PruneOperation {
         let repository = try Repository.open(config)
         try repository.checkFormat()
         let environmentName = config.environment.rawValue
-        let trusted = try KeyStore(directory: config.keysDirectory).signingPublicKey()
+        let trusted = try KeyStore(directory: config.keysDirectory).trustedSigners()
         let now = try Clock.now(environment: environment)
         let days = config.retention.days
         let cutoff = now.addingTimeInterval(-Double(days) * 86_400)

@@ -106,7 +106,7 @@ public struct Repository: Sendable {
     /// While key rotation replaces a manifest, its new version and signature
     /// wait complete beside it (`manifest.json.rotating`): if the main pair does
     /// not verify because a rotation stopped half-way, that pair is used.
-    public func verifiedManifest(environment: String, id: String, trusted: MinisignPublicKey) throws -> Manifest {
+    public func verifiedManifest(environment: String, id: String, trusted: TrustedSigners) throws -> Manifest {
         let (bytes, signature) = try manifestBytes(environment: environment, id: id)
         let manifest: Manifest
         do {

@@ -49,7 +49,7 @@ public struct RestoreOperation {
         try repository.checkFormat()
         let environmentName = config.environment.rawValue
         let id = try repository.resolve(reference, environment: environmentName)
-        let manifest = try repository.verifiedManifest(environment: environmentName, id: id, trusted: try keys.signingPublicKey())
+        let manifest = try repository.verifiedManifest(environment: environmentName, id: id, trusted: try keys.trustedSigners())
         let sources = try SourceCatalog.sources(config, environment: environment)
         var items: [RestorePlanItem] = []
         for entry in manifest.artifacts {

@@ -48,6 +48,10 @@ public struct SnapshotOperation {
             sources: sources, previous: latestBytes.flatMap { try? Manifest.parse($0) }, repository: repository,
             state: StateDirectory(config: config))
         let now = try Clock.now(environment: environment)
+        guard try keys.trustedSigners().allows(signingKey.keyID, at: now) else {
+            throw CofferError(
+                .key, "signing key \(signingKey.keyID) is not a trusted signer now (see \(keys.trustedSignersPath)); bundles it signed would not verify")
+        }
         let removed = try repository.storage.removeAbandonedWrites(now: Int64(now.timeIntervalSince1970))
         let id = BundleID.make(at: now, after: latest)
         var warnings: [String] = []

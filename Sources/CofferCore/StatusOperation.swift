@@ -82,9 +82,9 @@ public struct StatusOperation {
         for id in (try? repository.unpublishedBundleIDs(environment: environmentName)) ?? [] {
             raise(.warn, "bundle \(id) has no manifest (an interrupted write, or a deleted manifest); it is ignored, and `coffer prune` removes unfinished uploads after a day")
         }
-        let trusted: MinisignPublicKey
+        let trusted: TrustedSigners
         do {
-            trusted = try KeyStore(directory: config.keysDirectory).signingPublicKey()
+            trusted = try KeyStore(directory: config.keysDirectory).trustedSigners()
         } catch {
             raise(.critical, "the signing key cannot be read: \(error)")
             return report

@@ -36,7 +36,7 @@ public struct ExportOperation {
         let environment = config.environment.rawValue
         let id = try repository.resolve(reference, environment: environment)
         let manifest = try repository.verifiedManifest(
-            environment: environment, id: id, trusted: try KeyStore(directory: config.keysDirectory).signingPublicKey())
+            environment: environment, id: id, trusted: try KeyStore(directory: config.keysDirectory).trustedSigners())
         let (manifestBytes, signature) = try repository.manifestBytes(environment: environment, id: id)
         let prefix = BundleLayout.bundlePrefix(environment: environment, id: id)
         let tar = TarWriter(sink)
@@ -77,7 +77,7 @@ public struct ImportOperation {
     public func run(read: @escaping ByteSource) throws -> (Manifest, alreadyPresent: Bool) {
         let repository = try Repository.open(config)
         try repository.prepareForWriting()
-        let trusted = try KeyStore(directory: config.keysDirectory).signingPublicKey()
+        let trusted = try KeyStore(directory: config.keysDirectory).trustedSigners()
         var reader = TarReader(read)
         var bundlePrefix: String?
         var writer: (any BundleWriter)?
@@ -156,7 +156,7 @@ public struct CopyOperation {
     public func run(reference: String?, destination: Repository) throws -> [(String, Bool)] {
         let source = try Repository.open(config)
         let environment = config.environment.rawValue
-        let trusted = try KeyStore(directory: config.keysDirectory).signingPublicKey()
+        let trusted = try KeyStore(directory: config.keysDirectory).trustedSigners()
         let ids = try reference.map { [try source.resolve($0, environment: environment)] } ?? source.bundleIDs(environment: environment)
         try destination.prepareForWriting()
         var results: [(String, Bool)] = []

@@ -1,4 +1,5 @@
 import CofferCrypto
+import Foundation
 
 /// Signing and checking manifests with minisign.
 public enum ManifestSignature {
@@ -15,9 +16,10 @@ public enum ManifestSignature {
         ).fileContents
     }
 
-    /// Checks the signature of manifest bytes against the trusted key, then parses
-    /// them; throws `FormatError(.signature)` naming what is wrong.
-    public static func verify(manifest bytes: [UInt8], signature: [UInt8]?, trusted: MinisignPublicKey) throws -> Manifest {
+    /// Checks the signature of manifest bytes against the trusted signers (and
+    /// the signer's window against the manifest's date), then parses them;
+    /// throws `FormatError(.signature)` naming what is wrong.
+    public static func verify(manifest bytes: [UInt8], signature: [UInt8]?, trusted: TrustedSigners) throws -> Manifest {
         guard let signature else {
             throw FormatError(.signature, "the manifest is not signed (manifest.json.minisig is missing); refusing to trust it")
         }
@@ -27,20 +29,20 @@ public enum ManifestSignature {
         } catch {
             throw FormatError(.signature, "manifest.json.minisig is not a minisign signature")
         }
-        do {
-            try Minisign.verify(parsed, data: bytes, publicKey: trusted)
-        } catch {
-            switch error.kind {
-            case .unknownKeyID:
-                throw FormatError(.signature, "the manifest is signed by key \(parsed.keyID), which is not the trusted signing key \(trusted.keyID)")
-            default:
-                throw FormatError(.signature, "the manifest signature does not verify: \(error.message)")
-            }
+        var manifest: Manifest?
+        let signer = try trusted.verify(bytes, signature: parsed, what: "the manifest") {
+            manifest = try Manifest.parse(bytes)
+            return manifest.flatMap { ISO8601DateFormatter().date(from: $0.createdAt) }
         }
-        let manifest = try Manifest.parse(bytes)
-        guard manifest.signer == trusted.keyID.description else {
-            throw FormatError(.signature, "the manifest names signer \(manifest.signer) but was signed by \(trusted.keyID)")
+        let parsedManifest = try manifest ?? Manifest.parse(bytes)
+        guard parsedManifest.signer == signer.description else {
+            throw FormatError(.signature, "the manifest names signer \(parsedManifest.signer) but was signed by \(signer)")
         }
-        return manifest
+        return parsedManifest
+    }
+
+    /// As above, with one key trusted for all time.
+    public static func verify(manifest bytes: [UInt8], signature: [UInt8]?, trusted: MinisignPublicKey) throws -> Manifest {
+        try verify(manifest: bytes, signature: signature, trusted: TrustedSigners(trusted))
     }
 }

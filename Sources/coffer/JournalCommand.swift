@@ -18,7 +18,7 @@ struct JournalCommand: AsyncParsableCommand {
         try await reportingErrors {
             let config = try global.loadConfig()
             let journal = Journal(repository: try Repository.open(config), environment: config.environment.rawValue)
-            let (events, problems) = try journal.check(trusted: try KeyStore(directory: config.keysDirectory).signingPublicKey())
+            let (events, problems) = try journal.check(trusted: try KeyStore(directory: config.keysDirectory).trustedSigners())
             if global.json {
                 try printJSON([
                     "events": events.map { event -> [String: Any] in

@@ -21,6 +21,12 @@ extension Keys {
         @Flag(help: "Remove the old identities from ENV.age (refused while a bundle still needs one).")
         var retire = false
 
+        @Flag(help: "Rotate the signing key instead: the old key stays trusted (keys/trusted-signers) for what it signed until now.")
+        var signing = false
+
+        @Flag(help: "With --signing: the old key leaked. Drop it from trusted-signers and re-sign every manifest and journal event.")
+        var leaked = false
+
         @Option(name: .customLong("password-env"), help: ArgumentHelp("Password of an encrypted signing key, from this environment variable.", valueName: "var"))
         var passwordVariable: String?
 
@@ -34,6 +40,10 @@ extension Keys {
                     config.environment = kind
                 }
                 let operation = KeyRotationOperation(config: config, environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
+                if signing {
+                    try rotateSigningKey(operation, config: config)
+                    return
+                }
                 if retire {
                     let needing = try operation.retireOldIdentities()
                     if global.json { try printJSON(["retired": needing.isEmpty, "bundles_needing_old_keys": needing]) }
@@ -60,6 +70,37 @@ extension Keys {
                 say("new recipient: \(report.recipient)")
                 say("rewrapped \(report.rotated.count) bundle(s)\(report.alreadyDone.isEmpty ? "" : ", \(report.alreadyDone.count) already done"); \(report.bytesMoved) bytes of headers and manifests moved")
                 say("the old identity stays in ENV.age until `coffer keys rotate --retire`")
+            }
+        }
+
+        func validate() throws {
+            if leaked && !signing { throw ValidationError("--leaked goes with --signing") }
+            if signing && retire { throw ValidationError("--retire is for identities; it does not go with --signing") }
+        }
+
+        private func rotateSigningKey(_ operation: KeyRotationOperation, config: CofferConfig) throws {
+            let password = { try readSecret(environmentVariable: passwordVariable, prompt: "Signing key password: ", what: "signing key password") }
+            let current = try KeyStore(directory: config.keysDirectory).signingKey(password: password)
+            // The new key is protected as the old one was: encrypted under the same password when one was given.
+            let encrypted = passwordVariable != nil
+            let report = try operation.rotateSigningKey(
+                current: current, leaked: leaked,
+                keyFile: { key in
+                    guard encrypted else { return key.fileContents() }
+                    return key.fileContents(password: try password())
+                }, password: password)
+            if global.json {
+                try printJSON([
+                    "old_key_id": report.oldKeyID, "new_key_id": report.newKeyID, "resigned": report.resigned,
+                    "journal_events_resigned": report.journalEventsResigned, "leaked": leaked,
+                ])
+                return
+            }
+            say("new signing key \(report.newKeyID) (signing.key, signing.pub); keys/trusted-signers updated")
+            if leaked {
+                say("re-signed \(report.resigned.count) bundle(s) and \(report.journalEventsResigned) journal event(s); key \(report.oldKeyID) is no longer trusted")
+            } else {
+                say("key \(report.oldKeyID) stays trusted for what it signed until now")
             }
         }
     }

@@ -56,7 +56,7 @@ struct AuditTests {
             #expect(try ws.run("sh", ["-c", "minisign -G -W -p foreign.pub -s foreign.key >/dev/null && minisign -S -s foreign.key -m \(folder)/manifest.json -x \(folder)/manifest.json.minisig >/dev/null"]).status == 0)
             let foreign = try ws.coffer("audit", environment: at(0))
             #expect(foreign.status == 5)
-            #expect(foreign.stdout.contains("FAIL \(ids[3])") && foreign.stdout.contains("not the trusted signing key"))
+            #expect(foreign.stdout.contains("FAIL \(ids[3])") && foreign.stdout.contains("not a trusted signing key"))
             try ws.write("\(folder)/manifest.json.minisig", original)
 
             // An edited journal event.

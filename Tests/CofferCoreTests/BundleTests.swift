@@ -174,7 +174,7 @@ struct BundleTests {
             let stranger = MinisignSecretKey()
             try FileSystem.writeFile(folder + "/manifest.json.minisig", bytes: ManifestSignature.sign(bytes, manifest: manifest, with: stranger))
             let untrusted = expectFailure("manifest by an untrusted key") { _ = try project.verify() } as? FormatError
-            #expect(untrusted?.message.contains("not the trusted signing key") == true)
+            #expect(untrusted?.message.contains("not a trusted signing key") == true)
 
             // A future format, properly signed by the trusted key, is still refused by name.
             let keys = KeyStore(directory: project.config.keysDirectory)
