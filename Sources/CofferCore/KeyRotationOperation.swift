@@ -44,7 +44,7 @@ public struct KeyRotationOperation {
     var environmentName: String { config.environment.rawValue }
     var pendingIdentityPath: String { keys.identityPath(environmentName) + ".next" }
 
-    public func run(signingKey: MinisignSecretKey) throws -> RotationReport {
+    public func run(signingKey: MinisignSecretKey, reencrypt: Bool = false) throws -> RotationReport {
         let repository = try Repository.open(config)
         try repository.checkFormat()
         let current = try keys.signingPublicKey()
@@ -81,7 +81,7 @@ public struct KeyRotationOperation {
             progress.begin("rotating bundle \(index + 1) of \(ids.count): \(id)")
             defer { progress.end() }
             let rotated = try rotateBundle(
-                repository: repository, id: id, rewrap: Rewrap(recipient: recipient, opening: opening, generation: generation),
+                repository: repository, id: id, rewrap: Rewrap(recipient: recipient, opening: opening, generation: generation, reencrypt: reencrypt),
                 signingKey: signingKey, trusted: trusted, moved: &report.bytesMoved)
             if rotated { report.rotated.append(id) } else { report.alreadyDone.append(id) }
             if environment["COFFER_FAULT"] == "rotate-after-bundle-\(index + 1)" { ProcessIdentity.crashForTesting() }
@@ -89,7 +89,7 @@ public struct KeyRotationOperation {
         try FileSystem.removeFile(pendingIdentityPath)
         _ = JournalRecorder.record(
             repository: repository, environment: environmentName, kind: "rotate",
-            details: ["recipient": .string(recipient.description), "bundles": .int(Int64(ids.count))],
+            details: ["recipient": .string(recipient.description), "bundles": .int(Int64(ids.count)), "reencrypt": .bool(reencrypt)],
             at: try Clock.now(environment: environment), signingKey: signingKey)
         return report
     }
@@ -99,6 +99,8 @@ public struct KeyRotationOperation {
         var recipient: AgeX25519Recipient
         var opening: [any AgeIdentity]
         var generation: String
+        /// Payloads too, under fresh file keys (for an identity that leaked).
+        var reencrypt: Bool
     }
 
     /// Rewraps one bundle's headers (when `rewrap` is given) and signs its
@@ -120,7 +122,23 @@ public struct KeyRotationOperation {
             for (index, entry) in manifest.artifacts.enumerated() {
                 guard let rewrap else { break }
                 let header = try reader.header(of: entry)
-                let rewrapped = try header.rewrapped(opening: rewrap.opening, for: [rewrap.recipient]).encoded
+                let rewrapped: [UInt8]
+                if rewrap.reencrypt {
+                    let payloadPath = entry.rotatedPayloadPath(generation: rewrap.generation)
+                    var result: (header: [UInt8], payload: ObjectDigest)?
+                    try storage.writeStream(key(payloadPath)) { sink in
+                        result = try ArtifactPipeline.reencrypt(
+                            entry: entry, header: header.encoded, identities: rewrap.opening, recipients: [rewrap.recipient],
+                            read: { try storage.read(key(entry.payloadPath), into: $0) }, payload: sink)
+                    }
+                    guard let result else { throw CofferError(.failure, "\(entry.name): re-encryption produced nothing") }
+                    rewrapped = result.header
+                    finished.artifacts[index].payloadObject = payloadPath
+                    finished.artifacts[index].payload = result.payload
+                    moved += entry.payload.bytes + result.payload.bytes
+                } else {
+                    rewrapped = try header.rewrapped(opening: rewrap.opening, for: [rewrap.recipient]).encoded
+                }
                 let path = entry.rotatedHeaderPath(generation: rewrap.generation)
                 try storage.writeSmall(key(path), rewrapped)
                 moved += Int64(header.encoded.count + rewrapped.count)
@@ -146,10 +164,10 @@ public struct KeyRotationOperation {
         }
         try storage.delete(rotating)
         try storage.delete(rotating + ".minisig")
-        // Header objects the manifest no longer names.
-        let kept = Set(finished.artifacts.map(\.headerPath))
+        // Header and payload objects the manifest no longer names.
+        let kept = Set(finished.artifacts.flatMap { [$0.headerPath, $0.payloadPath] })
         let artifactFolder = "artifacts"
-        for name in try storage.children(of: key(artifactFolder)) where name.hasSuffix(".age-header") {
+        for name in try storage.children(of: key(artifactFolder)) where name.hasSuffix(".age-header") || name.hasSuffix(".age-payload") {
             let path = "\(artifactFolder)/\(name)"
             if !kept.contains(path) { try storage.delete(key(path)) }
         }

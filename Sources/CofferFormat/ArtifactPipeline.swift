@@ -97,6 +97,39 @@ public enum ArtifactPipeline {
         return plainCount
     }
 
+    /// Re-encrypts an artifact under a fresh file key for `recipients` (a leaked
+    /// identity): the payload `read` pushes is decrypted and encrypted again,
+    /// still compressed, into `payload`. The old payload must match the
+    /// manifest's digest; returns the new header bytes and payload digest.
+    public static func reencrypt(
+        entry: ArtifactEntry, header headerBytes: [UInt8], identities: [any AgeIdentity], recipients: [any AgeRecipient],
+        read: (ByteSink) throws -> Void, payload: ByteSink
+    ) throws -> (header: [UInt8], payload: ObjectDigest) {
+        try withoutActuallyEscaping(payload) { payload in
+            try check(headerBytes, against: entry.header, what: "\(entry.name): header object")
+            var decryptor = try AgeDecryptor(header: try AgeHeader(parsing: headerBytes), identities: identities)
+            var encryptor = try AgeEncryptor(recipients: recipients)
+            var oldHasher = SHA256(), newHasher = SHA256()
+            var oldCount: Int64 = 0, newCount: Int64 = 0
+            func emit(_ cipher: UnsafeRawBufferPointer) throws {
+                newHasher.update(cipher)
+                newCount += Int64(cipher.count)
+                try payload(cipher)
+            }
+            try read { cipher in
+                oldHasher.update(cipher)
+                oldCount += Int64(cipher.count)
+                try decryptor.update(cipher) { compressed in try encryptor.update(compressed, output: emit) }
+            }
+            guard oldCount == entry.payload.bytes, hexString(oldHasher.finalize()) == entry.payload.sha256 else {
+                throw FormatError(.digest, "\(entry.name): payload object does not match the manifest (altered, truncated or swapped)")
+            }
+            try decryptor.finish { compressed in try encryptor.update(compressed, output: emit) }
+            try encryptor.finish(output: emit)
+            return (encryptor.header.encoded, ObjectDigest(bytes: newCount, sha256: hexString(newHasher.finalize())))
+        }
+    }
+
     /// Checks that bytes have the size and SHA-256 the manifest lists.
     public static func check(_ bytes: [UInt8], against digest: ObjectDigest, what: String) throws {
         guard Int64(bytes.count) == digest.bytes, hexString(SHA256.hash(bytes)) == digest.sha256 else {

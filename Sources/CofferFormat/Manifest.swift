@@ -35,6 +35,8 @@ public struct ArtifactEntry: Codable, Equatable, Sendable {
     public var stats: [String: JSONValue]
     /// The header object, when key rotation replaced the original `PATH-header`.
     public var headerObject: String?
+    /// The payload object, when `keys rotate --reencrypt` replaced the original `PATH-payload`.
+    public var payloadObject: String?
 
     public static let codec = "gzip+age"
 
@@ -42,6 +44,7 @@ public struct ArtifactEntry: Codable, Equatable, Sendable {
         case name, kind, path, codec, header, payload, source, stats
         case plainBytes = "plain_bytes"
         case headerObject = "header_object"
+        case payloadObject = "payload_object"
     }
 
     public init(
@@ -69,7 +72,13 @@ public struct ArtifactEntry: Codable, Equatable, Sendable {
         return "\(base).\(generation).age-header"
     }
     /// The payload object's path, relative to the bundle.
-    public var payloadPath: String { path + "-payload" }
+    public var payloadPath: String { payloadObject ?? path + "-payload" }
+
+    /// Where a payload re-encrypted by rotation `generation` goes (beside `rotatedHeaderPath`).
+    public func rotatedPayloadPath(generation: String) -> String {
+        let base = path.hasSuffix(".age") ? String(path.dropLast(4)) : path
+        return "\(base).\(generation).age-payload"
+    }
 }
 
 /// The signed description of a bundle. A bundle exists exactly when its

@@ -85,6 +85,13 @@ public struct LocalStorage: Storage {
         try FileSystem.syncDirectory(folder)
     }
 
+    public func writeStream(_ key: String, _ produce: (ByteSink) throws -> Void) throws {
+        try FileSystem.createDirectory(FileSystem.directoryName(of: path(key)), permissions: 0o755)
+        let file = try AtomicFile(creating: path(key), permissions: 0o644)
+        try withWriteBehind({ try file.write($0) }) { sink in try produce(sink) }
+        try file.commit(replace: true, durable: true)
+    }
+
     public func delete(_ key: String) throws {
         if unlink(path(key)) != 0 && errno != ENOENT { throw SystemError("unlink", path: path(key)) }
         try FileSystem.syncDirectory(FileSystem.directoryName(of: path(key)))

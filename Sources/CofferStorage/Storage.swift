@@ -25,6 +25,11 @@ public protocol Storage: Sendable {
     /// key: exactly one wins (journal events are numbered this way).
     func createSmall(_ key: String, _ bytes: [UInt8]) throws
 
+    /// Writes one object (replacing it) from what `produce` pushes into the
+    /// sink; it appears whole or not at all. For objects added to an existing
+    /// bundle, such as the payloads `keys rotate --reencrypt` writes.
+    func writeStream(_ key: String, _ produce: (ByteSink) throws -> Void) throws
+
     /// Deletes one object; nothing happens when it is absent.
     func delete(_ key: String) throws
 

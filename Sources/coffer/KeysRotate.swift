@@ -21,6 +21,9 @@ extension Keys {
         @Flag(help: "Remove the old identities from ENV.age (refused while a bundle still needs one).")
         var retire = false
 
+        @Flag(help: "Also re-encrypt every payload under fresh file keys (for an identity that leaked; reads and writes all the data).")
+        var reencrypt = false
+
         @Flag(help: "Rotate the signing key instead: the old key stays trusted (keys/trusted-signers) for what it signed until now.")
         var signing = false
 
@@ -59,7 +62,7 @@ extension Keys {
                 let signingKey = try KeyStore(directory: config.keysDirectory).signingKey {
                     try readSecret(environmentVariable: passwordVariable, prompt: "Signing key password: ", what: "signing key password")
                 }
-                let report = try operation.run(signingKey: signingKey)
+                let report = try operation.run(signingKey: signingKey, reencrypt: reencrypt)
                 if global.json {
                     try printJSON([
                         "recipient": report.recipient, "rotated": report.rotated, "already_done": report.alreadyDone,
@@ -68,14 +71,16 @@ extension Keys {
                     return
                 }
                 say("new recipient: \(report.recipient)")
-                say("rewrapped \(report.rotated.count) bundle(s)\(report.alreadyDone.isEmpty ? "" : ", \(report.alreadyDone.count) already done"); \(report.bytesMoved) bytes of headers and manifests moved")
+                let what = reencrypt ? "re-encrypted" : "rewrapped"
+                let moved = reencrypt ? "payloads, headers and manifests" : "headers and manifests"
+                say("\(what) \(report.rotated.count) bundle(s)\(report.alreadyDone.isEmpty ? "" : ", \(report.alreadyDone.count) already done"); \(report.bytesMoved) bytes of \(moved) moved")
                 say("the old identity stays in ENV.age until `coffer keys rotate --retire`")
             }
         }
 
         func validate() throws {
             if leaked && !signing { throw ValidationError("--leaked goes with --signing") }
-            if signing && retire { throw ValidationError("--retire is for identities; it does not go with --signing") }
+            if signing && (retire || reencrypt) { throw ValidationError("--retire and --reencrypt are for identities; they do not go with --signing") }
         }
 
         private func rotateSigningKey(_ operation: KeyRotationOperation, config: CofferConfig) throws {

@@ -160,4 +160,26 @@ struct KeyRotationTests {
             #expect(try ws.coffer("audit", environment: ["COFFER_NOW": "2099-01-01T00:00:00Z"]).status == 0)
         }
     }
+
+    @Test("--reencrypt: fresh file keys, so an old header and the old identity no longer open the new payload")
+    func reencrypt() throws {
+        try withTwoBundles { ws, ids in
+            try FileManager.default.copyItem(atPath: ws.path("keys/development.age"), toPath: ws.path("old.age"))
+            let folder = "backups/bundles/development/\(ids[0])/artifacts"
+            try FileManager.default.copyItem(atPath: ws.path("\(folder)/app.sqlite.gz.age-header"), toPath: ws.path("old-header"))
+            let before = try tree(ws)
+            let rotate = try ws.coffer("keys", "rotate", "--reencrypt", "--json")
+            #expect(rotate.status == 0, "\(rotate.stderr)")
+            let after = try tree(ws)
+            let payloads = after.filter { $0.key.hasSuffix("-payload") }
+            #expect(payloads.count == 2)
+            #expect(Set(payloads.values).isDisjoint(with: Set(before.values)), "a payload was not re-encrypted")
+            for id in ids { #expect(try ws.coffer("verify", id, "--deep").status == 0) }
+            #expect(try openByHand(ws, ids[0], identity: "keys/development.age").stdout == "SQLite format 3")
+            let stale = try ws.run(
+                "bash", ["-o", "pipefail", "-c", "cat old-header \(folder)/*.age-payload | age -d -i old.age > /dev/null"])
+            #expect(stale.status != 0, "the old file key still opens the re-encrypted payload")
+            #expect(try ws.coffer("keys", "rotate", "--retire").status == 0)
+        }
+    }
 }

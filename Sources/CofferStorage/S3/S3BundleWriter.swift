@@ -29,14 +29,7 @@ final class S3BundleWriter: BundleWriter {
             return
         }
         written.append(key)
-        let upload = S3ObjectUpload(client: client, key: key, partSize: partSize)
-        do {
-            try withWriteBehind({ try upload.append($0) }, blockSize: partSize) { sink in try produce(sink) }
-            try upload.finish()
-        } catch {
-            upload.abort()
-            throw error
-        }
+        try S3ObjectUpload.upload(client: client, key: key, partSize: partSize, produce)
     }
 
     func commit() throws {

@@ -1,3 +1,4 @@
+import CofferSystem
 import NIOCore
 
 /// One object being uploaded from a stream of blocks. A stream that fits in
@@ -18,6 +19,19 @@ final class S3ObjectUpload {
         self.key = key
         self.partSize = partSize
         self.headers = headers
+    }
+
+    /// Uploads what `produce` pushes, parts going up while the next is produced;
+    /// on failure nothing is left on the server.
+    static func upload(client: S3Client, key: String, partSize: Int, _ produce: (ByteSink) throws -> Void) throws {
+        let upload = S3ObjectUpload(client: client, key: key, partSize: partSize)
+        do {
+            try withWriteBehind({ try upload.append($0) }, blockSize: partSize) { sink in try produce(sink) }
+            try upload.finish()
+        } catch {
+            upload.abort()
+            throw error
+        }
     }
 
     /// Takes the next block: every block but the last is exactly `partSize` bytes.

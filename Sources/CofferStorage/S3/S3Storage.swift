@@ -104,6 +104,10 @@ public struct S3Storage: Storage {
         _ = try client.send(.PUT, key: key, headers: [("if-none-match", "*")], body: ByteBuffer(bytes: bytes))
     }
 
+    public func writeStream(_ key: String, _ produce: (ByteSink) throws -> Void) throws {
+        try S3ObjectUpload.upload(client: client, key: key, partSize: partSize, produce)
+    }
+
     public func delete(_ key: String) throws {
         _ = try client.send(.DELETE, key: key, accept: [200, 204, 404])
     }
