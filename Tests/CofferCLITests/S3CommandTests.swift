@@ -54,6 +54,44 @@ private func count(_ ws: Workspace) throws -> String {
     try ws.run("sqlite3", ["data/app.db", "SELECT count(*) FROM t"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
+/// Tests/Support/fault_proxy.py between coffer and SeaweedFS: faults on cue, and a log of every request with its byte counts.
+private final class CLIFaultProxy {
+    let process = Process()
+    let folder = NSTemporaryDirectory() + "coffer-proxy-" + UUID().uuidString
+    private(set) var endpoint = ""
+
+    init(server: S3Server) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "python3", server.proxyScript, "--upstream", server.endpoint.replacingOccurrences(of: "http://", with: ""),
+            "--control", folder + "/control.json", "--port-file", folder + "/port", "--log", folder + "/log",
+        ]
+        try process.run()
+        for _ in 0..<200 where endpoint.isEmpty {
+            let port = ((try? String(contentsOfFile: folder + "/port", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            if !port.isEmpty { endpoint = "http://127.0.0.1:\(port)" } else { usleep(50_000) }
+        }
+        try #require(!endpoint.isEmpty, "the fault proxy did not start")
+    }
+
+    func control(_ json: String) throws { try json.write(toFile: folder + "/control.json", atomically: true, encoding: .utf8) }
+
+    /// The request log since the last call, emptied.
+    func takeLog() throws -> [String] {
+        let text = (try? String(contentsOfFile: folder + "/log", encoding: .utf8)) ?? ""
+        try "".write(toFile: folder + "/log", atomically: false, encoding: .utf8)
+        return text.split(separator: "\n").map(String.init)
+    }
+
+    deinit {
+        // SIGKILL: a child spawned from a worker thread may have SIGTERM blocked.
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+}
+
 @Suite("coffer on an S3 repository (real SeaweedFS)", .serialized)
 struct S3CommandTests {
     @Test("snapshot, list, verify --deep and restore; the bundle is plain objects that aws, minisign, age and sqlite3 open")
@@ -163,31 +201,11 @@ struct S3CommandTests {
     @Test("the server goes away mid-upload: the snapshot fails with no visible bundle, the next one succeeds, prune clears the leftovers")
     func serverGoneMidUpload() throws {
         let server = try S3Server.require()
-        let control = NSTemporaryDirectory() + "coffer-proxy-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: control, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: control) }
-        let proxy = Process()
-        proxy.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        proxy.arguments = [
-            "python3", server.proxyScript, "--upstream", server.endpoint.replacingOccurrences(of: "http://", with: ""),
-            "--control", control + "/control.json", "--port-file", control + "/port",
-        ]
-        try proxy.run()
-        defer {
-            // SIGKILL: a child spawned from a worker thread may have SIGTERM blocked.
-            kill(proxy.processIdentifier, SIGKILL)
-            proxy.waitUntilExit()
-        }
-        var port = ""
-        for _ in 0..<200 where port.isEmpty {
-            port = ((try? String(contentsOfFile: control + "/port", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-            usleep(50_000)
-        }
-        try #require(!port.isEmpty, "the fault proxy did not start")
-        func setProxy(_ json: String) throws { try json.write(toFile: control + "/control.json", atomically: true, encoding: .utf8) }
+        let proxy = try CLIFaultProxy(server: server)
+        func setProxy(_ json: String) throws { try proxy.control(json) }
 
         // About 20 MB of random rows: three parts of 8 MiB.
-        try withS3Project(endpoint: "http://127.0.0.1:\(port)", rows: 20_000) { ws, server, prefix in
+        try withS3Project(endpoint: proxy.endpoint, rows: 20_000) { ws, server, prefix in
             let env = server.credentials
             // Descriptor read and write, two listings for leftovers, one for ids, one for the new bundle, start of the upload, part 1: then gone.
             try setProxy("{\"down_after_requests\": 8}")
@@ -216,6 +234,31 @@ struct S3CommandTests {
             #expect(try !uploads().contains("UploadId"))
             let objects = try ws.run(server.aws, ["--endpoint-url", server.endpoint, "s3", "ls", "--recursive", "s3://\(server.bucket)/\(prefix)/"], environment: env)
             #expect(objects.stdout.split(separator: "\n").filter { $0.contains("/bundles/") }.allSatisfy { $0.contains(try! #require(retried.stdout.split(separator: "\n").last)) })
+        }
+    }
+
+    @Test("key rotation on S3 reads and writes headers and manifests only: counted on the wire")
+    func rotationOnTheWire() throws {
+        let server = try S3Server.require()
+        let proxy = try CLIFaultProxy(server: server)
+        try withS3Project(endpoint: proxy.endpoint, rows: 3_000) { ws, server, _ in
+            let env = server.credentials
+            for _ in 0..<2 { #expect(try ws.coffer("snapshot", environment: env).status == 0) }
+            _ = try proxy.takeLog()
+            let rotate = try ws.coffer("keys", "rotate", environment: env)
+            #expect(rotate.status == 0, "\(rotate.stderr)")
+            let log = try proxy.takeLog()
+            #expect(!log.isEmpty)
+            #expect(log.filter { $0.contains("-payload") }.isEmpty, "a payload object was touched: \(log.filter { $0.contains("-payload") })")
+            let bytes = log.reduce(0) { total, line in
+                total + line.split(separator: " ").compactMap { field -> Int? in
+                    guard field.hasPrefix("up=") || field.hasPrefix("down=") else { return nil }
+                    return Int(field.split(separator: "=")[1])
+                }.reduce(0, +)
+            }
+            #expect(bytes > 0 && bytes < 2 * (1 << 20), "\(bytes) bytes crossed the wire for 2 bundles")
+            #expect(try ws.coffer("verify", "latest", "--deep", environment: env).status == 0)
+            #expect(try ws.coffer("audit", environment: env).status == 0)
         }
     }
 }

@@ -18,7 +18,8 @@ file, read again for every request (missing or empty: pass everything):
     {"down_after_requests": N}   forward N more requests, then behave as "down"
 
 Counters are written back to the control file as they run down. --log gets
-one line per request: METHOD PATH -> STATUS or ACTION.
+one line per request: METHOD PATH -> STATUS or ACTION up=REQUEST-BODY-BYTES
+down=RESPONSE-BODY-BYTES (so tests can count what crossed the wire).
 """
 import argparse
 import json
@@ -179,7 +180,7 @@ def serve(client):
             upstream.sendall(head + reader.exactly(length))
             response_head, response_body, status = read_response(upstream_reader, method)
             client.sendall(response_head + response_body)
-            log("%s %s -> %d" % (method, path, status))
+            log("%s %s -> %d up=%d down=%d" % (method, path, status, length, len(response_body)))
     except (OSError, EOFError, ValueError):
         return
     finally:
