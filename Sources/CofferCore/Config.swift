@@ -74,3 +74,16 @@ public struct CofferConfig: Sendable {
         public var pathStyle: Bool
     }
 }
+
+extension CofferConfig {
+    /// The same configuration for another environment (`--env`), or itself when `name` is nil.
+    public func selecting(environment name: String?) throws -> CofferConfig {
+        guard let name else { return self }
+        guard let kind = EnvironmentKind(rawValue: name) else {
+            throw CofferError(.config, "--env \(name): expected one of \(EnvironmentKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        var copy = self
+        copy.environment = kind
+        return copy
+    }
+}

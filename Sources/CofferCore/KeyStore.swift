@@ -91,7 +91,7 @@ public struct KeyStore: Sendable {
     private func writeGitignoreIfAbsent() throws {
         let path = FileSystem.join(directory, ".gitignore")
         if FileSystem.exists(path) { return }
-        try FileSystem.writeFile(path, bytes: Array("# Secret keys never belong in git.\n*.age\nsigning.key\n!*.age.pub\n".utf8), replace: false)
+        try FileSystem.writeFile(path, bytes: Array("# Secret keys never belong in git.\n*.age\n*.next\nsigning.key\n!*.age.pub\n".utf8), replace: false)
     }
 
     // MARK: Loading

@@ -15,9 +15,13 @@ struct Audit: AsyncParsableCommand {
     @Flag(help: "Also decrypt and check every artifact.")
     var deep = false
 
+    @Option(name: .customLong("env"), help: ArgumentHelp("Environment to audit (default: the config's).", valueName: "name"))
+    var environmentName: String?
+
     func run() async throws {
         try await reportingErrors {
-            let report = try AuditOperation(config: try global.loadConfig(), environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
+            let config = try global.loadConfig().selecting(environment: environmentName)
+            let report = try AuditOperation(config: config, environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
                 .run(deep: deep)
             if global.json {
                 try printJSON([

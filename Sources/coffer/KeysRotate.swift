@@ -35,13 +35,7 @@ extension Keys {
 
         func run() async throws {
             try await reportingErrors {
-                var config = try global.loadConfig()
-                if let environmentName {
-                    guard let kind = EnvironmentKind(rawValue: environmentName) else {
-                        throw CofferError(.config, "--env \(environmentName): expected one of \(EnvironmentKind.allCases.map(\.rawValue).joined(separator: ", "))")
-                    }
-                    config.environment = kind
-                }
+                let config = try global.loadConfig().selecting(environment: environmentName)
                 let operation = KeyRotationOperation(config: config, environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
                 if signing {
                     try rotateSigningKey(operation, config: config)
