@@ -5,17 +5,7 @@ import Testing
 struct AuditTests {
     @Test("passes on an intact repository with pruned gaps; names a bundle deleted outside prune, a foreign signature, an edited journal event")
     func audit() throws {
-        try Workspace.with { ws in
-            try """
-                environment = "development"
-                repository = "backups"
-                keys = "keys"
-
-                [[sqlite]]
-                name = "app"
-                path = "app.db"
-                """.write(toFile: ws.config, atomically: true, encoding: .utf8)
-            #expect(try ws.run("sqlite3", ["app.db", "CREATE TABLE t(x); INSERT INTO t VALUES (1);"]).status == 0)
+        try Workspace.withSQLiteApp(sql: "CREATE TABLE t(x); INSERT INTO t VALUES (1);") { ws in
             let now = Date()
             func at(_ days: Double) -> [String: String] {
                 let formatter = ISO8601DateFormatter()

@@ -32,6 +32,24 @@ struct Workspace {
         try body(workspace)
     }
 
+    /// A workspace whose config has one SQLite database, `app.db`, made by `sql`,
+    /// backed up to the local repository `backups`.
+    static func withSQLiteApp(sql: String = "CREATE TABLE t(x); INSERT INTO t VALUES (1),(2),(3);", _ body: (Workspace) throws -> Void) throws {
+        try with { ws in
+            try """
+                environment = "development"
+                repository = "backups"
+                keys = "keys"
+
+                [[sqlite]]
+                name = "app"
+                path = "app.db"
+                """.write(toFile: ws.config, atomically: true, encoding: .utf8)
+            try #require(try ws.run("sqlite3", ["app.db", sql]).status == 0)
+            try body(ws)
+        }
+    }
+
     func path(_ name: String) -> String { root + "/" + name }
 
     /// Runs `coffer --config ... ARGS` in the workspace.

@@ -5,18 +5,8 @@ import Testing
 struct DiskFullTests {
     @Test("the disk fills during a snapshot: a clear error, the earlier bundle intact, no partial bundle left")
     func diskFullMidSnapshot() throws {
-        try Workspace.with { ws in
-            try """
-                environment = "development"
-                repository = "backups"
-                keys = "keys"
-
-                [[sqlite]]
-                name = "app"
-                path = "app.db"
-                """.write(toFile: ws.config, atomically: true, encoding: .utf8)
+        try Workspace.withSQLiteApp(sql: "CREATE TABLE t(x); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 2000) INSERT INTO t SELECT zeroblob(1000) FROM n;") { ws in
             // First bundle of a very compressible database, so the space check expects the next one to be tiny.
-            #expect(try ws.run("sqlite3", ["app.db", "CREATE TABLE t(x); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 2000) INSERT INTO t SELECT zeroblob(1000) FROM n;"]).status == 0)
             let first = try ws.coffer("snapshot")
             #expect(first.status == 0, "\(first.stderr)")
             // Then 2 MB of random bytes: the bundle needs far more than the estimate, and more than the 1.5 MiB disk.

@@ -5,17 +5,7 @@ import Testing
 struct JournalCommandTests {
     @Test("snapshot, restore, rollback and prune each leave a signed, chained event; a deleted or edited event is named")
     func chain() throws {
-        try Workspace.with { ws in
-            try """
-                environment = "development"
-                repository = "backups"
-                keys = "keys"
-
-                [[sqlite]]
-                name = "app"
-                path = "app.db"
-                """.write(toFile: ws.config, atomically: true, encoding: .utf8)
-            #expect(try ws.run("sqlite3", ["app.db", "CREATE TABLE t(x); INSERT INTO t VALUES (1);"]).status == 0)
+        try Workspace.withSQLiteApp(sql: "CREATE TABLE t(x); INSERT INTO t VALUES (1);") { ws in
             let first = try #require(try ws.coffer("snapshot").stdout.split(separator: "\n").last.map(String.init))
             #expect(try ws.coffer("snapshot").status == 0)
             let restore = try ws.coffer("restore", first, "--yes", "--json")

@@ -3,17 +3,7 @@ import Testing
 
 /// A workspace with two bundles of a small SQLite database.
 private func withTwoBundles(_ body: (Workspace, [String]) throws -> Void) throws {
-    try Workspace.with { ws in
-        try """
-            environment = "development"
-            repository = "backups"
-            keys = "keys"
-
-            [[sqlite]]
-            name = "app"
-            path = "app.db"
-            """.write(toFile: ws.config, atomically: true, encoding: .utf8)
-        #expect(try ws.run("sqlite3", ["app.db", "CREATE TABLE t(x); INSERT INTO t VALUES (1),(2),(3);"]).status == 0)
+    try Workspace.withSQLiteApp { ws in
         var ids: [String] = []
         for _ in 0..<2 {
             let snapshot = try ws.coffer("snapshot")
