@@ -8,6 +8,7 @@ public struct KeyEntry: Sendable {
         case identity
         case signingPublic = "signing-pub"
         case signingSecret = "signing-key"
+        case trustedSigners = "trusted-signers"
     }
 
     public var kind: Kind
@@ -19,6 +20,9 @@ public struct KeyEntry: Sendable {
     public var ids: [String]
     /// Why the file cannot be used as it is, if it cannot.
     public var problem: String?
+    /// Of `ids`, those kept only to open older bundles (retired identities), or
+    /// trusted signers with their windows.
+    public var notes: [String] = []
 }
 
 extension KeyStore {
@@ -41,10 +45,11 @@ extension KeyStore {
                 var entry = KeyEntry(kind: .identity, environment: environment, path: path, permissions: permissions, ids: [])
                 do {
                     entry.ids = try identities(environment).map(\.recipient.description)
-                    if let published = try? recipients(environment).map(\.description),
-                        !entry.ids.contains(where: published.contains)
-                    {
-                        entry.problem = "matches no recipient in \(recipientsPath(environment))"
+                    if let published = try? recipients(environment).map(\.description) {
+                        if !entry.ids.contains(where: published.contains) {
+                            entry.problem = "matches no recipient in \(recipientsPath(environment))"
+                        }
+                        entry.notes = entry.ids.filter { !published.contains($0) }.map { "retired: \($0) (until `coffer keys rotate --retire`)" }
                     }
                 } catch let error as KeyFileError {
                     entry.problem = error.message
@@ -55,6 +60,18 @@ extension KeyStore {
             } else if name == "signing.pub" {
                 var entry = KeyEntry(kind: .signingPublic, path: path, permissions: permissions, ids: [])
                 if let publicSigning { entry.ids = [publicSigning.keyID.description] } else { entry.problem = "not a minisign public key" }
+                entries.append(entry)
+            } else if name == "trusted-signers" {
+                var entry = KeyEntry(kind: .trustedSigners, path: path, permissions: permissions, ids: [])
+                do {
+                    let signers = try trustedSigners().signers
+                    entry.ids = signers.map(\.key.keyID.description)
+                    entry.notes = signers.map { signer in
+                        "\(signer.key.keyID) trusted from \(signer.from.map(Clock.format) ?? "the start") until \(signer.until.map(Clock.format) ?? "further notice")"
+                    }
+                } catch {
+                    entry.problem = "\(error)"
+                }
                 entries.append(entry)
             } else if name == "signing.key" {
                 entries.append(inspectSigningKey(path: path, permissions: permissions, expected: publicSigning))

@@ -24,6 +24,7 @@ extension Keys {
                         ]
                         object["environment"] = entry.environment ?? NSNull()
                         object["problem"] = entry.problem ?? NSNull()
+                        object["notes"] = entry.notes
                         return object
                     })
                     return
@@ -35,10 +36,11 @@ extension Keys {
                 for entry in entries {
                     let mode = "0" + String(entry.permissions, radix: 8)
                     let ids = entry.ids.isEmpty ? "-" : entry.ids.joined(separator: ", ")
-                    var line = "\(entry.kind.rawValue.padding(to: 12)) \((entry.environment ?? "-").padding(to: 12)) \(ids)"
+                    var line = "\(entry.kind.rawValue.padding(to: 16)) \((entry.environment ?? "-").padding(to: 12)) \(ids)"
                     line += "  [\(entry.path), mode \(mode)]"
                     if let problem = entry.problem { line += "  PROBLEM: \(problem)" }
                     say(line)
+                    for note in entry.notes { say("    \(note)") }
                 }
             }
         }

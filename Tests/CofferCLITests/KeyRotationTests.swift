@@ -55,6 +55,7 @@ struct KeyRotationTests {
             #expect(try ws.run("sqlite3", ["app.db", "SELECT count(*) FROM t"]).stdout == "3\n")
             #expect(try openByHand(ws, ids[0], identity: "keys/development.age").stdout == "SQLite format 3")
 
+            #expect(try ws.coffer("keys", "list").stdout.contains("retired: "), "keys list shows the retired identity")
             let retire = try ws.coffer("keys", "rotate", "--retire")
             #expect(retire.status == 0, "\(retire.stderr)")
             #expect(try openByHand(ws, ids[0], identity: "old.age").status != 0, "the old identity still opens a rotated bundle")
@@ -142,6 +143,7 @@ struct KeyRotationTests {
             #expect((report["resigned"] as? [String])?.count == 3)
             let trusted = try String(contentsOfFile: ws.path("keys/trusted-signers"), encoding: .utf8)
             #expect(!trusted.contains(leakedPublic), "the leaked key is still trusted")
+            #expect(try ws.coffer("keys", "list").stdout.contains("trusted from the start until further notice"))
             for id in ids + [later] {
                 #expect(try ws.coffer("verify", id).status == 0)
                 #expect(try ws.run("minisign", ["-Vm", "backups/bundles/development/\(id)/manifest.json", "-p", "keys/signing.pub"]).status == 0)
