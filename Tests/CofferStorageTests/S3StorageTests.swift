@@ -182,6 +182,18 @@ struct S3StorageTests {
         try proxy.control([:])
     }
 
+    @Test("the answer to the manifest PUT is lost: the retry finds its own manifest and the bundle is published")
+    func lostManifestAnswer() throws {
+        let server = try S3TestServer.require()
+        let proxy = try FaultProxy(server: server)
+        let storage = try server.storage(endpoint: proxy.endpoint)
+        try proxy.control(["lose_response": BundleLayout.manifestName])
+        try writeBundle(storage, [("artifacts/a", randomBytes(1000))], manifest: Array("{\"m\":1}".utf8))
+        #expect(proxy.log().contains { $0.contains("lost on the way back") })
+        #expect(try storage.readSmall("\(bundle)/\(BundleLayout.manifestName)", limit: 100) == Array("{\"m\":1}".utf8))
+        #expect(try storage.size(of: "\(bundle)/artifacts/a") == 1000)
+    }
+
     @Test("a server that dies mid-upload: the part is sent again; a server that stays down leaves no visible bundle")
     func serverDiesMidUpload() throws {
         let server = try S3TestServer.require()

@@ -16,6 +16,8 @@ file, read again for every request (missing or empty: pass everything):
                                  bytes upstream, then cut both connections (one-shot)
     {"down": true}               close every new connection at once
     {"down_after_requests": N}   forward N more requests, then behave as "down"
+    {"lose_response": "TEXT"}    the next request whose path contains TEXT reaches the
+                                 server, but its answer is lost: the connection is cut (one-shot)
 
 Counters are written back to the control file as they run down. --log gets
 one line per request: METHOD PATH -> STATUS or ACTION up=REQUEST-BODY-BYTES
@@ -72,13 +74,15 @@ def decide():
             return "fail"
         if "drop_after_bytes" in control:
             return "drop:%d" % int(control["drop_after_bytes"])
+        if "lose_response" in control:
+            return "lose:" + str(control["lose_response"])
         return "pass"
 
 
-def consume_drop():
+def consume(key):
     with lock:
         control = read_control()
-        control.pop("drop_after_bytes", None)
+        control.pop(key, None)
         write_control(control)
 
 
@@ -173,12 +177,16 @@ def serve(client):
                 upstream_reader = Reader(upstream)
             if action.startswith("drop:") and length > int(action[5:]):
                 cut = int(action[5:])
-                consume_drop()
+                consume("drop_after_bytes")
                 upstream.sendall(head + reader.exactly(cut))
                 log("%s %s -> dropped after %d bytes" % (method, path, cut))
                 return
             upstream.sendall(head + reader.exactly(length))
             response_head, response_body, status = read_response(upstream_reader, method)
+            if action.startswith("lose:") and action[5:] in path:
+                consume("lose_response")
+                log("%s %s -> %d lost on the way back" % (method, path, status))
+                return
             client.sendall(response_head + response_body)
             log("%s %s -> %d up=%d down=%d" % (method, path, status, length, len(response_body)))
     except (OSError, EOFError, ValueError):

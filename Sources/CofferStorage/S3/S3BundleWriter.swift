@@ -36,8 +36,14 @@ final class S3BundleWriter: BundleWriter {
         guard let manifest else {
             throw StorageError(.io, "bundle \(prefix) has no \(BundleLayout.manifestName); nothing was published")
         }
-        _ = try client.send(
-            .PUT, key: "\(prefix)/\(BundleLayout.manifestName)", headers: [("if-none-match", "*")], body: ByteBuffer(bytes: manifest))
+        let key = "\(prefix)/\(BundleLayout.manifestName)"
+        do {
+            _ = try client.send(.PUT, key: key, headers: [("if-none-match", "*")], body: ByteBuffer(bytes: manifest))
+        } catch let error as StorageError where error.kind == .exists {
+            // A retry after a lost answer finds its own manifest: published all the same.
+            let existing = try client.send(.GET, key: key, accept: [200, 404])
+            guard existing.status == 200, existing.body == manifest else { throw error }
+        }
         done = true
     }
 
