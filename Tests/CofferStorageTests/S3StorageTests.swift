@@ -182,7 +182,7 @@ struct S3StorageTests {
         try proxy.control([:])
     }
 
-    @Test("the answer to the manifest PUT is lost: the retry finds its own manifest and the bundle is published")
+    @Test("answers lost on the way back (manifest PUT, multipart completion): the retry recognises its own work and the bundle is published")
     func lostManifestAnswer() throws {
         let server = try S3TestServer.require()
         let proxy = try FaultProxy(server: server)
@@ -192,6 +192,15 @@ struct S3StorageTests {
         #expect(proxy.log().contains { $0.contains("lost on the way back") })
         #expect(try storage.readSmall("\(bundle)/\(BundleLayout.manifestName)", limit: 100) == Array("{\"m\":1}".utf8))
         #expect(try storage.size(of: "\(bundle)/artifacts/a") == 1000)
+
+        // The same for the request that completes a multipart upload.
+        try storage.deleteBundle(at: bundle)
+        let large = randomBytes(11 << 20)
+        try proxy.control(["lose_response": "?uploadId="])
+        try writeBundle(storage, [("artifacts/large", large)])
+        #expect(proxy.log().filter { $0.contains("lost on the way back") }.count == 2)
+        #expect(try readAll(storage, "\(bundle)/artifacts/large") == large)
+        #expect(try storage.multipartUploads().isEmpty)
     }
 
     @Test("a server that dies mid-upload: the part is sent again; a server that stays down leaves no visible bundle")

@@ -12,6 +12,7 @@ final class S3ObjectUpload {
     private let headers: [(String, String)]
     private var uploadID: String?
     private var etags: [String] = []
+    private var uploadedBytes: Int64 = 0
     private var finished = false
 
     init(client: S3Client, key: String, partSize: Int, headers: [(String, String)] = []) {
@@ -49,6 +50,7 @@ final class S3ObjectUpload {
             throw StorageError(.io, "the S3 server accepted part \(etags.count + 1) of \(key) without an ETag")
         }
         etags.append(etag)
+        uploadedBytes += Int64(block.count)
     }
 
     /// Completes the upload (an empty stream becomes an empty object).
@@ -64,8 +66,16 @@ final class S3ObjectUpload {
             document += "<Part><PartNumber>\(index + 1)</PartNumber><ETag>\(etag)</ETag></Part>"
         }
         document += "</CompleteMultipartUpload>"
-        let response = try client.send(
-            .POST, key: key, query: [("uploadId", id)], headers: headers, body: ByteBuffer(string: document))
+        let response: S3Response
+        do {
+            response = try client.send(.POST, key: key, query: [("uploadId", id)], headers: headers, body: ByteBuffer(string: document))
+        } catch let error as StorageError where error.kind == .notFound {
+            // A retry after a lost answer: the upload is gone because it was completed.
+            let head = try client.send(.HEAD, key: key, accept: [200, 404])
+            guard head.status == 200, head.header("Content-Length").flatMap({ Int64($0) }) == uploadedBytes else { throw error }
+            finished = true
+            return
+        }
         // S3 may answer 200 and still report an error in the body.
         if S3XML(response.body).value("Code") != nil {
             throw client.error(for: S3Response(status: 500, headers: response.headers, body: response.body), what: "completing \(key)")
