@@ -81,7 +81,9 @@ let package = Package(
         .testTarget(name: "CofferFormatTests", dependencies: ["CofferFormat", "CofferCrypto", "CofferSystem"], swiftSettings: strict),
         .testTarget(
             name: "CofferStorageTests", dependencies: ["CofferStorage", "CofferFormat", "CofferCrypto", "CofferSystem"], swiftSettings: strict),
-        .testTarget(name: "CofferSourcesTests", dependencies: ["CofferSources", "CofferFormat", "CofferSystem"], swiftSettings: strict),
+        .testTarget(
+            name: "CofferSourcesTests", dependencies: ["CofferSources", "CofferFormat", "CofferSystem"], exclude: ["Fixtures"],
+            swiftSettings: strict),
         .testTarget(
             name: "CofferCoreTests",
             dependencies: ["CofferCore", "CofferCrypto", "CofferFormat", "CofferSources", "CofferStorage", "CofferSystem"],
