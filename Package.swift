@@ -26,6 +26,8 @@ let package = Package(
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),  // CofferCrypto
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),            // CofferCompression
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),   // CofferSources
+        // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM flags; the header and library are in the default paths.
+        .systemLibrary(name: "CHiredis"),                                                                // CofferSources (Redis; Debian libhiredis-dev)
 
         .systemLibrary(name: "CMalloc"),                                                                  // CofferSystem (glibc's mallopt)
 
@@ -37,7 +39,7 @@ let package = Package(
             dependencies: ["CofferSystem", "CofferCrypto", "CofferCompression"],
             swiftSettings: strict
         ),
-        .target(name: "CofferSources", dependencies: ["CSQLite", "CofferSystem", "CofferFormat"], swiftSettings: strict),
+        .target(name: "CofferSources", dependencies: ["CSQLite", "CHiredis", "CofferSystem", "CofferFormat"], swiftSettings: strict),
         .target(
             name: "CofferStorage",
             dependencies: [

@@ -1,0 +1,115 @@
+import CofferSystem
+
+/// The server's RDB, fetched the way `redis-cli --rdb` does: `REPLCONF capa
+/// eof`, `REPLCONF rdb-only 1`, then `SYNC` on the raw socket, in either
+/// transfer form (`$<length>` or diskless `$EOF:<40-byte mark>`), skipping the
+/// newline keepalives the master sends while it prepares.
+public enum RedisReplication {
+    /// Streams the RDB into `sink` while the RDB reader walks it (CRC-64 and
+    /// every record checked on the way); returns what the reader found. A
+    /// transfer cut short, or an RDB that does not check, throws.
+    public static func fetchRDB(_ connection: RedisConnection, into sink: ByteSink) throws -> RDBSummary {
+        // Errors here are not fatal: older servers do not know these options.
+        _ = try? connection.command("REPLCONF", "capa", "eof")
+        _ = try? connection.command("REPLCONF", "rdb-only", "1")
+        try connection.writeRaw(Array("SYNC\r\n".utf8))
+        let preamble = try readPreamble(connection)
+        guard preamble.first == UInt8(ascii: "$") else {
+            let text = String(decoding: preamble, as: UTF8.self)
+            throw RedisError("\(connection.address) refused SYNC: \(text.hasPrefix("-") ? String(text.dropFirst()) : text)")
+        }
+        let transfer: Transfer
+        if preamble.starts(with: Array("$EOF:".utf8)) {
+            let mark = Array(preamble.dropFirst(5))
+            guard mark.count == 40 else { throw RedisError("\(connection.address) sent a diskless mark of \(mark.count) bytes, not 40") }
+            transfer = .untilMark(mark)
+        } else {
+            guard let length = Int(String(decoding: preamble.dropFirst(), as: UTF8.self)), length >= 0 else {
+                throw RedisError("\(connection.address) answered SYNC with an unexpected line")
+            }
+            transfer = .length(length)
+        }
+        return try withoutActuallyEscaping(sink) { sink in
+            let stream = RDBStream(connection: connection, transfer: transfer, sink: sink)
+            return try RDBReader.read({ try stream.read(into: $0) }) { _ in }
+        }
+    }
+
+    /// The first line after SYNC, without its line end; leading keepalive newlines skipped.
+    static func readPreamble(_ connection: RedisConnection) throws -> [UInt8] {
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while true {
+            let count = try withUnsafeMutableBytes(of: &byte) { try connection.readRaw(into: $0) }
+            guard count == 1 else { throw RedisError("\(connection.address) closed the connection before sending the RDB") }
+            if byte == UInt8(ascii: "\n") {
+                if line.isEmpty { continue }  // keepalive
+                if line.last == UInt8(ascii: "\r") { line.removeLast() }
+                return line
+            }
+            line.append(byte)
+            if line.count > 1024 { throw RedisError("\(connection.address) answered SYNC with an overlong line") }
+        }
+    }
+
+    enum Transfer {
+        case length(Int)
+        case untilMark([UInt8])
+    }
+}
+
+/// The RDB bytes of one SYNC transfer as a byte source, each block also sent to the sink.
+private final class RDBStream {
+    let connection: RedisConnection
+    let transfer: RedisReplication.Transfer
+    let sink: ByteSink
+    var remaining: Int
+    /// Diskless form: bytes read and not handed out yet; the last 40 may be the end mark.
+    var held: [UInt8] = []
+    var markSeen = false
+
+    init(connection: RedisConnection, transfer: RedisReplication.Transfer, sink: @escaping ByteSink) {
+        self.connection = connection
+        self.transfer = transfer
+        self.sink = sink
+        if case .length(let length) = transfer { remaining = length } else { remaining = .max }
+    }
+
+    /// Hands out up to `available` held bytes (0 at the end).
+    private func give(_ available: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let count = min(available, buffer.count)
+        guard count > 0 else { return 0 }
+        held.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
+        held.removeFirst(count)
+        try sink(UnsafeRawBufferPointer(rebasing: buffer.prefix(count)))
+        return count
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        switch transfer {
+        case .length:
+            guard remaining > 0 else { return 0 }
+            let count = try connection.readRaw(into: UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(min(buffer.count, remaining))))
+            guard count > 0 else { throw RedisError("\(connection.address) closed the connection \(remaining) bytes before the end of the RDB") }
+            remaining -= count
+            try sink(UnsafeRawBufferPointer(rebasing: buffer.prefix(count)))
+            return count
+        case .untilMark(let mark):
+            while true {
+                if markSeen {
+                    return try give(held.count, into: buffer)
+                }
+                var block = [UInt8](repeating: 0, count: max(buffer.count, 4096))
+                let count = try block.withUnsafeMutableBytes { try connection.readRaw(into: $0) }
+                guard count > 0 else { throw RedisError("\(connection.address) closed the connection before the end of the RDB") }
+                held += block[..<count]
+                if held.count >= 40 && held.suffix(40).elementsEqual(mark) {
+                    held.removeLast(40)
+                    markSeen = true
+                } else if held.count > 40 {
+                    return try give(held.count - 40, into: buffer)
+                }
+            }
+        }
+    }
+}
