@@ -28,7 +28,7 @@ public struct CofferConfig: Sendable {
     public var retention: Retention
     public var sqlite: [SQLiteSource]
     public var postgres: [URLSource]
-    public var redis: [URLSource]
+    public var redis: [RedisSettings]
     public var env: EnvSource?
     public var s3: S3Settings?
     public var hooks = Hooks()
@@ -54,6 +54,16 @@ public struct CofferConfig: Sendable {
     public struct URLSource: Sendable {
         public var name: String
         public var urlEnv: String
+    }
+
+    /// A Redis server; `url_env` names the variable with its URL.
+    public struct RedisSettings: Sendable {
+        public var name: String
+        public var urlEnv: String
+        /// Empty databases a live restore stages into; nil picks them from the top.
+        public var stagingDBs: [Int]?
+        /// Restore writes this `dump.rdb` for a stopped server instead of the live one.
+        public var restoreRDB: String?
     }
 
     public struct EnvSource: Sendable {

@@ -71,10 +71,14 @@ public enum ConfigLoader {
             try entry.allowOnly(["name", "url_env"])
             postgres.append(.init(name: try claim(try entry.requiredString("name"), entry), urlEnv: try entry.string("url_env") ?? "DATABASE_URL"))
         }
-        var redis: [CofferConfig.URLSource] = []
+        var redis: [CofferConfig.RedisSettings] = []
         for var entry in try reader.tableArray("redis") {
-            try entry.allowOnly(["name", "url_env"])
-            redis.append(.init(name: try claim(try entry.requiredString("name"), entry), urlEnv: try entry.string("url_env") ?? "REDIS_URL"))
+            try entry.allowOnly(["name", "url_env", "staging_dbs", "restore_rdb"])
+            redis.append(
+                .init(
+                    name: try claim(try entry.requiredString("name"), entry), urlEnv: try entry.string("url_env") ?? "REDIS_URL",
+                    stagingDBs: try entry.intArray("staging_dbs", range: 0...10_000),
+                    restoreRDB: try entry.string("restore_rdb").map { FileSystem.absolute($0, relativeTo: base) }))
         }
 
         var env: CofferConfig.EnvSource? = nil
@@ -195,6 +199,17 @@ struct TableReader {
         return try array.map { element in
             guard let string = element.string else { throw error(key, "must be an array of strings") }
             return string
+        }
+    }
+
+    func intArray(_ key: String, range: ClosedRange<Int>) throws -> [Int]? {
+        guard let value = table[key] else { return nil }
+        guard let array = value.array else { throw error(key, "must be an array of integers") }
+        return try array.map { element in
+            guard let int = element.int, range.contains(int) else {
+                throw error(key, "must be an array of integers between \(range.lowerBound) and \(range.upperBound)")
+            }
+            return int
         }
     }
 

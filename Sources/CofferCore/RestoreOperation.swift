@@ -103,14 +103,15 @@ public struct RestoreOperation {
         do {
             for (index, (entry, target)) in work.enumerated() {
                 progress.begin("\(entry.name): decrypting and staging beside \(target.targetDescription)")
-                let stats = try target.stage(restoreID: restoreID) { sink in
+                let staged = try target.stage(restoreID: restoreID, entry: entry) { sink in
                     try reader.open(entry, identities: identities) { chunk in
                         progress.advance(by: chunk.count)
                         try sink(chunk)
                     }
                 }
                 progress.end()
-                try compareStats(stats, entry)
+                try compareStats(staged.stats, entry)
+                result.warnings += staged.notes
                 journal.targets[index].step = "staged"
             }
             try journals.save(journal)

@@ -64,7 +64,9 @@ public struct SnapshotOperation {
             var artifacts: [ArtifactEntry] = []
             try StateDirectory(config: config).withScratch { scratch in
                 for source in sources {
-                    artifacts.append(try seal(source, recipients: recipients, writer: writer, scratch: scratch))
+                    let (artifact, notes) = try seal(source, recipients: recipients, writer: writer, scratch: scratch)
+                    artifacts.append(artifact)
+                    warnings += notes
                     if environment["COFFER_FAULT"] == "snapshot-after-artifact" { ProcessIdentity.crashForTesting() }
                 }
             }
@@ -95,7 +97,7 @@ public struct SnapshotOperation {
 
     private func seal(
         _ source: any SnapshotSource & RestoreTarget, recipients: [AgeX25519Recipient], writer: any BundleWriter, scratch: String
-    ) throws -> ArtifactEntry {
+    ) throws -> (ArtifactEntry, notes: [String]) {
         let path = BundleLayout.artifactPath(name: source.name, fileExtension: source.fileExtension)
         progress.begin("\(source.name) (\(source.kind.rawValue))")
         defer { progress.end() }
@@ -112,8 +114,9 @@ public struct SnapshotOperation {
         }
         try writer.write(path + "-header") { sink in try headerBytes.withUnsafeBytes { try sink($0) } }
         guard let facts, let sealed else { throw CofferError(.failure, "\(source.name): the snapshot produced nothing") }
-        return ArtifactEntry(
+        let entry = ArtifactEntry(
             name: source.name, kind: source.kind, path: path, plainBytes: sealed.plainBytes, header: sealed.header,
             payload: sealed.payload, source: facts.source, stats: facts.stats)
+        return (entry, facts.notes)
     }
 }

@@ -83,6 +83,8 @@ public struct VerifyOperation {
         switch entry.kind {
         case .sqlite:
             stats = try SQLiteSource.inspect(plain, name: entry.name)
+        case .redis:
+            stats = try RedisSource.inspect(plain, name: entry.name)
         case .env:
             stats = try EnvSource.inspect(String(decoding: try FileSystem.readFile(plain, limit: 64 << 20), as: UTF8.self)).stats
         default:

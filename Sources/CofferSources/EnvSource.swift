@@ -104,7 +104,7 @@ public struct EnvSource: SnapshotSource, RestoreTarget {
     /// plus every variable of the current file that is not a critical one (so
     /// restoring the critical variables never drops the others). The stats are
     /// those of the bundle's variables alone.
-    public func stage(restoreID: String, plaintext: (ByteSink) throws -> Void) throws -> [String: JSONValue] {
+    public func stage(restoreID: String, entry: ArtifactEntry, plaintext: (ByteSink) throws -> Void) throws -> StageReport {
         let path = try target()
         var artifact: [UInt8] = []
         defer { wipe(&artifact) }
@@ -119,7 +119,7 @@ public struct EnvSource: SnapshotSource, RestoreTarget {
         var text = Array(Dotenv.render(merged).utf8)
         defer { wipe(&text) }
         try writeNewFile(SideFiles(target: path).staging(restoreID)) { sink in try text.withUnsafeBytes { try sink($0) } }
-        return stats
+        return StageReport(stats: stats)
     }
 
     /// Keeps the current file aside (once), then renames the staged file over it.

@@ -74,12 +74,12 @@ public struct SQLiteSource: SnapshotSource, RestoreTarget {
 
     var side: SideFiles { SideFiles(target: path) }
 
-    public func stage(restoreID: String, plaintext: (ByteSink) throws -> Void) throws -> [String: JSONValue] {
+    public func stage(restoreID: String, entry: ArtifactEntry, plaintext: (ByteSink) throws -> Void) throws -> StageReport {
         let staging = side.staging(restoreID)
         try FileSystem.createDirectory(FileSystem.directoryName(of: path), permissions: 0o755)
         try writeNewFile(staging, plaintext)
         do {
-            return try Self.inspect(staging, name: name)
+            return StageReport(stats: try Self.inspect(staging, name: name))
         } catch {
             discardStage(restoreID: restoreID)
             throw error

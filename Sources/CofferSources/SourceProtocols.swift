@@ -6,10 +6,25 @@ import CofferSystem
 public struct SourceFacts: Sendable {
     public var source: [String: JSONValue]
     public var stats: [String: JSONValue]
+    /// What the operator should hear about this snapshot (a fallback taken, say).
+    public var notes: [String]
 
-    public init(source: [String: JSONValue], stats: [String: JSONValue]) {
+    public init(source: [String: JSONValue], stats: [String: JSONValue], notes: [String] = []) {
         self.source = source
         self.stats = stats
+        self.notes = notes
+    }
+}
+
+/// What staging found: the stats to compare with the manifest, and what the
+/// operator should hear (keys that expired since the snapshot, say).
+public struct StageReport: Sendable {
+    public var stats: [String: JSONValue]
+    public var notes: [String]
+
+    public init(stats: [String: JSONValue], notes: [String] = []) {
+        self.stats = stats
+        self.notes = notes
     }
 }
 
@@ -34,8 +49,8 @@ public protocol RestoreTarget {
     var kind: ArtifactKind { get }
     /// The live target, for plans and messages.
     var targetDescription: String { get }
-    /// Writes the plaintext beside the target, checks it, and returns its stats.
-    func stage(restoreID: String, plaintext: (ByteSink) throws -> Void) throws -> [String: JSONValue]
+    /// Writes the plaintext of `entry` beside the target, checks it, and returns its stats.
+    func stage(restoreID: String, entry: ArtifactEntry, plaintext: (ByteSink) throws -> Void) throws -> StageReport
     /// Swaps the staged content in, first keeping the current content aside.
     /// When it throws, the target holds its previous content.
     func commit(restoreID: String) throws

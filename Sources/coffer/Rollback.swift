@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import CofferCore
 
@@ -14,7 +15,7 @@ struct Rollback: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let operation = RestoreOperation(config: try global.loadConfig(), environment: [:], progress: SilentProgress())
+            let operation = RestoreOperation(config: try global.loadConfig(), environment: ProcessInfo.processInfo.environment, progress: SilentProgress())
             guard let restoreID else {
                 let history = try operation.history()
                 if global.json {

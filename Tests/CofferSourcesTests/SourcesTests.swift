@@ -79,8 +79,8 @@ struct EnvSourceTests {
         let target = dir + "/.env"
         try "OLD=1\n".write(toFile: target, atomically: true, encoding: .utf8)
         let source = EnvSource(include: [], pattern: nil, file: nil, restoreTo: target, environment: [:])
-        let stats = try source.stage(restoreID: "r1") { sink in try Array("NEW=\"2\"\nOTHER=\"3\"\n".utf8).withUnsafeBytes { try sink($0) } }
-        #expect(stats == ["variables": .int(2)])
+        let stats = try source.stage(restoreID: "r1", entry: anyEntry) { sink in try Array("NEW=\"2\"\nOTHER=\"3\"\n".utf8).withUnsafeBytes { try sink($0) } }
+        #expect(stats.stats == ["variables": .int(2)])
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "OLD=1\n")
         try source.commit(restoreID: "r1")
         try source.commit(restoreID: "r1")  // idempotent, as recovery needs
@@ -140,8 +140,8 @@ struct SQLiteSourceTests {
 
         let source = SQLiteSource(name: "app", path: dir + "/live.db")
         let bytes = try FileSystem.readFile(dir + "/new.db", limit: 1 << 30)
-        let stats = try source.stage(restoreID: "r1") { sink in try bytes.withUnsafeBytes { try sink($0) } }
-        #expect(stats["tables"]?.objectValue?["a"] == .int(30))
+        let stats = try source.stage(restoreID: "r1", entry: anyEntry) { sink in try bytes.withUnsafeBytes { try sink($0) } }
+        #expect(stats.stats["tables"]?.objectValue?["a"] == .int(30))
         #expect(try application.integer("SELECT count(*) FROM a") == 5, "staging touched the target")
         try source.commit(restoreID: "r1")
         #expect(try application.integer("SELECT count(*) FROM a") == 30)
@@ -160,7 +160,7 @@ struct SQLiteSourceTests {
         var source = SQLiteSource(name: "app", path: dir + "/live.db")
         source.busyTimeoutMilliseconds = 200
         let bytes = try FileSystem.readFile(dir + "/new.db", limit: 1 << 30)
-        _ = try source.stage(restoreID: "r1") { sink in try bytes.withUnsafeBytes { try sink($0) } }
+        _ = try source.stage(restoreID: "r1", entry: anyEntry) { sink in try bytes.withUnsafeBytes { try sink($0) } }
         let other = try SQLiteDatabase(path: dir + "/live.db")
         try other.execute("BEGIN IMMEDIATE; INSERT INTO a(v) VALUES ('held');")
         do {
@@ -173,3 +173,8 @@ struct SQLiteSourceTests {
         #expect(try other.integer("SELECT count(*) FROM a") == 5)
     }
 }
+
+/// An artifact entry for targets that do not look at it (SQLite, env).
+let anyEntry = ArtifactEntry(
+    name: "any", kind: .file, path: "artifacts/any", plainBytes: 0, header: ObjectDigest(bytes: 0, sha256: ""),
+    payload: ObjectDigest(bytes: 0, sha256: ""), source: [:], stats: [:])

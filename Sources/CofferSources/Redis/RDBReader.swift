@@ -12,6 +12,8 @@ public struct RDBEntry: Sendable {
     public var expiresAtMs: Int64?
     public var idleSeconds: UInt64?
     public var frequency: UInt8?
+    /// The RDB version of the file the key came from.
+    public var rdbVersion: Int
 
     /// The `DUMP` payload for this key, as the server would produce it for
     /// `rdbVersion`: type, value, 2-byte version, CRC-64 of all that.
@@ -115,7 +117,10 @@ public enum RDBReader {
                 }
                 let value = input.capture ?? []
                 input.capture = nil
-                try entry(RDBEntry(db: db, key: key, type: opcode, value: value, expiresAtMs: expiresAt, idleSeconds: idleSeconds, frequency: frequency))
+                try entry(
+                    RDBEntry(
+                        db: db, key: key, type: opcode, value: value, expiresAtMs: expiresAt, idleSeconds: idleSeconds, frequency: frequency,
+                        rdbVersion: version))
                 summary.keysPerDB[db, default: 0] += 1
                 expiresAt = nil
                 idleSeconds = nil

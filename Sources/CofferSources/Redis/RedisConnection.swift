@@ -86,6 +86,8 @@ public enum RedisValue: Sendable, Equatable {
     case integer(Int64)
     case array([RedisValue])
     case null
+    /// An error inside an array (a failed command in an `EXEC` reply); a top-level error throws instead.
+    case error(String)
 
     public var text: String? {
         switch self {
@@ -149,43 +151,46 @@ public final class RedisConnection {
     /// Sends one command (binary-safe arguments) and returns its reply; an error reply throws.
     @discardableResult
     public func command(_ arguments: [[UInt8]]) throws -> RedisValue {
-        let count = arguments.count
-        let pointers = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: count)
-        let lengths = UnsafeMutablePointer<Int>.allocate(capacity: count)
-        var buffers: [UnsafeMutablePointer<CChar>] = []
-        defer {
-            for buffer in buffers { buffer.deallocate() }
-            pointers.deallocate()
-            lengths.deallocate()
+        var request: [UInt8] = []
+        RESP.append(arguments, to: &request)
+        try send(request)
+        return try reply()
+    }
+
+    /// Queues commands already encoded by `RESP.append` without waiting for their
+    /// replies (pipelining); read each reply, in order, with `reply()`.
+    public func send(_ request: [UInt8]) throws {
+        let status = request.withUnsafeBytes { raw in
+            redisAppendFormattedCommand(context, raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count)
         }
-        for (index, argument) in arguments.enumerated() {
-            let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: max(argument.count, 1))
-            argument.withUnsafeBytes { raw in
-                if let base = raw.baseAddress { UnsafeMutableRawPointer(buffer).copyMemory(from: base, byteCount: argument.count) }
-            }
-            buffers.append(buffer)
-            pointers[index] = UnsafePointer(buffer)
-            lengths[index] = argument.count
-        }
-        guard let raw = redisCommandArgv(context, Int32(count), pointers, lengths) else {
+        guard status == REDIS_OK else { throw RedisError("\(address): \(Self.errorText(context))") }
+    }
+
+    /// The next reply of a command sent earlier (sending what is queued first); an error reply throws.
+    public func reply() throws -> RedisValue {
+        var raw: UnsafeMutableRawPointer?
+        guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
             throw RedisError("\(address): \(Self.errorText(context))")
         }
         defer { freeReplyObject(raw) }
         return try Self.value(raw.assumingMemoryBound(to: redisReply.self))
     }
 
-    private static func value(_ reply: UnsafeMutablePointer<redisReply>) throws -> RedisValue {
+    private static func value(_ reply: UnsafeMutablePointer<redisReply>, nested: Bool = false) throws -> RedisValue {
         let r = reply.pointee
         switch r.type {
         case REDIS_REPLY_STRING: return .string(bytes(r.str, r.len))
         case REDIS_REPLY_STATUS: return .status(String(decoding: bytes(r.str, r.len), as: UTF8.self))
         case REDIS_REPLY_INTEGER: return .integer(r.integer)
         case REDIS_REPLY_NIL: return .null
-        case REDIS_REPLY_ERROR: throw RedisError(String(decoding: bytes(r.str, r.len), as: UTF8.self))
+        case REDIS_REPLY_ERROR:
+            let message = String(decoding: bytes(r.str, r.len), as: UTF8.self)
+            if nested { return .error(message) }
+            throw RedisError(message)
         case REDIS_REPLY_ARRAY:
             var items: [RedisValue] = []
             for index in 0..<Int(r.elements) {
-                if let element = r.element[index] { items.append(try value(element)) }
+                if let element = r.element[index] { items.append(try value(element, nested: true)) }
             }
             return .array(items)
         default: throw RedisError("unknown Redis reply type \(r.type)")
@@ -225,5 +230,28 @@ public final class RedisConnection {
             if errno == EAGAIN || errno == EWOULDBLOCK { throw RedisError("\(address): no data from the server within the timeout") }
             throw RedisError("\(address): reading failed: \(String(cString: strerror(errno)))")
         }
+    }
+}
+
+/// The Redis wire format for commands: `*N` then `$len` + bytes per argument.
+public enum RESP {
+    public static func append(_ arguments: [[UInt8]], to request: inout [UInt8]) {
+        header(arguments.count, to: &request)
+        for argument in arguments { append(argument: argument, to: &request) }
+    }
+
+    /// Starts a command of `count` arguments; add each with `append(argument:to:)`.
+    public static func header(_ count: Int, to request: inout [UInt8]) {
+        request.append(UInt8(ascii: "*"))
+        request.append(contentsOf: String(count).utf8)
+        request.append(contentsOf: [13, 10])
+    }
+
+    public static func append(argument: some Collection<UInt8>, to request: inout [UInt8]) {
+        request.append(UInt8(ascii: "$"))
+        request.append(contentsOf: String(argument.count).utf8)
+        request.append(contentsOf: [13, 10])
+        request.append(contentsOf: argument)
+        request.append(contentsOf: [13, 10])
     }
 }

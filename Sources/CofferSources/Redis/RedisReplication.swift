@@ -16,7 +16,7 @@ public enum RedisReplication {
         let preamble = try readPreamble(connection)
         guard preamble.first == UInt8(ascii: "$") else {
             let text = String(decoding: preamble, as: UTF8.self)
-            throw RedisError("\(connection.address) refused SYNC: \(text.hasPrefix("-") ? String(text.dropFirst()) : text)")
+            throw SyncRefused(message: "\(connection.address) refused SYNC: \(text.hasPrefix("-") ? String(text.dropFirst()) : text)")
         }
         let transfer: Transfer
         if preamble.starts(with: Array("$EOF:".utf8)) {
@@ -50,6 +50,13 @@ public enum RedisReplication {
             line.append(byte)
             if line.count > 1024 { throw RedisError("\(connection.address) answered SYNC with an overlong line") }
         }
+    }
+
+    /// The server will not replicate to us (ACLs, a renamed command, a managed
+    /// service); nothing was streamed, so a logical snapshot can be taken instead.
+    public struct SyncRefused: Error, CustomStringConvertible, Sendable {
+        public let message: String
+        public var description: String { message }
     }
 
     enum Transfer {
