@@ -220,4 +220,146 @@ struct RedisCommandTests {
             #expect(server.nonEmptyDatabases() == ["db0", "db3"])
         }
     }
+
+    @Test("SYNC refused (an ACL user without sync): a logical snapshot instead, said so; it verifies, redis-check-rdb reads it, and it restores")
+    func logicalFallback() throws {
+        let server = try RedisServer()
+        server.populate()
+        server.cli("ACL", "SETUSER", "backup", "on", ">backup-pass", "~*", "&*", "+@all", "-sync", "-psync")
+        let snapshotted = server.digest()
+        try withRedisProject { ws in
+            let env = ["REDIS_URL": "redis://backup:backup-pass@127.0.0.1:\(server.port)"]
+            let snapshot = try ws.coffer("snapshot", environment: env)
+            #expect(snapshot.status == 0, "\(snapshot.stderr)")
+            #expect(snapshot.stderr.contains("refused SYNC") && snapshot.stderr.contains("logical snapshot"), "\(snapshot.stderr)")
+            #expect(!snapshot.stderr.contains("backup-pass"))
+            let artifact = try manifest(ws)
+            #expect((artifact["source"] as? [String: Any])?["snapshot"] as? String == "logical")
+            #expect(((artifact["stats"] as? [String: Any])?["keys"] as? [String: Int]) == ["0": 15, "3": 15])
+            #expect(try ws.coffer("verify", "latest", "--deep").status == 0)
+            try decryptArtifact(ws, to: "plain.rdb")
+            let check = try ws.run("redis-check-rdb", ["plain.rdb"])
+            #expect(check.status == 0 && check.stdout.contains("RDB looks OK"), "\(check.stdout)")
+
+            server.cli("FLUSHALL")
+            server.cli("FUNCTION", "FLUSH")
+            let restore = try ws.coffer("restore", "latest", "--yes", environment: env)
+            #expect(restore.status == 0, "\(restore.stdout)\(restore.stderr)")
+            #expect(server.digest() == snapshotted)
+        }
+    }
+
+    @Test("unreachable server, wrong password, missing REDIS_URL: a clear error, no bundle, no password shown")
+    func refusedSnapshots() throws {
+        let server = try RedisServer()
+        try withRedisProject { ws in
+            let cases: [([String: String], String)] = [
+                (["REDIS_URL": "redis://127.0.0.1:1"], "cannot connect"),
+                (["REDIS_URL": "redis://:not-the-password-42@127.0.0.1:\(server.port)"], "refused the credentials"),
+                (["REDIS_URL": ""], "REDIS_URL is not set"),
+                (["REDIS_URL": "rediss://h:6380"], "TLS"),
+            ]
+            for (env, message) in cases {
+                let result = try ws.coffer("snapshot", environment: env)
+                #expect(result.status != 0)
+                #expect(result.stderr.contains(message), "\(result.stderr)")
+                #expect(!result.stderr.contains("not-the-password-42"))
+                #expect(bundleCount(ws) == 0)
+            }
+        }
+    }
+
+    @Test("a transfer cut short, and an RDB whose CRC-64 does not match: the snapshot fails and leaves no bundle")
+    func damagedTransfers() throws {
+        let server = try RedisServer()
+        server.populate()
+        try withRedisProject { ws in
+            #expect(try ws.run("redis-cli", ["-p", String(server.port), "--rdb", "real.rdb"], environment: ["REDISCLI_AUTH": server.password]).status == 0)
+            #expect(try ws.run("python3", [redisTool, "rewrite", "real.rdb", "corrupt.rdb", "corrupt"]).status == 0)
+            for (file, truncate, message) in [("real.rdb", true, "closed the connection"), ("corrupt.rdb", false, "checksum does not match")] {
+                let master = try FakeMaster(rdb: ws.path(file), truncate: truncate)
+                let result = try ws.coffer("snapshot", environment: ["REDIS_URL": master.url])
+                #expect(result.status != 0)
+                #expect(result.stderr.contains(message), "\(result.stderr)")
+                #expect(bundleCount(ws) == 0)
+                #expect(try FileManager.default.contentsOfDirectory(atPath: ws.path("backups/bundles/development")).isEmpty)
+            }
+        }
+    }
+
+    @Test("a snapshot newer than the server (RDB version 11 into Redis 7.0) is refused before anything changes")
+    func payloadTooNew() throws {
+        let server = try RedisServer()
+        server.populate()
+        try withRedisProject { ws in
+            #expect(try ws.run("redis-cli", ["-p", String(server.port), "--rdb", "real.rdb"], environment: ["REDISCLI_AUTH": server.password]).status == 0)
+            #expect(try ws.run("python3", [redisTool, "rewrite", "real.rdb", "v11.rdb", "11"]).status == 0)
+            let master = try FakeMaster(rdb: ws.path("v11.rdb"))
+            #expect(try ws.coffer("snapshot", environment: ["REDIS_URL": master.url]).status == 0)
+            server.cli("-n", "0", "SET", "d0:str", "live")
+            let before = server.digest()
+            let restore = try ws.coffer("restore", "latest", "--yes", environment: ["REDIS_URL": server.url])
+            #expect(restore.status != 0)
+            #expect(restore.stderr.contains("RDB version 11") && restore.stderr.contains("Nothing was changed"), "\(restore.stderr)")
+            #expect(server.digest() == before)
+            #expect(server.nonEmptyDatabases() == ["db0", "db3"], "a staging database was left")
+        }
+    }
+
+    @Test("a configured staging database that is not empty is refused; the server is unchanged")
+    func stagingNotEmpty() throws {
+        let server = try RedisServer()
+        server.populate()
+        try withRedisProject(extra: "staging_dbs = [15, 14, 13]") { ws in
+            let env = ["REDIS_URL": server.url]
+            #expect(try ws.coffer("snapshot", environment: env).status == 0)
+            server.cli("-n", "14", "SET", "somebody-else", "1")
+            server.cli("-n", "0", "SET", "d0:str", "live")
+            let before = server.digest("0,3,13,14,15")
+            let restore = try ws.coffer("restore", "latest", "--yes", environment: env)
+            #expect(restore.status != 0)
+            #expect(restore.stderr.contains("staging db 14 holds 1 key"), "\(restore.stderr)")
+            #expect(server.digest("0,3,13,14,15") == before)
+        }
+    }
+
+    @Test("keys whose TTL ran out since the snapshot are skipped and counted")
+    func expiredKeys() throws {
+        let server = try RedisServer()
+        server.cli("SET", "lasting", "1")
+        server.cli("SET", "brief", "1", "PX", "1500")
+        try withRedisProject { ws in
+            let env = ["REDIS_URL": server.url]
+            #expect(try ws.coffer("snapshot", environment: env).status == 0)
+            usleep(1_700_000)
+            server.cli("FLUSHALL")
+            let restore = try ws.coffer("restore", "latest", "--yes", environment: env)
+            #expect(restore.status == 0, "\(restore.stderr)")
+            #expect(restore.stderr.contains("1 key had expired since the snapshot"), "\(restore.stderr)")
+            #expect(server.cli("EXISTS", "lasting") == "1" && server.cli("EXISTS", "brief") == "0")
+        }
+    }
+
+    @Test("offline mode: dump.rdb written for a stopped server, which loads it; refused while the server runs")
+    func offline() throws {
+        let server = try RedisServer()
+        server.populate()
+        let snapshotted = server.digest()
+        try withRedisProject(extra: "restore_rdb = \"\(server.folder)/dump.rdb\"") { ws in
+            let env = ["REDIS_URL": server.url]
+            #expect(try ws.coffer("snapshot", environment: env).status == 0)
+            server.cli("FLUSHALL")
+            server.cli("SAVE")
+            let old = try Data(contentsOf: URL(fileURLWithPath: server.folder + "/dump.rdb"))
+            let running = try ws.coffer("restore", "latest", "--yes", environment: env)
+            #expect(running.status != 0 && running.stderr.contains("is running; stop it"), "\(running.stderr)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: server.folder + "/dump.rdb")) == old)
+
+            server.stop()
+            let restore = try ws.coffer("restore", "latest", "--yes", environment: env)
+            #expect(restore.status == 0, "\(restore.stdout)\(restore.stderr)")
+            #expect(try server.start())
+            #expect(server.digest() == snapshotted)
+        }
+    }
 }

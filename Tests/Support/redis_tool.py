@@ -90,6 +90,8 @@ def fake_master(rdb, port_file, truncate):
                 else:
                     conn.sendall(b"+OK\r\n")
         finally:
+            conn.shutdown(socket.SHUT_RDWR)  # the reader's file object would keep it open
+            reader.close()
             conn.close()
 
 
