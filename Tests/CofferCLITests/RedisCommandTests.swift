@@ -362,4 +362,30 @@ struct RedisCommandTests {
             #expect(server.digest() == snapshotted)
         }
     }
+
+    @Test("a later target failing its commit swaps Redis back; a crash after the swap is finished by --recover")
+    func undoAndRecover() throws {
+        let server = try RedisServer()
+        server.populate()
+        try withRedisProject(extra: "\n[env]\ninclude = [\"API_KEY\"]\nrestore_to = \"env-is-a-folder\"") { ws in
+            let env = ["REDIS_URL": server.url, "API_KEY": "k"]
+            #expect(try ws.coffer("snapshot", environment: env).status == 0)
+            try FileManager.default.createDirectory(atPath: ws.path("env-is-a-folder/inside"), withIntermediateDirectories: true)
+            server.cli("-n", "0", "SET", "d0:str", "live")
+            server.cli("-n", "1", "SET", "other", "1")
+            let before = server.digest()
+            let failed = try ws.coffer("restore", "latest", "--yes", environment: env)
+            #expect(failed.status != 0)
+            #expect(failed.stderr.contains("every target was put back"), "\(failed.stderr)")
+            #expect(server.digest() == before)
+            #expect(server.nonEmptyDatabases() == ["db0", "db1", "db3"], "a staging database was left")
+
+            try FileManager.default.removeItem(atPath: ws.path("env-is-a-folder"))
+            let crashed = try ws.coffer("restore", "latest", "--yes", environment: env.merging(["COFFER_FAULT": "restore-after-commit-1"]) { $1 })
+            #expect(crashed.status != 0)
+            let recovered = try ws.coffer("restore", "--recover", environment: env)
+            #expect(recovered.status == 0 && recovered.stdout.contains("finished the interrupted commit"), "\(recovered.stdout)\(recovered.stderr)")
+            #expect(server.cli("-n", "0", "GET", "d0:str") == "hello" && server.cli("-n", "1", "EXISTS", "other") == "0")
+        }
+    }
 }
