@@ -105,7 +105,7 @@ public struct SnapshotOperation {
         var facts: SourceFacts?
         var sealed: SealedArtifact?
         try writer.write(path + "-payload") { payload in
-            sealed = try ArtifactPipeline.seal(recipients: recipients, header: { headerBytes += $0 }, payload: payload) { plain in
+            sealed = try ArtifactPipeline.seal(recipients: recipients, level: source.compressionLevel, header: { headerBytes += $0 }, payload: payload) { plain in
                 facts = try source.snapshot(workDirectory: scratch) { chunk in
                     progress.advance(by: chunk.count)
                     try plain(chunk)

@@ -15,17 +15,18 @@ public struct SealedArtifact: Sendable {
 public enum ArtifactPipeline {
     /// Seals the plaintext that `produce` pushes into its sink. The age header
     /// goes to `header`, the payload to `payload`; both are measured and hashed.
+    /// `level` is gzip's (1 for data that is compressed already, such as an RDB).
     public static func seal(
-        recipients: [any AgeRecipient], header: ByteSink, payload: ByteSink, produce: (ByteSink) throws -> Void
+        recipients: [any AgeRecipient], level: Int32 = 6, header: ByteSink, payload: ByteSink, produce: (ByteSink) throws -> Void
     ) throws -> SealedArtifact {
         // The sinks are only used during this call; the compiler needs to be told so.
         try withoutActuallyEscaping(payload) { payload in
-            try sealEscapable(recipients: recipients, header: header, payload: payload, produce: produce)
+            try sealEscapable(recipients: recipients, level: level, header: header, payload: payload, produce: produce)
         }
     }
 
     private static func sealEscapable(
-        recipients: [any AgeRecipient], header: ByteSink, payload: @escaping ByteSink, produce: (ByteSink) throws -> Void
+        recipients: [any AgeRecipient], level: Int32, header: ByteSink, payload: @escaping ByteSink, produce: (ByteSink) throws -> Void
     ) throws -> SealedArtifact {
         var encryptor = try AgeEncryptor(recipients: recipients)
         let headerBytes = encryptor.header.encoded
@@ -38,7 +39,7 @@ public enum ArtifactPipeline {
             payloadCount += Int64(cipher.count)
             try payload(cipher)
         }
-        var gzip = try ParallelGzip()
+        var gzip = try ParallelGzip(level: level)
         var plainCount: Int64 = 0
         try produce { plain in
             plainCount += Int64(plain.count)

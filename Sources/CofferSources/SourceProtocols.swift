@@ -36,9 +36,15 @@ public protocol SnapshotSource {
     var fileExtension: String { get }
     /// About how many plaintext bytes a snapshot will read (for space checks before any work).
     func estimatedSize() -> Int64
+    /// gzip's level for the artifact: 6 unless the data is compressed already.
+    var compressionLevel: Int32 { get }
     /// Streams one consistent snapshot into `sink`. `workDirectory` is a private
     /// folder (0700) for temporary copies, which must not outlive the call.
     func snapshot(workDirectory: String, into sink: ByteSink) throws -> SourceFacts
+}
+
+extension SnapshotSource {
+    public var compressionLevel: Int32 { 6 }
 }
 
 /// Something a restore replaces, in steps that a journal can record:

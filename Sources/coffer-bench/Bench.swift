@@ -4,8 +4,8 @@ import Foundation
 /// `make bench`: Coffer against the reference programs, measured in the same run.
 ///
 /// Usage: coffer-bench --coffer PATH [--size-mb 500] [--runs 7] [--sqlite-mb 1000] [--s3-mb 700] [--s3-runs 3]
-///                     [--rotation-mb 500] [--rotation-bundles 10]
-///                     [--only age|minisign|gzip|snapshot|s3|rotation] [--dir DIR]
+///                     [--rotation-mb 500] [--rotation-bundles 10] [--redis-keys 2000000] [--redis-runs 3]
+///                     [--only age|minisign|gzip|snapshot|s3|rotation|redis] [--dir DIR]
 /// Outputs go to DIR (default /dev/shm, so disk writeback does not add noise);
 /// each figure is the median of the runs, tools alternating.
 @main
@@ -21,7 +21,7 @@ struct Bench {
         var report = Report()
         let parts: [(String, (Options, String, inout Report) throws -> Void)] = [
             ("age", benchmarkAge), ("minisign", benchmarkMinisign), ("gzip", benchmarkGzip), ("snapshot", benchmarkSnapshot),
-            ("s3", benchmarkS3Snapshot), ("rotation", benchmarkRotation),
+            ("s3", benchmarkS3Snapshot), ("rotation", benchmarkRotation), ("redis", benchmarkRedis),
         ]
         for (name, part) in parts where options.only == nil || options.only == name {
             try part(options, dir, &report)
@@ -154,6 +154,8 @@ struct Options {
     var s3Runs = 3
     var rotationMB = 500
     var rotationBundles = 10
+    var redisKeys = 2_000_000
+    var redisRuns = 3
     var only: String?
     var directory = FileManager.default.isWritableFile(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
 
@@ -171,6 +173,8 @@ struct Options {
             case "--s3-runs": s3Runs = Int(value) ?? s3Runs
             case "--rotation-mb": rotationMB = Int(value) ?? rotationMB
             case "--rotation-bundles": rotationBundles = Int(value) ?? rotationBundles
+            case "--redis-keys": redisKeys = Int(value) ?? redisKeys
+            case "--redis-runs": redisRuns = Int(value) ?? redisRuns
             case "--only": only = value
             default: throw BenchError("unknown option \(flag)")
             }

@@ -6,7 +6,7 @@
                                                  DEBUG DIGEST-VALUE; then the function libraries
     redis_tool.py rewrite IN OUT VERSION|corrupt an RDB with another version number in its
                                                  header (CRC-64 recomputed), or with one byte
-                                                 flipped in the middle (CRC-64 left stale)
+                                                 flipped in the value "hello" (CRC-64 left stale)
     redis_tool.py fake-master RDB PORTFILE [truncate]
                                                  a stand-in master for fault injection: answers
                                                  AUTH/REPLCONF/PING/INFO, and SYNC with RDB
@@ -38,7 +38,7 @@ def crc64(data):
 def rewrite(source, target, how):
     data = bytearray(open(source, "rb").read())
     if how == "corrupt":
-        data[len(data) // 2] ^= 0x01
+        data[data.index(b"hello") + 4] ^= 0x01  # inside a plain string value: only the CRC-64 can tell
     else:
         data[5:9] = b"%04d" % int(how)
         body = bytes(data[:-8])

@@ -1,36 +1,59 @@
 import CofferSystem
 
 /// Buffered reads over a byte stream, feeding every consumed byte to the RDB
-/// checksum and, while a value is being read, to a capture of its raw bytes.
+/// checksum (a buffer's worth at a time) and, while a value is being read, to a
+/// capture of its raw bytes.
 final class RDBInput {
     private let source: ByteSource
-    private var buffer: [UInt8]
+    private let buffer: UnsafeMutableRawBufferPointer
     private var start = 0
     private var end = 0
+    /// `buffer[..<checksummed]` is already in `crc`.
+    private var checksummed = 0
     /// Bytes consumed so far, for error messages.
     private(set) var offset: Int64 = 0
-    var crc = CRC64()
-    var checksumming = true
+    private var crc = CRC64()
+    private var checksumming = true
     /// Raw bytes of the value being read, when capturing.
     var capture: [UInt8]?
 
     init(source: @escaping ByteSource, bufferSize: Int = 1 << 20) {
         self.source = source
-        buffer = [UInt8](repeating: 0, count: bufferSize)
+        buffer = .allocate(byteCount: bufferSize, alignment: 64)
+    }
+
+    deinit {
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)  // it held the database's data
+        buffer.deallocate()
+    }
+
+    /// The CRC-64 of everything consumed so far; the bytes after it (the stored CRC) are not checksummed.
+    func finishChecksum() -> UInt64 {
+        absorb()
+        checksumming = false
+        return crc.value
+    }
+
+    private func absorb() {
+        if checksumming && checksummed < start { crc.update(UnsafeRawBufferPointer(rebasing: buffer[checksummed..<start])) }
+        checksummed = start
+    }
+
+    private func refill() throws -> Int {
+        absorb()
+        start = 0
+        checksummed = 0
+        end = try source(buffer)
+        return end
     }
 
     private func fill() throws {
-        start = 0
-        end = try buffer.withUnsafeMutableBytes { try source($0) }
-        if end == 0 { throw RDBError("the RDB ends early, at byte \(offset) (truncated?)") }
+        if try refill() == 0 { throw RDBError("the RDB ends early, at byte \(offset) (truncated?)") }
     }
 
+    @inline(__always)
     private func consume(_ count: Int) {
-        buffer.withUnsafeBytes { all in
-            let slice = UnsafeRawBufferPointer(rebasing: all[start..<start + count])
-            if checksumming { crc.update(slice) }
-            if capture != nil { capture!.append(contentsOf: slice) }
-        }
+        if capture != nil { capture!.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[start..<start + count])) }
         start += count
         offset += Int64(count)
     }
@@ -49,7 +72,7 @@ final class RDBInput {
         while left > 0 {
             if start == end { try fill() }
             let take = min(left, end - start)
-            out.append(contentsOf: buffer[start..<start + take])
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[start..<start + take]))
             consume(take)
             left -= take
         }
@@ -69,16 +92,14 @@ final class RDBInput {
     /// Little-endian unsigned integer of `count` bytes.
     func littleEndian(_ count: Int) throws -> UInt64 {
         var value: UInt64 = 0
-        for (index, byte) in try bytes(count).enumerated() { value |= UInt64(byte) << (8 * UInt64(index)) }
+        for index in 0..<count { value |= UInt64(try byte()) << (8 * UInt64(index)) }
         return value
     }
 
     /// Whether the stream has nothing more.
     func atEnd() throws -> Bool {
         if start < end { return false }
-        start = 0
-        end = try buffer.withUnsafeMutableBytes { try source($0) }
-        return end == 0
+        return try refill() == 0
     }
 }
 

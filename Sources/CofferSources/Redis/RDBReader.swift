@@ -50,6 +50,15 @@ public enum RDBReader {
     static let selectDB: UInt8 = 254, eof: UInt8 = 255
 
     public static func read(_ source: @escaping ByteSource, entry: (RDBEntry) throws -> Void) throws -> RDBSummary {
+        try walk(source, capturing: true, entry: entry)
+    }
+
+    /// Walks and checks an RDB without keeping any value: what verify and the snapshot's own check need.
+    public static func check(_ source: @escaping ByteSource) throws -> RDBSummary {
+        try walk(source, capturing: false) { _ in }
+    }
+
+    private static func walk(_ source: @escaping ByteSource, capturing: Bool, entry: (RDBEntry) throws -> Void) throws -> RDBSummary {
         let input = RDBInput(source: source)
         let magic = try input.bytes(9)
         guard magic.starts(with: Array("REDIS".utf8)), let version = Int(String(decoding: magic[5...], as: UTF8.self)) else {
@@ -63,13 +72,14 @@ public enum RDBReader {
         var expiresAt: Int64?
         var idleSeconds: UInt64?
         var frequency: UInt8?
+        var keysInDB = 0  // counted apart from the dictionary: it is the per-key hot path
         while true {
             let opcode = try input.byte()
             switch opcode {
             case eof:
+                if keysInDB > 0 { summary.keysPerDB[db, default: 0] += keysInDB }
                 if version >= 5 {
-                    let computed = input.crc.value
-                    input.checksumming = false
+                    let computed = input.finishChecksum()
                     let stored = try input.littleEndian(8)
                     if stored != 0 {
                         summary.checksum = stored
@@ -81,6 +91,8 @@ public enum RDBReader {
                 guard try input.atEnd() else { throw RDBError("bytes after the end of the RDB (offset \(input.offset))") }
                 return summary
             case selectDB:
+                if keysInDB > 0 { summary.keysPerDB[db, default: 0] += keysInDB }
+                keysInDB = 0
                 db = Int(try length(input))
             case resizeDB:
                 _ = try length(input)
@@ -108,20 +120,25 @@ public enum RDBReader {
             case slotInfo:
                 for _ in 0..<3 { _ = try length(input) }
             default:
-                let key = try string(input)
-                input.capture = []
+                let keyOffset = input.offset
+                var key: [UInt8] = []
+                if capturing { key = try string(input) } else { try skipString(input) }
+                if capturing { input.capture = [] }
                 do {
                     try skipValue(type: opcode, input)
                 } catch let error as RDBError {
-                    throw RDBError("key \(printable(key)) (type \(opcode)) in db \(db): \(error.message)")
+                    let name = capturing ? "key \(printable(key))" : "the key at byte \(keyOffset)"
+                    throw RDBError("\(name) (type \(opcode)) in db \(db): \(error.message)")
                 }
-                let value = input.capture ?? []
-                input.capture = nil
-                try entry(
-                    RDBEntry(
-                        db: db, key: key, type: opcode, value: value, expiresAtMs: expiresAt, idleSeconds: idleSeconds, frequency: frequency,
-                        rdbVersion: version))
-                summary.keysPerDB[db, default: 0] += 1
+                if capturing {
+                    let value = input.capture ?? []
+                    input.capture = nil
+                    try entry(
+                        RDBEntry(
+                            db: db, key: key, type: opcode, value: value, expiresAtMs: expiresAt, idleSeconds: idleSeconds, frequency: frequency,
+                            rdbVersion: version))
+                }
+                keysInDB += 1
                 expiresAt = nil
                 idleSeconds = nil
                 frequency = nil

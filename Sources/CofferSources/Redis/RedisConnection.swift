@@ -210,6 +210,13 @@ public final class RedisConnection {
 
     // MARK: The raw socket, for SYNC
 
+    /// Asks the kernel for a larger receive buffer, so a server streaming a
+    /// snapshot can run ahead while a block is being compressed.
+    func enlargeReceiveBuffer(_ bytes: Int32) {
+        var size = bytes
+        _ = setsockopt(context.pointee.fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
+
     /// Writes bytes straight to the socket (after the last reply was read).
     func writeRaw(_ bytes: [UInt8]) throws {
         var sent = 0

@@ -12,6 +12,7 @@ public enum RedisReplication {
         // Errors here are not fatal: older servers do not know these options.
         _ = try? connection.command("REPLCONF", "capa", "eof")
         _ = try? connection.command("REPLCONF", "rdb-only", "1")
+        connection.enlargeReceiveBuffer(8 << 20)
         try connection.writeRaw(Array("SYNC\r\n".utf8))
         let preamble = try readPreamble(connection)
         guard preamble.first == UInt8(ascii: "$") else {
@@ -29,10 +30,15 @@ public enum RedisReplication {
             }
             transfer = .length(length)
         }
-        return try withoutActuallyEscaping(sink) { sink in
-            let stream = RDBStream(connection: connection, transfer: transfer, sink: sink)
-            return try RDBReader.read({ try stream.read(into: $0) }) { _ in }
-        }
+        // The socket is read a block ahead on its own thread; each block goes to
+        // `sink` and to the reader, so neither the check nor the sink holds up the server.
+        let stream = RDBStream(connection: connection, transfer: transfer)
+        return try withPulledStream({ reader in
+            try forEachBlock(read: { try stream.read(into: $0) }, blockSize: 1 << 20) { block in
+                try sink(block)
+                try reader(block)
+            }
+        }) { source in try withoutActuallyEscaping(source) { try RDBReader.check($0) } }
     }
 
     /// The first line after SYNC, without its line end; leading keepalive newlines skipped.
@@ -65,31 +71,19 @@ public enum RedisReplication {
     }
 }
 
-/// The RDB bytes of one SYNC transfer as a byte source, each block also sent to the sink.
+/// The RDB bytes of one SYNC transfer as a byte source.
 private final class RDBStream {
     let connection: RedisConnection
     let transfer: RedisReplication.Transfer
-    let sink: ByteSink
     var remaining: Int
-    /// Diskless form: bytes read and not handed out yet; the last 40 may be the end mark.
+    /// Diskless form: the last bytes read, not handed out yet, since they may be the end mark.
     var held: [UInt8] = []
     var markSeen = false
 
-    init(connection: RedisConnection, transfer: RedisReplication.Transfer, sink: @escaping ByteSink) {
+    init(connection: RedisConnection, transfer: RedisReplication.Transfer) {
         self.connection = connection
         self.transfer = transfer
-        self.sink = sink
         if case .length(let length) = transfer { remaining = length } else { remaining = .max }
-    }
-
-    /// Hands out up to `available` held bytes (0 at the end).
-    private func give(_ available: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        let count = min(available, buffer.count)
-        guard count > 0 else { return 0 }
-        held.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
-        held.removeFirst(count)
-        try sink(UnsafeRawBufferPointer(rebasing: buffer.prefix(count)))
-        return count
     }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
@@ -99,24 +93,25 @@ private final class RDBStream {
             let count = try connection.readRaw(into: UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(min(buffer.count, remaining))))
             guard count > 0 else { throw RedisError("\(connection.address) closed the connection \(remaining) bytes before the end of the RDB") }
             remaining -= count
-            try sink(UnsafeRawBufferPointer(rebasing: buffer.prefix(count)))
             return count
         case .untilMark(let mark):
-            while true {
-                if markSeen {
-                    return try give(held.count, into: buffer)
-                }
-                var block = [UInt8](repeating: 0, count: max(buffer.count, 4096))
-                let count = try block.withUnsafeMutableBytes { try connection.readRaw(into: $0) }
+            // The last 40 bytes read are held back until more arrive: they may be the end mark.
+            while !markSeen {
+                let kept = held.count
+                held.withUnsafeBytes { buffer.copyMemory(from: $0) }
+                let count = try connection.readRaw(into: UnsafeMutableRawBufferPointer(rebasing: buffer[kept...]))
                 guard count > 0 else { throw RedisError("\(connection.address) closed the connection before the end of the RDB") }
-                held += block[..<count]
-                if held.count >= 40 && held.suffix(40).elementsEqual(mark) {
-                    held.removeLast(40)
+                let total = kept + count
+                let tail = max(0, total - mark.count)
+                if total >= mark.count && UnsafeRawBufferPointer(rebasing: buffer[tail..<total]).elementsEqual(mark) {
                     markSeen = true
-                } else if held.count > 40 {
-                    return try give(held.count - 40, into: buffer)
+                    held = []
+                } else {
+                    held = Array(UnsafeRawBufferPointer(rebasing: buffer[tail..<total]))
                 }
+                if tail > 0 { return tail }
             }
+            return 0
         }
     }
 }
