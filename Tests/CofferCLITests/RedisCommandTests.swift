@@ -162,6 +162,14 @@ private func decryptArtifact(_ ws: Workspace, to output: String) throws {
     try #require(opened.status == 0, "\(opened.stderr)")
 }
 
+/// The server's RDB as `redis-cli --rdb` gets it (`real.rdb`), and a copy
+/// changed by `redis_tool.py rewrite` (a version number, or `corrupt`).
+private func fetchRDB(_ server: RedisServer, into ws: Workspace, as name: String, rewrite how: String) throws {
+    let fetched = try ws.run("redis-cli", ["-p", String(server.port), "--rdb", "real.rdb"], environment: ["REDISCLI_AUTH": server.password])
+    try #require(fetched.status == 0, "\(fetched.stderr)")
+    try #require(try ws.run("python3", [redisTool, "rewrite", "real.rdb", name, how]).status == 0)
+}
+
 /// The restore id in `coffer restore`'s output ("restore id ID; undo with ...").
 private func restoreIDOf(_ result: CommandResult) throws -> String {
     try #require(result.stdout.split(separator: " ").first { $0.hasSuffix(";") }.map { String($0.dropLast()) }, "\(result.stdout)\(result.stderr)")
@@ -274,8 +282,7 @@ struct RedisCommandTests {
         let server = try RedisServer()
         server.populate()
         try withRedisProject { ws in
-            #expect(try ws.run("redis-cli", ["-p", String(server.port), "--rdb", "real.rdb"], environment: ["REDISCLI_AUTH": server.password]).status == 0)
-            #expect(try ws.run("python3", [redisTool, "rewrite", "real.rdb", "corrupt.rdb", "corrupt"]).status == 0)
+            try fetchRDB(server, into: ws, as: "corrupt.rdb", rewrite: "corrupt")
             for (file, truncate, message) in [("real.rdb", true, "closed the connection"), ("corrupt.rdb", false, "checksum does not match")] {
                 let master = try FakeMaster(rdb: ws.path(file), truncate: truncate)
                 let result = try ws.coffer("snapshot", environment: ["REDIS_URL": master.url])
@@ -292,8 +299,7 @@ struct RedisCommandTests {
         let server = try RedisServer()
         server.populate()
         try withRedisProject { ws in
-            #expect(try ws.run("redis-cli", ["-p", String(server.port), "--rdb", "real.rdb"], environment: ["REDISCLI_AUTH": server.password]).status == 0)
-            #expect(try ws.run("python3", [redisTool, "rewrite", "real.rdb", "v11.rdb", "11"]).status == 0)
+            try fetchRDB(server, into: ws, as: "v11.rdb", rewrite: "11")
             let master = try FakeMaster(rdb: ws.path("v11.rdb"))
             #expect(try ws.coffer("snapshot", environment: ["REDIS_URL": master.url]).status == 0)
             server.cli("-n", "0", "SET", "d0:str", "live")

@@ -69,6 +69,57 @@ struct StreamingTests {
     }
 }
 
+@Suite("pushed bytes pulled by a reader")
+struct PulledStreamTests {
+    /// Pushes `data` in pieces of `step` bytes, failing after `failAfter` bytes if set.
+    private func push(_ data: [UInt8], step: Int, failAfter: Int? = nil) -> (ByteSink) throws -> Void {
+        { sink in
+            var index = 0
+            while index < data.count {
+                if let failAfter, index >= failAfter { throw Boom() }
+                let end = min(index + step, data.count)
+                try data[index..<end].withUnsafeBytes { try sink($0) }
+                index = end
+            }
+        }
+    }
+
+    @Test("the reader gets every byte in order, in reads of its own size", arguments: [0, 1, 5000, 100_003])
+    func pulls(_ size: Int) throws {
+        let data = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let received = try withPulledStream(push(data, step: 4093)) { read in
+            var all: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 1000)
+            while case let count = try buffer.withUnsafeMutableBytes({ try read($0) }), count > 0 { all += buffer[..<count] }
+            return all
+        }
+        #expect(received == data)
+    }
+
+    @Test("a producer's error reaches the reader")
+    func producerError() {
+        #expect(throws: Boom.self) {
+            try withPulledStream(push([UInt8](repeating: 1, count: 50_000), step: 1000, failAfter: 20_000)) { read in
+                var buffer = [UInt8](repeating: 0, count: 512)
+                while try buffer.withUnsafeMutableBytes({ try read($0) }) > 0 {}
+            }
+        }
+    }
+
+    @Test("a reader that stops early stops the producer and returns")
+    func readerStops() throws {
+        let first = try withPulledStream(push([UInt8](repeating: 9, count: 1_000_000), step: 100)) { read in
+            var buffer = [UInt8](repeating: 0, count: 10)
+            _ = try buffer.withUnsafeMutableBytes { try read($0) }
+            return buffer[0]
+        }
+        #expect(first == 9)
+        #expect(throws: Boom.self) {
+            try withPulledStream(push([UInt8](repeating: 9, count: 1_000_000), step: 100)) { _ in throw Boom() }
+        }
+    }
+}
+
 @Suite("atomic files")
 struct AtomicFileTests {
     private func scratch() throws -> String {

@@ -77,7 +77,7 @@ struct RedisLiveRestore: RedisRestoreMethod {
         let snapshotDBs = Set((entry.stats["keys"]?.objectValue ?? [:]).keys.compactMap { Int($0) })
         let liveNow = try connection.keyspace()
         let databases = connection.databaseCount()
-        let staging: [Int]
+        var staging: [Int]
         if let stagingDBs {
             for db in stagingDBs {
                 guard db >= 0 && db < databases else { throw SourceError(name, "staging db \(db) does not exist (the server has \(databases) databases)") }
@@ -91,7 +91,12 @@ struct RedisLiveRestore: RedisRestoreMethod {
         } else {
             staging = (0..<databases).reversed().filter { liveNow[$0] == nil && !snapshotDBs.contains($0) }
         }
-        let replaced = snapshotDBs.union(liveNow.keys).subtracting(staging).sorted()
+        var replaced = snapshotDBs.union(liveNow.keys).subtracting(staging).sorted()
+        if replaced.isEmpty, let db = (0..<databases).first(where: { stagingDBs?.contains($0) != true }) {
+            // An empty snapshot into an empty server: one swap of empty databases keeps commit, undo and functions the same.
+            replaced = [db]
+            staging.removeAll { $0 == db }
+        }
         guard staging.count >= replaced.count else {
             throw SourceError(
                 name, "restoring db \(replaced.map(String.init).joined(separator: ", ")) needs \(replaced.count) empty staging databases, and only \(staging.count) \(stagingDBs == nil ? "are empty" : "are configured in staging_dbs"); raise `databases` in redis.conf or free some")
