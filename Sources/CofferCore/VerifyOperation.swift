@@ -85,6 +85,8 @@ public struct VerifyOperation {
             stats = try SQLiteSource.inspect(plain, name: entry.name)
         case .redis:
             stats = try RedisSource.inspect(plain, name: entry.name)
+        case .postgres:
+            return try PostgresSource.check(plain, entry: entry, scratch: scratch)
         case .env:
             stats = try EnvSource.inspect(String(decoding: try FileSystem.readFile(plain, limit: 64 << 20), as: UTF8.self)).stats
         default:

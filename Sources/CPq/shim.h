@@ -1,0 +1,2 @@
+// libpq (Debian libpq-dev), wrapped once by CofferSources/Postgres/PostgresConnection.swift.
+#include <libpq-fe.h>

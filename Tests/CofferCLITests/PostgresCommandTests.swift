@@ -1,0 +1,166 @@
+import Foundation
+import Testing
+
+/// The PostgreSQL 15 server `make test` starts (scripts/pg-server.sh), as COFFER_TEST_PG_* variables.
+private struct PostgresServer {
+    let bin, host, port, user, password: String
+
+    static func require() throws -> PostgresServer {
+        let env = ProcessInfo.processInfo.environment
+        func value(_ name: String) throws -> String {
+            try #require(env[name], "\(name) is not set: the PostgreSQL tests need the server that `make test` starts")
+        }
+        return PostgresServer(
+            bin: try value("COFFER_TEST_PG_BIN"), host: try value("COFFER_TEST_PG_HOST"), port: try value("COFFER_TEST_PG_PORT"),
+            user: try value("COFFER_TEST_PG_USER"), password: try value("COFFER_TEST_PG_PASSWORD"))
+    }
+
+    func url(_ database: String, password: String? = nil) -> String {
+        "postgresql://\(user):\(password ?? self.password)@\(host):\(port)/\(database)"
+    }
+
+    /// The client programs' connection, password in the environment.
+    var environment: [String: String] { ["PGHOST": host, "PGPORT": port, "PGUSER": user, "PGPASSWORD": password] }
+
+    /// Runs SQL with psql (stops at the first error) and returns its unaligned output.
+    @discardableResult
+    func psql(_ ws: Workspace, _ database: String, _ sql: String) throws -> String {
+        let result = try ws.run("psql", ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql], environment: environment)
+        try #require(result.status == 0, "psql: \(result.stderr)")
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// A schema with the kinds of objects a real application has: enums, arrays,
+/// jsonb, sequences, foreign keys, a view, a function and a trigger.
+private let applicationSchema = """
+    CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+    CREATE TABLE accounts (id serial PRIMARY KEY, name text NOT NULL, tags text[], profile jsonb, mood mood, updated timestamptz);
+    CREATE TABLE orders (id bigserial PRIMARY KEY, account int REFERENCES accounts(id), total numeric(12,2), placed date);
+    CREATE SEQUENCE invoice_numbers START 1000;
+    CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 100;
+    CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated := now(); RETURN NEW; END $$;
+    CREATE TRIGGER accounts_touch BEFORE UPDATE ON accounts FOR EACH ROW EXECUTE FUNCTION touch();
+    INSERT INTO accounts (name, tags, profile, mood)
+      SELECT 'user ' || g, ARRAY['t' || g % 3, 'x'], jsonb_build_object('n', g, 'deep', jsonb_build_array(g, 'a')), (ARRAY['sad','ok','happy']::mood[])[g % 3 + 1]
+      FROM generate_series(1, 300) g;
+    INSERT INTO orders (account, total, placed) SELECT g % 300 + 1, g * 1.5, date '2026-01-01' + g % 90 FROM generate_series(1, 2000) g;
+    SELECT nextval('invoice_numbers') FROM generate_series(1, 5);
+    CREATE TABLE "Mixed Case" (x int);
+    INSERT INTO "Mixed Case" VALUES (1), (2);
+    """
+
+/// A workspace backing up one fresh database, `main`, filled with the application schema.
+private func withPostgresProject(_ body: (Workspace, PostgresServer, String) throws -> Void) throws {
+    let server = try PostgresServer.require()
+    try Workspace.with { ws in
+        let database = "app_" + UUID().uuidString.prefix(8).lowercased()
+        try server.psql(ws, "postgres", "CREATE DATABASE \(database)")
+        defer { _ = try? server.psql(ws, "postgres", "DROP DATABASE IF EXISTS \(database) WITH (FORCE)") }
+        try server.psql(ws, database, applicationSchema)
+        try """
+            environment = "development"
+            repository = "backups"
+            keys = "keys"
+
+            [[postgres]]
+            name = "main"
+            url_env = "DATABASE_URL"
+            """.write(toFile: ws.config, atomically: true, encoding: .utf8)
+        try body(ws, server, database)
+    }
+}
+
+private func lastArtifact(_ ws: Workspace) throws -> (id: String, artifact: [String: Any]) {
+    let bundles = ws.path("backups/bundles/development")
+    let id = try #require(try FileManager.default.contentsOfDirectory(atPath: bundles).filter { !$0.hasPrefix(".") }.sorted().last)
+    let data = try Data(contentsOf: URL(fileURLWithPath: "\(bundles)/\(id)/manifest.json"))
+    let manifest = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+    return (id, try #require((manifest?["artifacts"] as? [[String: Any]])?.first))
+}
+
+@Suite("coffer with PostgreSQL (a real PostgreSQL 15 server)", .serialized)
+struct PostgresCommandTests {
+    @Test("snapshot: pg_dump streamed and sealed, facts and exact row counts in the manifest; verify --deep; pg_restore opens it by hand")
+    func snapshot() throws {
+        try withPostgresProject { ws, server, database in
+            let env = ["DATABASE_URL": server.url(database)]
+            let snapshot = try ws.coffer("snapshot", environment: env)
+            #expect(snapshot.status == 0, "\(snapshot.stderr)")
+            #expect(!snapshot.stdout.contains(server.password) && !snapshot.stderr.contains(server.password))
+            let (id, artifact) = try lastArtifact(ws)
+            let source = try #require(artifact["source"] as? [String: Any])
+            #expect((source["server_version"] as? String)?.hasPrefix("15.") == true)
+            #expect(source["database"] as? String == database && source["encoding"] as? String == "UTF8")
+            let tables = try #require((artifact["stats"] as? [String: Any])?["tables"] as? [String: Int])
+            #expect(tables == ["public.accounts": 300, "public.orders": 2000, "public.Mixed Case": 2])
+            let verify = try ws.coffer("verify", "latest", "--deep")
+            #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+
+            // By hand: age + gunzip give a custom-format dump that pg_restore reads and restores.
+            let artifacts = "backups/bundles/development/\(id)/artifacts/main.pgdump.gz.age"
+            let opened = try ws.run("/bin/sh", ["-c", "cat \(artifacts)-header \(artifacts)-payload | age -d -i keys/development.age | gunzip > main.dump"])
+            #expect(opened.status == 0, "\(opened.stderr)")
+            let copy = database + "_copy"
+            try server.psql(ws, "postgres", "CREATE DATABASE \(copy)")
+            defer { _ = try? server.psql(ws, "postgres", "DROP DATABASE IF EXISTS \(copy) WITH (FORCE)") }
+            let restored = try ws.run("pg_restore", ["--no-owner", "-d", copy, "main.dump"], environment: server.environment)
+            #expect(restored.status == 0, "\(restored.stderr)")
+            #expect(try server.psql(ws, copy, "SELECT count(*) FROM orders") == "2000")
+            #expect(try server.psql(ws, copy, "SELECT last_value FROM invoice_numbers") == "1004")
+        }
+    }
+
+    @Test("the row counts are those of the dump while the application keeps writing")
+    func consistentWhileWriting() throws {
+        try withPostgresProject { ws, server, database in
+            let writer = Process()
+            writer.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            writer.arguments = [
+                "psql", "-X", "-q", "-d", database, "-c",
+                "DO $$ BEGIN FOR i IN 1..100000 LOOP INSERT INTO orders (account, total) VALUES (1, i); COMMIT; END LOOP; END $$",
+            ]
+            writer.environment = ProcessInfo.processInfo.environment.merging(server.environment) { $1 }
+            writer.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            try writer.run()
+            defer {
+                kill(writer.processIdentifier, SIGKILL)
+                writer.waitUntilExit()
+            }
+            usleep(300_000)
+            let snapshot = try ws.coffer("snapshot", environment: ["DATABASE_URL": server.url(database)])
+            #expect(snapshot.status == 0, "\(snapshot.stderr)")
+            let (id, artifact) = try lastArtifact(ws)
+            let counted = try #require(((artifact["stats"] as? [String: Any])?["tables"] as? [String: Int])?["public.orders"])
+            #expect(counted > 2000, "the writer had not started")
+            let artifacts = "backups/bundles/development/\(id)/artifacts/main.pgdump.gz.age"
+            #expect(try ws.run("/bin/sh", ["-c", "cat \(artifacts)-header \(artifacts)-payload | age -d -i keys/development.age | gunzip > main.dump"]).status == 0)
+            let data = try ws.run("pg_restore", ["--data-only", "--table=orders", "-f", "-", "main.dump"], environment: server.environment)
+            // COPY rows: the lines between "COPY public.orders" and "\.".
+            let lines = data.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+            let start = try #require(lines.firstIndex { $0.hasPrefix("COPY public.orders") })
+            let end = try #require(lines[start...].firstIndex { $0 == "\\." })
+            #expect(end - start - 1 == counted)
+        }
+    }
+
+    @Test("unreachable server, wrong password, no such database, DATABASE_URL unset: a clear error, no bundle, no password shown")
+    func refusedSnapshots() throws {
+        try withPostgresProject { ws, server, database in
+            let cases: [([String: String], String)] = [
+                (["DATABASE_URL": "postgresql://\(server.user):secret-77@127.0.0.1:1/\(database)"], "cannot connect"),
+                (["DATABASE_URL": server.url(database, password: "not-the-password-77")], "password authentication failed"),
+                (["DATABASE_URL": server.url("no_such_database")], "does not exist"),
+                (["DATABASE_URL": ""], "DATABASE_URL is not set"),
+            ]
+            for (env, message) in cases {
+                let result = try ws.coffer("snapshot", environment: env)
+                #expect(result.status != 0)
+                #expect(result.stderr.contains(message), "\(result.stderr)")
+                #expect(!result.stderr.contains("not-the-password-77") && !result.stderr.contains("secret-77"))
+                let bundles = (try? FileManager.default.contentsOfDirectory(atPath: ws.path("backups/bundles/development"))) ?? []
+                #expect(bundles.isEmpty)
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+import Testing
+@testable import CofferSources
+
+@Suite("PostgreSQL connection strings and client programs")
+struct PostgresAddressTests {
+    @Test("libpq splits the URL; the password is only in the child's environment, never in the description")
+    func address() throws {
+        let address = try PostgresAddress("postgresql://app:s%40cret@db.internal:5433/shop?sslmode=require")
+        #expect("\(address)" == "postgresql://app@db.internal:5433/shop")
+        #expect(address.database == "shop")
+        let env = address.environment
+        #expect(env["PGPASSWORD"] == "s@cret" && env["PGHOST"] == "db.internal" && env["PGPORT"] == "5433")
+        #expect(env["PGDATABASE"] == "shop" && env["PGSSLMODE"] == "require" && env["PGUSER"] == "app")
+        #expect(address.with(database: "shop__coffer_1").environment["PGDATABASE"] == "shop__coffer_1")
+        #expect(try PostgresAddress("host=/run/postgresql dbname=x").database == "x")
+        #expect { try PostgresAddress("postgresql://app:pw@host/db?nonsense=1") } throws: { error in
+            "\(error)".contains("not valid") && !"\(error)".contains("pw@")
+        }
+    }
+
+    @Test("no pg_dump new enough for the server: the error names both versions and the package")
+    func tooOld() {
+        #expect { try PostgresTools.program("pg_dump", forServer: 99) } throws: { error in
+            "\(error)".contains("PostgreSQL 99") && "\(error)".contains("postgresql-client-99")
+        }
+    }
+}
