@@ -28,6 +28,8 @@ public struct RestoreJournal: Codable, Sendable {
         public var target: String
         /// `pending`, `staged`, `committing`, `committed` or `undone`.
         public var step: String
+        /// The database a PostgreSQL artifact went to when `--to` named one.
+        public var database: String?
     }
 
     public var restoreID: String

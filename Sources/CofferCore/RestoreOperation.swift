@@ -32,6 +32,8 @@ public struct RestoreOperation {
     public let config: CofferConfig
     public let environment: [String: String]
     public let progress: any ProgressReporter
+    /// PostgreSQL sources restored into another database than their connection's (`--to NAME=DB`).
+    public var databases: [String: String] = [:]
     let keys: KeyStore
     let journals: RestoreJournalStore
 
@@ -50,7 +52,7 @@ public struct RestoreOperation {
         let environmentName = config.environment.rawValue
         let id = try repository.resolve(reference, environment: environmentName)
         let manifest = try repository.verifiedManifest(environment: environmentName, id: id, trusted: try keys.trustedSigners())
-        let sources = try SourceCatalog.sources(config, environment: environment)
+        let sources = try SourceCatalog.sources(config, environment: environment, databases: databases)
         var items: [RestorePlanItem] = []
         for entry in manifest.artifacts {
             guard let target = SourceCatalog.target(for: entry, in: sources) else {
@@ -96,7 +98,9 @@ public struct RestoreOperation {
         var journal = RestoreJournal(
             restoreID: restoreID, bundle: manifest.id, environment: manifest.environment, startedAt: now, updatedAt: now,
             state: .staging,
-            targets: work.map { .init(name: $0.0.name, kind: $0.0.kind.rawValue, target: $0.1.targetDescription, step: "pending") })
+            targets: work.map {
+                .init(name: $0.0.name, kind: $0.0.kind.rawValue, target: $0.1.targetDescription, step: "pending", database: databases[$0.0.name])
+            })
         try journals.save(journal)
 
         // 2. Decrypt, stage and check everything before touching any target.
@@ -113,6 +117,7 @@ public struct RestoreOperation {
                 try compareStats(staged.stats, entry)
                 result.warnings += staged.notes
                 journal.targets[index].step = "staged"
+                if environment["COFFER_FAULT"] == "restore-after-stage-\(index + 1)" { ProcessIdentity.crashForTesting() }
             }
             try journals.save(journal)
         } catch {
@@ -230,7 +235,9 @@ public struct RestoreOperation {
 
     /// The configured targets of a journal, in its order.
     func targets(of journal: RestoreJournal) throws -> [any RestoreTarget] {
-        let sources = try SourceCatalog.sources(config, environment: environment)
+        var databases: [String: String] = [:]
+        for record in journal.targets { if let database = record.database { databases[record.name] = database } }
+        let sources = try SourceCatalog.sources(config, environment: environment, databases: databases)
         return try journal.targets.map { record in
             guard let target = sources.first(where: { $0.name == record.name && $0.kind.rawValue == record.kind }) else {
                 throw CofferError(.config, "restore \(journal.restoreID) touched \(record.name), which the config no longer has")

@@ -27,6 +27,10 @@ public struct VerifyReport: Sendable {
 public struct VerifyOperation {
     public let config: CofferConfig
     public let progress: any ProgressReporter
+    /// With `--restore-test`: the environment holding the servers' connection
+    /// strings; PostgreSQL artifacts are then restored into a temporary database,
+    /// their rows counted against the manifest, and the database dropped.
+    public var restoreTestEnvironment: [String: String]?
 
     public init(config: CofferConfig, progress: any ProgressReporter) {
         self.config = config
@@ -86,13 +90,34 @@ public struct VerifyOperation {
         case .redis:
             stats = try RedisSource.inspect(plain, name: entry.name)
         case .postgres:
-            return try PostgresSource.check(plain, entry: entry, scratch: scratch)
+            try PostgresSource.check(plain, entry: entry, scratch: scratch)
+            guard let environment = restoreTestEnvironment else { return }
+            stats = try restoreTest(entry, plain: plain, environment: environment)
         case .env:
             stats = try EnvSource.inspect(String(decoding: try FileSystem.readFile(plain, limit: 64 << 20), as: UTF8.self)).stats
         default:
             throw SourceError(entry.name, "cannot check \(entry.kind.rawValue) artifacts in this build")
         }
         try compareStats(stats, entry)
+    }
+}
+
+extension VerifyOperation {
+    /// Restores a PostgreSQL dump into a temporary database beside the configured
+    /// one and returns its row counts; the database is dropped whatever happens.
+    func restoreTest(_ entry: ArtifactEntry, plain: String, environment: [String: String]) throws -> [String: JSONValue] {
+        guard let settings = config.postgres.first(where: { $0.name == entry.name }) else {
+            throw SourceError(entry.name, "--restore-test needs a [[postgres]] source named \(entry.name) in \(config.path) to know the server")
+        }
+        let source = PostgresSource(name: entry.name, urlEnv: settings.urlEnv, environment: environment)
+        let testID = "verify-" + BundleID.make(at: try Clock.now(environment: environment))
+        defer { source.discardStage(restoreID: testID) }
+        progress.begin("\(entry.name): restoring into a temporary database")
+        defer { progress.end() }
+        return try source.stage(restoreID: testID, entry: entry) { sink in
+            let file = try FileDescriptor(opening: plain, .readOnly)
+            try forEachBlock(read: { try file.read(into: $0) }, blockSize: 1 << 20, sink)
+        }.stats
     }
 }
 

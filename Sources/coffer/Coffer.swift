@@ -1,5 +1,8 @@
 import ArgumentParser
 import CofferSystem
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct Coffer: AsyncParsableCommand {
@@ -18,6 +21,8 @@ struct Coffer: AsyncParsableCommand {
 
     static func main() async {
         MemoryPolicy.returnLargeBuffersToTheSystem()
+        // Over a file-size limit a write fails with EFBIG (reported, cleaned up) instead of killing the process.
+        signal(SIGXFSZ, SIG_IGN)
         await main(nil)
     }
 }

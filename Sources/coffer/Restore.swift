@@ -27,15 +27,27 @@ struct Restore: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Drop the pre-restore copies kept by this restore (no rollback afterwards).", valueName: "restore-id"))
     var finalize: String?
 
+    @Option(
+        name: .customLong("to"),
+        help: ArgumentHelp("Restore the [[postgres]] source NAME into database DB instead (created if missing); repeatable.", valueName: "NAME=DB"))
+    var to: [String] = []
+
     func validate() throws {
         let modes = [bundle != nil, recover, finalize != nil].filter { $0 }.count
         if modes != 1 { throw ValidationError("give a bundle id (or `latest`), or --recover, or --finalize RESTORE-ID") }
+        for mapping in to where mapping.split(separator: "=", omittingEmptySubsequences: false).count != 2 || mapping.hasSuffix("=") || mapping.hasPrefix("=") {
+            throw ValidationError("--to \(mapping): expected NAME=DATABASE, such as --to main=main_copy")
+        }
     }
 
     func run() async throws {
         try await reportingErrors {
-            let operation = RestoreOperation(
+            var operation = RestoreOperation(
                 config: try global.loadConfig(), environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
+            for mapping in to {
+                let parts = mapping.split(separator: "=", maxSplits: 1).map(String.init)
+                operation.databases[parts[0]] = parts[1]
+            }
             if recover {
                 let (lines, succeeded) = try operation.recover()
                 if global.json {

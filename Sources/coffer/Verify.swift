@@ -1,5 +1,6 @@
 import ArgumentParser
 import CofferCore
+import Foundation
 
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,9 +18,16 @@ struct Verify: AsyncParsableCommand {
     @Flag(help: "Also decrypt, decompress and check every artifact.")
     var deep = false
 
+    @Flag(
+        name: .customLong("restore-test"),
+        help: "With PostgreSQL artifacts: also restore each into a temporary database on its server, compare row counts, drop it (implies --deep).")
+    var restoreTest = false
+
     func run() async throws {
         try await reportingErrors {
-            let report = try VerifyOperation(config: try global.loadConfig(), progress: TerminalProgress()).run(reference: bundle, deep: deep)
+            var operation = VerifyOperation(config: try global.loadConfig(), progress: TerminalProgress())
+            if restoreTest { operation.restoreTestEnvironment = ProcessInfo.processInfo.environment }
+            let report = try operation.run(reference: bundle, deep: deep || restoreTest)
             if global.json {
                 try printJSON([
                     "id": report.id, "environment": report.environment, "deep": report.deep, "signer": report.signer,

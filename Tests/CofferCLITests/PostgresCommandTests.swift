@@ -24,10 +24,25 @@ private struct PostgresServer {
 
     /// Runs SQL with psql (stops at the first error) and returns its unaligned output.
     @discardableResult
-    func psql(_ ws: Workspace, _ database: String, _ sql: String) throws -> String {
-        let result = try ws.run("psql", ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql], environment: environment)
+    func psql(_ ws: Workspace, _ database: String, _ sql: String, as role: (String, String)? = nil) throws -> String {
+        let login = role.map { environment.merging(["PGUSER": $0.0, "PGPASSWORD": $0.1]) { $1 } } ?? environment
+        let result = try ws.run("psql", ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql], environment: login)
         try #require(result.status == 0, "psql: \(result.stderr)")
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+extension PostgresServer {
+    /// The database as plain SQL, with a fixed \\restrict key so two dumps of equal databases are equal byte for byte.
+    func dump(_ ws: Workspace, _ database: String) throws -> String {
+        let result = try ws.run("pg_dump", ["--restrict-key=coffertest", "-d", database], environment: environment)
+        try #require(result.status == 0, "pg_dump: \(result.stderr)")
+        return result.stdout
+    }
+
+    /// Databases whose names contain `fragment` (staging and kept copies are `DB__coffer_ID`, `DB__pre_ID`).
+    func databases(_ ws: Workspace, containing fragment: String) throws -> [String] {
+        try psql(ws, "postgres", "SELECT datname FROM pg_database WHERE strpos(datname, '\(fragment)') > 0 ORDER BY 1").split(separator: "\n").map(String.init)
     }
 }
 
@@ -161,6 +176,138 @@ struct PostgresCommandTests {
                 let bundles = (try? FileManager.default.contentsOfDirectory(atPath: ws.path("backups/bundles/development"))) ?? []
                 #expect(bundles.isEmpty)
             }
+        }
+    }
+
+    @Test("restore through a staging database: byte-identical dump, the app's sessions ended, rollback and finalize; --to a new database; verify --restore-test")
+    func restore() throws {
+        try withPostgresProject { ws, server, database in
+            let env = ["DATABASE_URL": server.url(database)]
+            #expect(try ws.coffer("snapshot", environment: env).status == 0)
+            let snapshotted = try server.dump(ws, database)
+            let tested = try ws.coffer("verify", "latest", "--restore-test", environment: env)
+            #expect(tested.status == 0, "\(tested.stdout)\(tested.stderr)")
+            #expect(try server.databases(ws, containing: "__coffer_").isEmpty, "the test restore left its database")
+
+            try server.psql(ws, database, "DELETE FROM orders WHERE id > 10; ALTER TABLE accounts ADD COLUMN extra int; SELECT setval('invoice_numbers', 5000)")
+            let changed = try server.dump(ws, database)
+            // An application session on the target: the commit ends it.
+            let session = Process()
+            session.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            session.arguments = ["psql", "-X", "-q", "-d", database, "-c", "SELECT pg_sleep(60)"]
+            session.environment = ProcessInfo.processInfo.environment.merging(server.environment) { $1 }
+            session.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            try session.run()
+            defer {
+                kill(session.processIdentifier, SIGKILL)
+                session.waitUntilExit()
+            }
+            usleep(300_000)
+            let restore = try ws.coffer("restore", "latest", "--yes", environment: env)
+            #expect(restore.status == 0, "\(restore.stdout)\(restore.stderr)")
+            #expect(try server.dump(ws, database) == snapshotted)
+            let restoreID = try #require(restore.stdout.split(separator: " ").first { $0.hasSuffix(";") }.map { String($0.dropLast()) })
+            #expect(try server.databases(ws, containing: "__pre_").count == 1)
+
+            #expect(try ws.coffer("rollback", restoreID, environment: env).status == 0)
+            #expect(try server.dump(ws, database) == changed)
+            #expect(try ws.coffer("restore", "--finalize", restoreID, environment: env).status == 0)
+            #expect(try server.databases(ws, containing: "__").isEmpty, "kept or staging databases left")
+
+            // Into a database that does not exist yet; rolling back removes it again.
+            let copy = database + "_new"
+            defer { _ = try? server.psql(ws, "postgres", "DROP DATABASE IF EXISTS \(copy) WITH (FORCE)") }
+            let into = try ws.coffer("restore", "latest", "--yes", "--to", "main=\(copy)", environment: env)
+            #expect(into.status == 0, "\(into.stdout)\(into.stderr)")
+            #expect(try server.dump(ws, copy) == snapshotted)
+            #expect(try server.dump(ws, database) == changed, "--to touched the configured database")
+            let intoID = try #require(into.stdout.split(separator: " ").first { $0.hasSuffix(";") }.map { String($0.dropLast()) })
+            #expect(try ws.coffer("rollback", intoID, environment: env).status == 0)
+            #expect(try ws.coffer("restore", "--finalize", intoID, environment: env).status == 0)
+            #expect(try server.databases(ws, containing: copy).isEmpty)
+        }
+    }
+
+    @Test("pg_restore failing midway (a role the dump needs is gone), a tampered dump, no CREATEDB, a full disk: clear errors, target unchanged, no staging database")
+    func refusedRestores() throws {
+        try withPostgresProject { ws, server, database in
+            let role = "gone_" + database
+            try server.psql(ws, database, "CREATE ROLE \(role); CREATE TABLE owned (x int); ALTER TABLE owned OWNER TO \(role)")
+            let env = ["DATABASE_URL": server.url(database)]
+            #expect(try ws.coffer("snapshot", environment: env).status == 0)
+            try server.psql(ws, database, "DROP OWNED BY \(role); DROP ROLE \(role); DELETE FROM orders")
+            let before = try server.dump(ws, database)
+            func refused(_ result: CommandResult, _ message: String) throws {
+                #expect(result.status != 0)
+                #expect(result.stderr.contains(message), "\(result.stderr)")
+                #expect(try server.dump(ws, database) == before)
+                #expect(try server.databases(ws, containing: "__").isEmpty, "a staging database was left")
+            }
+            try refused(try ws.coffer("restore", "latest", "--yes", environment: env), "pg_restore failed")
+
+            let limited = "limited_" + database
+            try server.psql(ws, database, "CREATE ROLE \(limited) LOGIN PASSWORD 'limited-pw'")
+            defer { _ = try? server.psql(ws, "postgres", "DROP ROLE IF EXISTS \(limited)") }
+            let asLimited = ["DATABASE_URL": "postgresql://\(limited):limited-pw@\(server.host):\(server.port)/\(database)"]
+            try refused(try ws.coffer("restore", "latest", "--yes", environment: asLimited), "CREATEDB")
+
+            let full = try ws.run("/bin/sh", ["-c", "ulimit -f 64; exec \"$0\" --config coffer.toml restore latest --yes", cofferBinary], environment: env)
+            try refused(full, "cannot write the dump")
+
+            let payload = try #require(try FileManager.default.subpathsOfDirectory(atPath: ws.path("backups")).first { $0.hasSuffix("age-payload") })
+            var bytes = try ws.read("backups/" + payload)
+            bytes[bytes.count / 2] ^= 1
+            try ws.write("backups/" + payload, bytes)
+            let tampered = try ws.coffer("restore", "latest", "--yes", environment: env)
+            #expect(tampered.status == 5)
+            try refused(tampered, "main")
+        }
+    }
+
+    @Test("sessions that cannot be ended at commit time fail the restore; a restore killed while staging leaves a database that --recover drops")
+    func busyTargetAndKilledStaging() throws {
+        try withPostgresProject { ws, server, other in
+            // A database made and filled by a role that may create databases but is no superuser.
+            let database = other + "_owned"
+            let owner = "owner_" + other
+            try server.psql(ws, "postgres", "CREATE ROLE \(owner) LOGIN PASSWORD 'owner-pw' CREATEDB")
+            try server.psql(ws, "postgres", "CREATE DATABASE \(database) OWNER \(owner)")
+            defer {
+                _ = try? server.psql(ws, "postgres", "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
+                _ = try? server.psql(ws, "postgres", "DROP ROLE IF EXISTS \(owner)")
+            }
+            try server.psql(ws, database, applicationSchema, as: (owner, "owner-pw"))
+            let env = ["DATABASE_URL": "postgresql://\(owner):owner-pw@\(server.host):\(server.port)/\(database)"]
+            let snapshot = try ws.coffer("snapshot", environment: env)
+            #expect(snapshot.status == 0, "\(snapshot.stderr)")
+            try server.psql(ws, database, "DELETE FROM orders")
+            let before = try server.dump(ws, database)
+
+            // A superuser's session: the owner may not end it, so the rename cannot happen.
+            let session = Process()
+            session.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            session.arguments = ["psql", "-X", "-q", "-d", database, "-c", "SELECT pg_sleep(60)"]
+            session.environment = ProcessInfo.processInfo.environment.merging(server.environment) { $1 }
+            session.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            try session.run()
+            usleep(300_000)
+            let busy = try ws.coffer("restore", "latest", "--yes", environment: env)
+            kill(session.processIdentifier, SIGKILL)
+            session.waitUntilExit()
+            #expect(busy.status != 0)
+            #expect(busy.stderr.contains("could not be ended"), "\(busy.stderr)")
+            #expect(try server.dump(ws, database) == before)
+            #expect(try server.databases(ws, containing: "__").isEmpty)
+
+            let killed = try ws.coffer("restore", "latest", "--yes", environment: env.merging(["COFFER_FAULT": "restore-after-stage-1"]) { $1 })
+            #expect(killed.status != 0)
+            #expect(try server.databases(ws, containing: "__coffer_").count == 1)
+            let again = try ws.coffer("restore", "latest", "--yes", environment: env)
+            #expect(again.status != 0 && again.stderr.contains("--recover"), "\(again.stderr)")
+            let recovered = try ws.coffer("restore", "--recover", environment: env)
+            #expect(recovered.status == 0, "\(recovered.stdout)\(recovered.stderr)")
+            #expect(try server.databases(ws, containing: "__").isEmpty)
+            #expect(try server.dump(ws, database) == before)
         }
     }
 }

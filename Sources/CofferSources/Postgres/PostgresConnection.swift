@@ -43,6 +43,8 @@ public struct PostgresAddress: Sendable, CustomStringConvertible {
     /// The database the string names (libpq's default: the user name).
     public var database: String { parameters["dbname"] ?? parameters["user"] ?? "postgres" }
 
+    public var user: String? { parameters["user"] }
+
     /// The same server, another database (for staging and test restores).
     public func with(database: String) -> PostgresAddress {
         var changed = parameters

@@ -10,16 +10,20 @@ public struct PostgresSource: SnapshotSource, RestoreTarget {
     /// The environment variable holding the connection string (it holds the password, so it is never in the config).
     public let urlEnv: String
     let url: String?
+    /// Restore into this database instead of the one the connection string names (`--to NAME=DB`).
+    public var database: String?
 
     public var kind: ArtifactKind { .postgres }
     public var fileExtension: String { "pgdump" }
 
-    public init(name: String, urlEnv: String, environment: [String: String]) {
+    public init(name: String, urlEnv: String, environment: [String: String], database: String? = nil) {
         self.name = name
         self.urlEnv = urlEnv
         self.url = environment[urlEnv].flatMap { $0.isEmpty ? nil : $0 }
+        self.database = database
     }
 
+    /// The server and database of the connection string.
     func address() throws -> PostgresAddress {
         guard let url else {
             throw SourceError(name, "\(urlEnv) is not set; it must hold the connection string, postgresql://user:password@host:port/database")
@@ -27,8 +31,14 @@ public struct PostgresSource: SnapshotSource, RestoreTarget {
         do { return try PostgresAddress(url) } catch let error as PostgresError { throw SourceError(name, error.message) }
     }
 
+    /// Where a restore goes: the connection's database, or `database`.
+    func restoreAddress() throws -> PostgresAddress {
+        let address = try address()
+        return database.map { address.with(database: $0) } ?? address
+    }
+
     public var targetDescription: String {
-        (try? address().description) ?? "(the database in \(urlEnv))"
+        (try? restoreAddress().description) ?? "(the database in \(urlEnv)\(database.map { ", database \($0)" } ?? ""))"
     }
 
     // MARK: Snapshot
@@ -68,6 +78,17 @@ public struct PostgresSource: SnapshotSource, RestoreTarget {
             FROM pg_database WHERE datname = current_database()
             """
         ).first ?? []
+        func text(_ index: Int) -> JSONValue { row.count > index ? row[index].map { .string($0) } ?? .null : .null }
+        return SourceFacts(
+            source: [
+                "server_version": text(0), "database": text(1), "encoding": text(2),
+                "database_bytes": .int(Int64(row.count > 3 ? row[3] ?? "0" : "0") ?? 0), "format": .string("pg_dump custom, uncompressed"),
+            ],
+            stats: ["tables": .object(try Self.rowCounts(connection).mapValues { .int($0) })])
+    }
+
+    /// Exact rows of every ordinary table outside the system schemas, by `schema.table`.
+    static func rowCounts(_ connection: PostgresConnection) throws -> [String: Int64] {
         let tables = try connection.query(
             """
             SELECT n.nspname || '.' || c.relname, format('SELECT count(*) FROM %I.%I', n.nspname, c.relname)
@@ -75,18 +96,12 @@ public struct PostgresSource: SnapshotSource, RestoreTarget {
             WHERE c.relkind = 'r' AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
             ORDER BY 1
             """)
-        var counts: [String: JSONValue] = [:]
+        var counts: [String: Int64] = [:]
         for table in tables {
             guard let name = table[0], let count = table[1] else { continue }
-            counts[name] = .int(Int64(try connection.value(count) ?? "0") ?? 0)
+            counts[name] = Int64(try connection.value(count) ?? "0") ?? 0
         }
-        func text(_ index: Int) -> JSONValue { row.count > index ? row[index].map { .string($0) } ?? .null : .null }
-        return SourceFacts(
-            source: [
-                "server_version": text(0), "database": text(1), "encoding": text(2),
-                "database_bytes": .int(Int64(row.count > 3 ? row[3] ?? "0" : "0") ?? 0), "format": .string("pg_dump custom, uncompressed"),
-            ],
-            stats: ["tables": .object(counts)])
+        return counts
     }
 
     /// Checks a dump with `pg_restore --list` and that it holds the data of
@@ -114,16 +129,28 @@ public struct PostgresSource: SnapshotSource, RestoreTarget {
         }
     }
 
-    // MARK: Restore (not built yet)
+    // MARK: Restore
 
-    private func notYet() -> SourceError {
-        SourceError(name, "restoring PostgreSQL artifacts is not built yet; restore by hand with pg_restore (docs/RESTORE.md)")
+    private func restore(_ restoreID: String) throws -> PostgresRestore {
+        PostgresRestore(name: name, address: try restoreAddress(), restoreID: restoreID)
     }
 
-    public func stage(restoreID: String, entry: ArtifactEntry, plaintext: (ByteSink) throws -> Void) throws -> StageReport { throw notYet() }
-    public func commit(restoreID: String) throws { throw notYet() }
-    public func undo(restoreID: String) throws {}
-    public func discardStage(restoreID: String) {}
-    public func finalize(restoreID: String) throws {}
-    public func hasPreRestoreCopy(restoreID: String) -> Bool { false }
+    /// Runs a step, turning libpq's and pg_restore's errors into this source's.
+    private func step<R>(_ body: () throws -> R) throws -> R {
+        do { return try body() } catch let error as PostgresError { throw SourceError(name, error.message) }
+    }
+
+    public func stage(restoreID: String, entry: ArtifactEntry, plaintext: (ByteSink) throws -> Void) throws -> StageReport {
+        try step { StageReport(stats: try restore(restoreID).stage(entry: entry, plaintext: plaintext)) }
+    }
+
+    public func commit(restoreID: String) throws { try step { try restore(restoreID).commit() } }
+
+    public func undo(restoreID: String) throws { try step { try restore(restoreID).undo() } }
+
+    public func discardStage(restoreID: String) { try? restore(restoreID).discard() }
+
+    public func finalize(restoreID: String) throws { try step { try restore(restoreID).finalize() } }
+
+    public func hasPreRestoreCopy(restoreID: String) -> Bool { (try? restore(restoreID).hasPreRestoreCopy()) ?? false }
 }
