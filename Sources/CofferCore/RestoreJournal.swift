@@ -30,6 +30,8 @@ public struct RestoreJournal: Codable, Sendable {
         public var step: String
         /// The database a PostgreSQL artifact went to when `--to` named one.
         public var database: String?
+        /// True when a PostgreSQL artifact was restored `--in-place`.
+        public var inPlace: Bool?
     }
 
     public var restoreID: String

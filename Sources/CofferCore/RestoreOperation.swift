@@ -34,6 +34,8 @@ public struct RestoreOperation {
     public let progress: any ProgressReporter
     /// PostgreSQL sources restored into another database than their connection's (`--to NAME=DB`).
     public var databases: [String: String] = [:]
+    /// PostgreSQL sources restored inside one transaction into the target (`--in-place`).
+    public var inPlace = false
     let keys: KeyStore
     let journals: RestoreJournalStore
 
@@ -52,7 +54,7 @@ public struct RestoreOperation {
         let environmentName = config.environment.rawValue
         let id = try repository.resolve(reference, environment: environmentName)
         let manifest = try repository.verifiedManifest(environment: environmentName, id: id, trusted: try keys.trustedSigners())
-        let sources = try SourceCatalog.sources(config, environment: environment, databases: databases)
+        let sources = try SourceCatalog.sources(config, environment: environment, databases: databases, inPlace: inPlace)
         var items: [RestorePlanItem] = []
         for entry in manifest.artifacts {
             guard let target = SourceCatalog.target(for: entry, in: sources) else {
@@ -99,7 +101,9 @@ public struct RestoreOperation {
             restoreID: restoreID, bundle: manifest.id, environment: manifest.environment, startedAt: now, updatedAt: now,
             state: .staging,
             targets: work.map {
-                .init(name: $0.0.name, kind: $0.0.kind.rawValue, target: $0.1.targetDescription, step: "pending", database: databases[$0.0.name])
+                .init(
+                    name: $0.0.name, kind: $0.0.kind.rawValue, target: $0.1.targetDescription, step: "pending", database: databases[$0.0.name],
+                    inPlace: $0.0.kind == .postgres && inPlace ? true : nil)
             })
         try journals.save(journal)
 
@@ -237,7 +241,8 @@ public struct RestoreOperation {
     func targets(of journal: RestoreJournal) throws -> [any RestoreTarget] {
         var databases: [String: String] = [:]
         for record in journal.targets { if let database = record.database { databases[record.name] = database } }
-        let sources = try SourceCatalog.sources(config, environment: environment, databases: databases)
+        let inPlace = journal.targets.contains { $0.inPlace == true }
+        let sources = try SourceCatalog.sources(config, environment: environment, databases: databases, inPlace: inPlace)
         return try journal.targets.map { record in
             guard let target = sources.first(where: { $0.name == record.name && $0.kind.rawValue == record.kind }) else {
                 throw CofferError(.config, "restore \(journal.restoreID) touched \(record.name), which the config no longer has")

@@ -4,15 +4,20 @@ import CofferSources
 /// The configured sources, as snapshot sources and restore targets.
 public enum SourceCatalog {
     /// Every configured source, in config order (SQLite, PostgreSQL, Redis, then env).
-    /// `databases` sends PostgreSQL sources' restores to other databases (`--to NAME=DB`).
+    /// `databases` sends PostgreSQL sources' restores to other databases (`--to NAME=DB`);
+    /// `inPlace` restores them inside one transaction instead of through a staging database.
     public static func sources(
-        _ config: CofferConfig, environment: [String: String], databases: [String: String] = [:]
+        _ config: CofferConfig, environment: [String: String], databases: [String: String] = [:], inPlace: Bool = false
     ) throws -> [any SnapshotSource & RestoreTarget] {
         for name in databases.keys where !config.postgres.contains(where: { $0.name == name }) {
             throw CofferError(.config, "--to \(name)=...: \(config.path) has no [[postgres]] source named \(name)")
         }
         var sources: [any SnapshotSource & RestoreTarget] = config.sqlite.map { SQLiteSource(name: $0.name, path: $0.path) }
-        sources += config.postgres.map { PostgresSource(name: $0.name, urlEnv: $0.urlEnv, environment: environment, database: databases[$0.name]) }
+        sources += config.postgres.map {
+            var source = PostgresSource(name: $0.name, urlEnv: $0.urlEnv, environment: environment, database: databases[$0.name])
+            source.inPlace = inPlace
+            return source
+        }
         sources += config.redis.map {
             RedisSource(name: $0.name, urlEnv: $0.urlEnv, environment: environment, stagingDBs: $0.stagingDBs, offlineRDB: $0.restoreRDB)
         }

@@ -6,7 +6,7 @@ struct Restore: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Restore a bundle into the configured targets, all or nothing.",
         discussion: """
-            Verifies the signature and every object, decrypts and checks every artifact into a staging copy beside its target, runs the pre_restore hook, then swaps the targets in one by one (SQLite through its backup API, so open connections see the new data), undoing those already swapped if one fails, and runs the post_restore hook. The previous content is kept: `coffer rollback RESTORE-ID` brings it back. Exit status 0 only when every target was committed.
+            Verifies the signature and every object, decrypts and checks every artifact into a staging copy beside its target, runs the pre_restore hook, then swaps the targets in one by one (SQLite through its backup API, so open connections see the new data; PostgreSQL by renaming a staging database into place; Redis with SWAPDB), undoing those already swapped if one fails, and runs the post_restore hook. The previous content is kept: `coffer rollback RESTORE-ID` brings it back. Exit status 0 only when every target was committed.
             """
     )
 
@@ -32,6 +32,11 @@ struct Restore: AsyncParsableCommand {
         help: ArgumentHelp("Restore the [[postgres]] source NAME into database DB instead (created if missing); repeatable.", valueName: "NAME=DB"))
     var to: [String] = []
 
+    @Flag(
+        name: .customLong("in-place"),
+        help: "PostgreSQL: restore inside one transaction into the target itself, for a role without CREATEDB (all or nothing, but no copy is kept for rollback).")
+    var inPlace = false
+
     func validate() throws {
         let modes = [bundle != nil, recover, finalize != nil].filter { $0 }.count
         if modes != 1 { throw ValidationError("give a bundle id (or `latest`), or --recover, or --finalize RESTORE-ID") }
@@ -44,6 +49,7 @@ struct Restore: AsyncParsableCommand {
         try await reportingErrors {
             var operation = RestoreOperation(
                 config: try global.loadConfig(), environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
+            operation.inPlace = inPlace
             for mapping in to {
                 let parts = mapping.split(separator: "=", maxSplits: 1).map(String.init)
                 operation.databases[parts[0]] = parts[1]

@@ -6,7 +6,7 @@ struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check a bundle: signature and every object's SHA-256; --deep also decrypts and checks contents.",
         discussion: """
-            Quick verification needs only keys/signing.pub. --deep needs keys/ENV.age and checks each artifact's format (SQLite integrity_check) and counts against the manifest. Exit status 5 when anything does not match.
+            Quick verification needs only keys/signing.pub. --deep needs keys/ENV.age and checks each artifact's format (SQLite integrity_check, pg_restore --list, the RDB's records and CRC-64) and counts against the manifest. --restore-test also restores PostgreSQL dumps into a temporary database and counts their rows. Exit status 5 when anything does not match.
             """
     )
 

@@ -310,4 +310,50 @@ struct PostgresCommandTests {
             #expect(try server.dump(ws, database) == before)
         }
     }
+
+    @Test("--in-place for a role without CREATEDB: one transaction, byte-identical; a lock held by the application fails it and changes nothing")
+    func inPlace() throws {
+        try withPostgresProject { ws, server, other in
+            let database = other + "_inplace"
+            let owner = "plain_" + other
+            try server.psql(ws, "postgres", "CREATE ROLE \(owner) LOGIN PASSWORD 'plain-pw'")
+            try server.psql(ws, "postgres", "CREATE DATABASE \(database) OWNER \(owner)")
+            defer {
+                _ = try? server.psql(ws, "postgres", "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
+                _ = try? server.psql(ws, "postgres", "DROP ROLE IF EXISTS \(owner)")
+            }
+            try server.psql(ws, database, applicationSchema, as: (owner, "plain-pw"))
+            let env = ["DATABASE_URL": "postgresql://\(owner):plain-pw@\(server.host):\(server.port)/\(database)"]
+            #expect(try ws.coffer("snapshot", environment: env).status == 0)
+            let snapshotted = try server.dump(ws, database)
+            try server.psql(ws, database, "DELETE FROM orders WHERE id > 5; INSERT INTO accounts (name) VALUES ('late')", as: (owner, "plain-pw"))
+            let before = try server.dump(ws, database)
+
+            let refused = try ws.coffer("restore", "latest", "--yes", environment: env)
+            #expect(refused.status != 0 && refused.stderr.contains("CREATEDB") && refused.stderr.contains("--in-place"), "\(refused.stderr)")
+
+            let holder = Process()
+            holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            holder.arguments = ["psql", "-X", "-q", "-d", database, "-c", "BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30);"]
+            holder.environment = ProcessInfo.processInfo.environment.merging(server.environment) { $1 }
+            holder.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            try holder.run()
+            usleep(300_000)
+            let locked = try ws.coffer("restore", "latest", "--yes", "--in-place", environment: env)
+            _ = try? server.psql(ws, "postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)' AND query LIKE '%pg_sleep%'")
+            kill(holder.processIdentifier, SIGKILL)
+            holder.waitUntilExit()
+            #expect(locked.status != 0)
+            #expect(locked.stderr.contains("lock timeout"), "\(locked.stderr)")
+            #expect(try server.dump(ws, database) == before)
+
+            let restore = try ws.coffer("restore", "latest", "--yes", "--in-place", environment: env)
+            #expect(restore.status == 0, "\(restore.stdout)\(restore.stderr)")
+            #expect(restore.stderr.contains("restored in place"))
+            #expect(try server.dump(ws, database) == snapshotted)
+            let restoreID = try #require(restore.stdout.split(separator: " ").first { $0.hasSuffix(";") }.map { String($0.dropLast()) })
+            #expect(try ws.coffer("rollback", restoreID, environment: env).status != 0)
+            #expect(try ws.coffer("restore", "--finalize", restoreID, environment: env).status == 0)
+        }
+    }
 }

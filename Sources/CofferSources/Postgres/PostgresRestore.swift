@@ -52,7 +52,7 @@ struct PostgresRestore {
         let connection = try maintenance()
         guard try connection.value("SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user") == "t" else {
             throw PostgresError(
-                "the role \(address.user ?? "of the connection") cannot create databases, and restore builds \(staging) beside \(target) first; grant it CREATEDB (ALTER ROLE ... CREATEDB) or restore by hand (docs/RESTORE.md)")
+                "the role \(address.user ?? "of the connection") cannot create databases, and restore builds \(staging) beside \(target) first; grant it CREATEDB (ALTER ROLE ... CREATEDB), or restore in place inside one transaction with --in-place (no copy is kept for rollback)")
         }
         let encoding = entry.source["encoding"]?.stringValue ?? "UTF8"
         try connection.query("CREATE DATABASE \(quoted(staging)) TEMPLATE template0 ENCODING \(literal(encoding))")

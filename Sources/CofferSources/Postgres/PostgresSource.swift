@@ -12,9 +12,14 @@ public struct PostgresSource: SnapshotSource, RestoreTarget {
     let url: String?
     /// Restore into this database instead of the one the connection string names (`--to NAME=DB`).
     public var database: String?
+    /// Restore inside one transaction into the target itself (`--in-place`), for a role without CREATEDB.
+    public var inPlace = false
 
     public var kind: ArtifactKind { .postgres }
     public var fileExtension: String { "pgdump" }
+    /// gzip -1 keeps up with pg_dump on two cores; on typical dumps (text, jsonb,
+    /// padded columns) it is within about 5% of `pg_dump | gzip -6` in size.
+    public var compressionLevel: Int32 { 1 }
 
     public init(name: String, urlEnv: String, environment: [String: String], database: String? = nil) {
         self.name = name
@@ -140,17 +145,37 @@ public struct PostgresSource: SnapshotSource, RestoreTarget {
         do { return try body() } catch let error as PostgresError { throw SourceError(name, error.message) }
     }
 
-    public func stage(restoreID: String, entry: ArtifactEntry, plaintext: (ByteSink) throws -> Void) throws -> StageReport {
-        try step { StageReport(stats: try restore(restoreID).stage(entry: entry, plaintext: plaintext)) }
+    private func inPlaceRestore(_ restoreID: String) throws -> PostgresInPlaceRestore {
+        PostgresInPlaceRestore(name: name, address: try restoreAddress(), restoreID: restoreID)
     }
 
-    public func commit(restoreID: String) throws { try step { try restore(restoreID).commit() } }
+    public func stage(restoreID: String, entry: ArtifactEntry, plaintext: (ByteSink) throws -> Void) throws -> StageReport {
+        if inPlace { return try step { try inPlaceRestore(restoreID).stage(entry: entry, plaintext: plaintext) } }
+        return try step { StageReport(stats: try restore(restoreID).stage(entry: entry, plaintext: plaintext)) }
+    }
 
-    public func undo(restoreID: String) throws { try step { try restore(restoreID).undo() } }
+    public func commit(restoreID: String) throws {
+        if inPlace { return try step { try inPlaceRestore(restoreID).commit() } }
+        try step { try restore(restoreID).commit() }
+    }
 
-    public func discardStage(restoreID: String) { try? restore(restoreID).discard() }
+    public func undo(restoreID: String) throws {
+        if inPlace { throw SourceError(name, "it was restored in place (--in-place), so there is no earlier copy to put back; restore an older bundle instead") }
+        try step { try restore(restoreID).undo() }
+    }
 
-    public func finalize(restoreID: String) throws { try step { try restore(restoreID).finalize() } }
+    public func discardStage(restoreID: String) {
+        if inPlace { return (try? inPlaceRestore(restoreID))?.discard() ?? () }
+        try? restore(restoreID).discard()
+    }
 
-    public func hasPreRestoreCopy(restoreID: String) -> Bool { (try? restore(restoreID).hasPreRestoreCopy()) ?? false }
+    public func finalize(restoreID: String) throws {
+        if inPlace { return try inPlaceRestore(restoreID).discard() }
+        try step { try restore(restoreID).finalize() }
+    }
+
+    public func hasPreRestoreCopy(restoreID: String) -> Bool {
+        if inPlace { return false }
+        return (try? restore(restoreID).hasPreRestoreCopy()) ?? false
+    }
 }

@@ -1,0 +1,119 @@
+import Foundation
+
+extension Bench {
+    /// A database of about 700 MB (`pgbench -i -s 20` plus 1.5 million rows of
+    /// random text and jsonb) on the PostgreSQL server `make bench` starts:
+    /// `coffer snapshot` against `pg_dump | restic backup --stdin`, `pg_dump |
+    /// gzip | age` and bare `pg_dump -Fc -Z0`, the artifact's size against
+    /// `pg_dump | gzip`, and `coffer restore` (every check included) against
+    /// `age -d | gunzip | psql`. Alternating, median of the runs.
+    static func benchmarkPostgres(_ options: Options, dir: String, report: inout Report) throws {
+        let env = ProcessInfo.processInfo.environment
+        guard let host = env["COFFER_TEST_PG_HOST"], let port = env["COFFER_TEST_PG_PORT"], let user = env["COFFER_TEST_PG_USER"],
+            let password = env["COFFER_TEST_PG_PASSWORD"], let bin = env["COFFER_TEST_PG_BIN"]
+        else {
+            throw BenchError("the PostgreSQL benchmark needs the server of scripts/with-test-servers.sh (run `make bench`)")
+        }
+        let project = dir + "/postgres"
+        try FileManager.default.createDirectory(atPath: project, withIntermediateDirectories: true)
+        let database = "bench_\(getpid())"
+        let pg = ["PGHOST": host, "PGPORT": port, "PGUSER": user, "PGPASSWORD": password]
+        func shell(_ script: String, _ what: String, extra: [String: String] = [:]) throws -> ChildUsage {
+            let usage = try measureChild("bash", ["-c", "set -eo pipefail; " + script], environment: pg.merging(extra) { $1 })
+            try check(usage.status, what)
+            return usage
+        }
+        func psql(_ sql: String, database: String = "postgres") throws {
+            _ = try shell("psql -X -q -v ON_ERROR_STOP=1 -d \(database) -c \"\(sql)\"", sql)
+        }
+        try psql("CREATE DATABASE \(database)")
+        defer {
+            for name in [database, database + "_psql", database + "_coffer"] { try? psql("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+        }
+        print("")
+        print("PostgreSQL: building the database (pgbench -i -s 20, 1.5 million rows of text and jsonb)...")
+        _ = try shell("\(bin)/pgbench -i -q -s 20 \(database) >/dev/null 2>&1", "pgbench -i")
+        try psql(
+            "CREATE TABLE docs AS SELECT g AS id, md5(random()::text) || repeat(md5(random()::text), 3) AS body, jsonb_build_object('n', g, 'r', random(), 'tag', md5(g::text)) AS meta FROM generate_series(1, 1500000) g",
+            database: database)
+        let size = Double(try measureOutput("psql", ["-X", "-A", "-t", "-d", database, "-c", "SELECT pg_database_size(current_database())"], environment: pg)) ?? 0
+
+        try check(measureChild("age-keygen", ["-o", project + "/age.key"]).status, "age-keygen")
+        let recipient = try String(contentsOfFile: project + "/age.key", encoding: .utf8).split(separator: "\n")
+            .first { $0.hasPrefix("# public key: ") }.map { String($0.dropFirst(14)) } ?? ""
+        try """
+            environment = "development"
+            repository = "backups"
+            keys = "keys"
+
+            [[postgres]]
+            name = "main"
+            """.write(toFile: project + "/coffer.toml", atomically: true, encoding: .utf8)
+        let coffer = ["COFFER_CONFIG": project + "/coffer.toml", "DATABASE_URL": "postgresql://\(user):\(password)@\(host):\(port)/\(database)"]
+        try check(measureChild(options.coffer, ["keys", "init"], environment: coffer).status, "coffer keys init")
+        let restic = ["RESTIC_REPOSITORY": project + "/restic", "RESTIC_PASSWORD": "bench"]
+        _ = try shell("restic init -q", "restic init", extra: restic)
+
+        var times: [String: [Double]] = [:]
+        var rss = 0
+        for _ in 0..<options.postgresRuns {
+            times["bare", default: []].append(try shell("pg_dump -Fc -Z0 -d \(database) > /dev/null", "pg_dump -Fc -Z0").seconds)
+            times["gzip-age", default: []].append(try shell("pg_dump -d \(database) | gzip | age -r \(recipient) > \(project)/dump.sql.gz.age", "pg_dump | gzip | age").seconds)
+            times["restic", default: []].append(try shell("pg_dump -d \(database) | restic backup -q --stdin --stdin-filename dump.sql", "pg_dump | restic", extra: restic).seconds)
+            let snapshot = try measureChild(options.coffer, ["snapshot"], environment: coffer)
+            try check(snapshot.status, "coffer snapshot")
+            times["coffer", default: []].append(snapshot.seconds)
+            rss = max(rss, snapshot.maxRSSKiB)
+        }
+        _ = try shell("pg_dump -d \(database) | gzip > \(project)/dump.sql.gz", "pg_dump | gzip")
+        let gzipBytes = Double((try FileManager.default.attributesOfItem(atPath: project + "/dump.sql.gz")[.size] as? NSNumber)?.intValue ?? 0)
+        let payloads = try FileManager.default.subpathsOfDirectory(atPath: project + "/backups").filter { $0.hasSuffix("main.pgdump.gz.age-payload") }.sorted()
+        let cofferBytes = Double((try FileManager.default.attributesOfItem(atPath: project + "/backups/" + (payloads.last ?? ""))[.size] as? NSNumber)?.intValue ?? 0)
+
+        var restoreRSS = 0
+        for _ in 0..<options.postgresRuns {
+            for name in [database + "_psql", database + "_coffer"] { try psql("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+            try psql("CREATE DATABASE \(database)_psql")
+            times["psql", default: []].append(
+                try shell("age -d -i \(project)/age.key \(project)/dump.sql.gz.age | gunzip | psql -X -q -v ON_ERROR_STOP=1 -d \(database)_psql > /dev/null", "age -d | gunzip | psql").seconds)
+            let restore = try measureChild(options.coffer, ["restore", "latest", "--yes", "--to", "main=\(database)_coffer"], environment: coffer)
+            try check(restore.status, "coffer restore")
+            times["restore", default: []].append(restore.seconds)
+            restoreRSS = max(restoreRSS, restore.maxRSSKiB)
+            let journals = try FileManager.default.contentsOfDirectory(atPath: project + "/.coffer/restores").filter { $0.hasSuffix(".json") }.sorted()
+            try check(measureChild(options.coffer, ["restore", "--finalize", String((journals.last ?? "").dropLast(5))], environment: coffer).status, "finalize")
+        }
+
+        let m = times.mapValues(median)
+        print(String(format: "PostgreSQL, a %.0f MB database, median of %d", size / 1e6, options.postgresRuns))
+        for (label, key) in [("coffer snapshot", "coffer"), ("pg_dump | restic backup --stdin", "restic"), ("pg_dump | gzip | age", "gzip-age"),
+            ("pg_dump -Fc -Z0 > /dev/null", "bare"), ("coffer restore (all checks)", "restore"), ("age -d | gunzip | psql", "psql")]
+        {
+            print("  \(label.padding(toLength: 34, withPad: " ", startingAt: 0)) \(String(format: "%7.2f s", m[key] ?? .nan))")
+        }
+        print(String(format: "  sizes: coffer artifact %.1f MB, pg_dump | gzip %.1f MB; peak RSS snapshot %.1f MiB, restore %.1f MiB",
+            cofferBytes / 1e6, gzipBytes / 1e6, Double(rss) / 1024, Double(restoreRSS) / 1024))
+        let c = m["coffer"] ?? .nan
+        report.add("pg snapshot / pg_dump | restic", value: c / (m["restic"] ?? .nan), unit: "x", target: "<= 1.00x", passed: c <= m["restic"] ?? 0)
+        report.add("pg snapshot / pg_dump | gzip | age", value: c / (m["gzip-age"] ?? .nan), unit: "x", target: "<= 0.50x", passed: c <= 0.5 * (m["gzip-age"] ?? 0))
+        report.add("pg artifact size / pg_dump | gzip", value: cofferBytes / gzipBytes, unit: "x", target: "<= 1.10x", passed: cofferBytes <= 1.1 * gzipBytes)
+        report.add("pg snapshot / bare pg_dump (stretch)", value: c / (m["bare"] ?? .nan), unit: "x", target: "<= 1.30x", passed: c <= 1.3 * (m["bare"] ?? 0))
+        report.add("pg restore / age | gunzip | psql", value: (m["restore"] ?? .nan) / (m["psql"] ?? .nan), unit: "x", target: "<= 0.80x",
+            passed: (m["restore"] ?? .infinity) <= 0.8 * (m["psql"] ?? 0))
+        report.add("pg peak RSS (snapshot, restore)", value: Double(max(rss, restoreRSS)) / 1024, unit: "MiB", target: "<= 96 MiB", passed: max(rss, restoreRSS) <= 96 * 1024)
+    }
+}
+
+/// A program's standard output, trimmed.
+func measureOutput(_ program: String, _ arguments: [String], environment: [String: String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = [program] + arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}
