@@ -87,13 +87,14 @@ struct SideFiles {
     func rawCopy(_ restoreID: String) -> String { preRestore(restoreID) + ".raw" }
 }
 
-/// Writes what `produce` pushes into a new file (mode 0600), durably.
-func writeNewFile(_ path: String, _ produce: (ByteSink) throws -> Void) throws {
+/// Writes what `produce` pushes into a new file (mode 0600), durably unless
+/// it is a temporary file that will not outlive the command (`durable: false`).
+func writeNewFile(_ path: String, durable: Bool = true, _ produce: (ByteSink) throws -> Void) throws {
     try? FileSystem.removeFile(path)
     var file = try FileDescriptor(opening: path, .createNew(permissions: 0o600))
     do {
         try withWriteBehind({ try file.write($0) }) { sink in try produce(sink) }
-        try file.sync()
+        if durable { try file.sync() }
         try file.close()
     } catch {
         try? FileSystem.removeFile(path)

@@ -126,6 +126,27 @@ struct PostgresCommandTests {
         }
     }
 
+    @Test("several [[postgres]] entries: one artifact each, each with its own database's counts")
+    func severalDatabases() throws {
+        try withPostgresProject { ws, server, database in
+            let second = database + "_second"
+            try server.psql(ws, "postgres", "CREATE DATABASE \(second)")
+            defer { _ = try? server.psql(ws, "postgres", "DROP DATABASE IF EXISTS \(second) WITH (FORCE)") }
+            try server.psql(ws, second, "CREATE TABLE jobs (id int); INSERT INTO jobs SELECT generate_series(1, 7)")
+            try (try String(contentsOfFile: ws.config, encoding: .utf8) + "\n[[postgres]]\nname = \"queue\"\nurl_env = \"QUEUE_URL\"\n")
+                .write(toFile: ws.config, atomically: true, encoding: .utf8)
+            let snapshot = try ws.coffer("snapshot", environment: ["DATABASE_URL": server.url(database), "QUEUE_URL": server.url(second)])
+            #expect(snapshot.status == 0, "\(snapshot.stderr)")
+            let bundles = ws.path("backups/bundles/development")
+            let id = try #require(try FileManager.default.contentsOfDirectory(atPath: bundles).sorted().last)
+            let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(bundles)/\(id)/manifest.json"))) as? [String: Any]
+            let artifacts = try #require(manifest?["artifacts"] as? [[String: Any]])
+            #expect(artifacts.map { $0["name"] as? String } == ["main", "queue"])
+            #expect(((artifacts[1]["stats"] as? [String: Any])?["tables"] as? [String: Int]) == ["public.jobs": 7])
+            #expect(try ws.coffer("verify", "latest", "--deep").status == 0)
+        }
+    }
+
     @Test("the row counts are those of the dump while the application keeps writing")
     func consistentWhileWriting() throws {
         try withPostgresProject { ws, server, database in

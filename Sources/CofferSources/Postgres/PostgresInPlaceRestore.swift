@@ -26,7 +26,7 @@ struct PostgresInPlaceRestore {
         }
         let dump = FileSystem.join(folder, "dump")
         do {
-            try writeNewFile(dump, plaintext)
+            try writeNewFile(dump, durable: false, plaintext)
         } catch let error as SystemError {
             throw PostgresError("cannot write the dump to \(folder): \(error.message); set TMPDIR to a folder with room")
         }
@@ -36,7 +36,7 @@ struct PostgresInPlaceRestore {
         // The script begins by turning lock_timeout off; an application holding a lock
         // must fail the restore after a while instead, so that line is changed on the way.
         var patched = false
-        try writeNewFile(script) { file in
+        try writeNewFile(script, durable: false) { file in
             try PostgresTools.run(restore, ["--clean", "--if-exists", "--exit-on-error", "--file=-", dump], environment: [:], scratch: folder) { chunk in
                 guard !patched, let range = chunk.firstRange(of: Array("SET lock_timeout = 0;".utf8)) else { return try file(chunk) }
                 patched = true

@@ -61,7 +61,7 @@ struct PostgresRestore {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let dump = FileSystem.join(folder, "\(name).pgdump")
         do {
-            try writeNewFile(dump, plaintext)
+            try writeNewFile(dump, durable: false, plaintext)
         } catch let error as SystemError {
             throw PostgresError("cannot write the dump for pg_restore to \(folder): \(error.message); set TMPDIR to a folder with room")
         }

@@ -65,9 +65,12 @@ public struct PostgresSource: SnapshotSource, RestoreTarget {
                 throw PostgresError("the server exported no snapshot")
             }
             let facts = try describe(connection)
-            try PostgresTools.run(
-                dump, ["--format=custom", "--compress=0", "--snapshot=\(snapshotID)", "--no-password"],
-                environment: address.environment, scratch: workDirectory, output: sink)
+            // Compression and encryption run on another thread while pg_dump's output is read.
+            try withWriteBehind(sink) { sink in
+                try PostgresTools.run(
+                    dump, ["--format=custom", "--compress=0", "--snapshot=\(snapshotID)", "--no-password"],
+                    environment: address.environment, scratch: workDirectory, output: sink)
+            }
             try connection.query("COMMIT")
             return facts
         } catch let error as PostgresError {

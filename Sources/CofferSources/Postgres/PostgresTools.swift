@@ -63,6 +63,7 @@ public enum PostgresTools {
         try process.run()
         var failure: (any Error)?
         let descriptor = pipe.fileHandleForReading.fileDescriptor
+        _ = fcntl(descriptor, 1031 /* F_SETPIPE_SZ, Linux */, 1 << 20)  // fewer stalls of the child while a block is handed on
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
         while true {
