@@ -46,6 +46,42 @@ extension PostgresServer {
     }
 }
 
+extension PostgresServer {
+    /// A second database, owned and filled (the application schema) by a new
+    /// role made with `options` (`CREATEDB` or nothing); dropped afterwards.
+    /// `body` gets the database and the environment that snapshots it as that role.
+    func withOwnedDatabase(_ ws: Workspace, _ name: String, role options: String, _ body: (String, [String: String]) throws -> Void) throws {
+        let owner = "owner_" + name
+        let password = "pw-" + name
+        try psql(ws, "postgres", "CREATE ROLE \(owner) LOGIN PASSWORD '\(password)' \(options)")
+        try psql(ws, "postgres", "CREATE DATABASE \(name) OWNER \(owner)")
+        defer {
+            _ = try? psql(ws, "postgres", "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+            _ = try? psql(ws, "postgres", "DROP ROLE IF EXISTS \(owner)")
+        }
+        try psql(ws, name, applicationSchema, as: (owner, password))
+        try body(name, ["DATABASE_URL": "postgresql://\(owner):\(password)@\(host):\(port)/\(name)"])
+    }
+
+    /// A superuser's psql session running `sql` in the background (an application holding the database); kill it when done.
+    func session(_ database: String, _ sql: String) throws -> Process {
+        let session = Process()
+        session.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        session.arguments = ["psql", "-X", "-q", "-d", database, "-c", sql]
+        session.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        session.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try session.run()
+        usleep(300_000)
+        return session
+    }
+}
+
+/// Ends a background session.
+private func end(_ session: Process) {
+    kill(session.processIdentifier, SIGKILL)
+    session.waitUntilExit()
+}
+
 /// A schema with the kinds of objects a real application has: enums, arrays,
 /// jsonb, sequences, foreign keys, a view, a function and a trigger.
 private let applicationSchema = """
@@ -150,20 +186,9 @@ struct PostgresCommandTests {
     @Test("the row counts are those of the dump while the application keeps writing")
     func consistentWhileWriting() throws {
         try withPostgresProject { ws, server, database in
-            let writer = Process()
-            writer.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            writer.arguments = [
-                "psql", "-X", "-q", "-d", database, "-c",
-                "DO $$ BEGIN FOR i IN 1..100000 LOOP INSERT INTO orders (account, total) VALUES (1, i); COMMIT; END LOOP; END $$",
-            ]
-            writer.environment = ProcessInfo.processInfo.environment.merging(server.environment) { $1 }
-            writer.standardError = FileHandle(forWritingAtPath: "/dev/null")
-            try writer.run()
-            defer {
-                kill(writer.processIdentifier, SIGKILL)
-                writer.waitUntilExit()
-            }
-            usleep(300_000)
+            let writer = try server.session(
+                database, "DO $$ BEGIN FOR i IN 1..100000 LOOP INSERT INTO orders (account, total) VALUES (1, i); COMMIT; END LOOP; END $$")
+            defer { end(writer) }
             let snapshot = try ws.coffer("snapshot", environment: ["DATABASE_URL": server.url(database)])
             #expect(snapshot.status == 0, "\(snapshot.stderr)")
             let (id, artifact) = try lastArtifact(ws)
@@ -213,17 +238,8 @@ struct PostgresCommandTests {
             try server.psql(ws, database, "DELETE FROM orders WHERE id > 10; ALTER TABLE accounts ADD COLUMN extra int; SELECT setval('invoice_numbers', 5000)")
             let changed = try server.dump(ws, database)
             // An application session on the target: the commit ends it.
-            let session = Process()
-            session.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            session.arguments = ["psql", "-X", "-q", "-d", database, "-c", "SELECT pg_sleep(60)"]
-            session.environment = ProcessInfo.processInfo.environment.merging(server.environment) { $1 }
-            session.standardError = FileHandle(forWritingAtPath: "/dev/null")
-            try session.run()
-            defer {
-                kill(session.processIdentifier, SIGKILL)
-                session.waitUntilExit()
-            }
-            usleep(300_000)
+            let session = try server.session(database, "SELECT pg_sleep(60)")
+            defer { end(session) }
             let restore = try ws.coffer("restore", "latest", "--yes", environment: env)
             #expect(restore.status == 0, "\(restore.stdout)\(restore.stderr)")
             #expect(try server.dump(ws, database) == snapshotted)
@@ -288,93 +304,63 @@ struct PostgresCommandTests {
     @Test("sessions that cannot be ended at commit time fail the restore; a restore killed while staging leaves a database that --recover drops")
     func busyTargetAndKilledStaging() throws {
         try withPostgresProject { ws, server, other in
-            // A database made and filled by a role that may create databases but is no superuser.
-            let database = other + "_owned"
-            let owner = "owner_" + other
-            try server.psql(ws, "postgres", "CREATE ROLE \(owner) LOGIN PASSWORD 'owner-pw' CREATEDB")
-            try server.psql(ws, "postgres", "CREATE DATABASE \(database) OWNER \(owner)")
-            defer {
-                _ = try? server.psql(ws, "postgres", "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
-                _ = try? server.psql(ws, "postgres", "DROP ROLE IF EXISTS \(owner)")
+            // A database of a role that may create databases but is no superuser.
+            try server.withOwnedDatabase(ws, other + "_owned", role: "CREATEDB") { database, env in
+                let snapshot = try ws.coffer("snapshot", environment: env)
+                #expect(snapshot.status == 0, "\(snapshot.stderr)")
+                try server.psql(ws, database, "DELETE FROM orders")
+                let before = try server.dump(ws, database)
+
+                // A superuser's session: the owner may not end it, so the rename cannot happen.
+                let session = try server.session(database, "SELECT pg_sleep(60)")
+                let busy = try ws.coffer("restore", "latest", "--yes", environment: env)
+                end(session)
+                #expect(busy.status != 0)
+                #expect(busy.stderr.contains("could not be ended"), "\(busy.stderr)")
+                #expect(try server.dump(ws, database) == before)
+                #expect(try server.databases(ws, containing: "__").isEmpty)
+
+                let killed = try ws.coffer("restore", "latest", "--yes", environment: env.merging(["COFFER_FAULT": "restore-after-stage-1"]) { $1 })
+                #expect(killed.status != 0)
+                #expect(try server.databases(ws, containing: "__coffer_").count == 1)
+                let again = try ws.coffer("restore", "latest", "--yes", environment: env)
+                #expect(again.status != 0 && again.stderr.contains("--recover"), "\(again.stderr)")
+                let recovered = try ws.coffer("restore", "--recover", environment: env)
+                #expect(recovered.status == 0, "\(recovered.stdout)\(recovered.stderr)")
+                #expect(try server.databases(ws, containing: "__").isEmpty)
+                #expect(try server.dump(ws, database) == before)
             }
-            try server.psql(ws, database, applicationSchema, as: (owner, "owner-pw"))
-            let env = ["DATABASE_URL": "postgresql://\(owner):owner-pw@\(server.host):\(server.port)/\(database)"]
-            let snapshot = try ws.coffer("snapshot", environment: env)
-            #expect(snapshot.status == 0, "\(snapshot.stderr)")
-            try server.psql(ws, database, "DELETE FROM orders")
-            let before = try server.dump(ws, database)
-
-            // A superuser's session: the owner may not end it, so the rename cannot happen.
-            let session = Process()
-            session.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            session.arguments = ["psql", "-X", "-q", "-d", database, "-c", "SELECT pg_sleep(60)"]
-            session.environment = ProcessInfo.processInfo.environment.merging(server.environment) { $1 }
-            session.standardError = FileHandle(forWritingAtPath: "/dev/null")
-            try session.run()
-            usleep(300_000)
-            let busy = try ws.coffer("restore", "latest", "--yes", environment: env)
-            kill(session.processIdentifier, SIGKILL)
-            session.waitUntilExit()
-            #expect(busy.status != 0)
-            #expect(busy.stderr.contains("could not be ended"), "\(busy.stderr)")
-            #expect(try server.dump(ws, database) == before)
-            #expect(try server.databases(ws, containing: "__").isEmpty)
-
-            let killed = try ws.coffer("restore", "latest", "--yes", environment: env.merging(["COFFER_FAULT": "restore-after-stage-1"]) { $1 })
-            #expect(killed.status != 0)
-            #expect(try server.databases(ws, containing: "__coffer_").count == 1)
-            let again = try ws.coffer("restore", "latest", "--yes", environment: env)
-            #expect(again.status != 0 && again.stderr.contains("--recover"), "\(again.stderr)")
-            let recovered = try ws.coffer("restore", "--recover", environment: env)
-            #expect(recovered.status == 0, "\(recovered.stdout)\(recovered.stderr)")
-            #expect(try server.databases(ws, containing: "__").isEmpty)
-            #expect(try server.dump(ws, database) == before)
         }
     }
 
     @Test("--in-place for a role without CREATEDB: one transaction, byte-identical; a lock held by the application fails it and changes nothing")
     func inPlace() throws {
         try withPostgresProject { ws, server, other in
-            let database = other + "_inplace"
-            let owner = "plain_" + other
-            try server.psql(ws, "postgres", "CREATE ROLE \(owner) LOGIN PASSWORD 'plain-pw'")
-            try server.psql(ws, "postgres", "CREATE DATABASE \(database) OWNER \(owner)")
-            defer {
-                _ = try? server.psql(ws, "postgres", "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
-                _ = try? server.psql(ws, "postgres", "DROP ROLE IF EXISTS \(owner)")
+            try server.withOwnedDatabase(ws, other + "_inplace", role: "") { database, env in
+                #expect(try ws.coffer("snapshot", environment: env).status == 0)
+                let snapshotted = try server.dump(ws, database)
+                try server.psql(ws, database, "DELETE FROM orders WHERE id > 5; INSERT INTO accounts (name) VALUES ('late')")
+                let before = try server.dump(ws, database)
+
+                let refused = try ws.coffer("restore", "latest", "--yes", environment: env)
+                #expect(refused.status != 0 && refused.stderr.contains("CREATEDB") && refused.stderr.contains("--in-place"), "\(refused.stderr)")
+
+                let holder = try server.session(database, "BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30);")
+                let locked = try ws.coffer("restore", "latest", "--yes", "--in-place", environment: env)
+                _ = try? server.psql(ws, "postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)' AND query LIKE '%pg_sleep%'")
+                end(holder)
+                #expect(locked.status != 0)
+                #expect(locked.stderr.contains("lock timeout"), "\(locked.stderr)")
+                #expect(try server.dump(ws, database) == before)
+
+                let restore = try ws.coffer("restore", "latest", "--yes", "--in-place", environment: env)
+                #expect(restore.status == 0, "\(restore.stdout)\(restore.stderr)")
+                #expect(restore.stderr.contains("restored in place"))
+                #expect(try server.dump(ws, database) == snapshotted)
+                let restoreID = try #require(restore.stdout.split(separator: " ").first { $0.hasSuffix(";") }.map { String($0.dropLast()) })
+                #expect(try ws.coffer("rollback", restoreID, environment: env).status != 0)
+                #expect(try ws.coffer("restore", "--finalize", restoreID, environment: env).status == 0)
             }
-            try server.psql(ws, database, applicationSchema, as: (owner, "plain-pw"))
-            let env = ["DATABASE_URL": "postgresql://\(owner):plain-pw@\(server.host):\(server.port)/\(database)"]
-            #expect(try ws.coffer("snapshot", environment: env).status == 0)
-            let snapshotted = try server.dump(ws, database)
-            try server.psql(ws, database, "DELETE FROM orders WHERE id > 5; INSERT INTO accounts (name) VALUES ('late')", as: (owner, "plain-pw"))
-            let before = try server.dump(ws, database)
-
-            let refused = try ws.coffer("restore", "latest", "--yes", environment: env)
-            #expect(refused.status != 0 && refused.stderr.contains("CREATEDB") && refused.stderr.contains("--in-place"), "\(refused.stderr)")
-
-            let holder = Process()
-            holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            holder.arguments = ["psql", "-X", "-q", "-d", database, "-c", "BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30);"]
-            holder.environment = ProcessInfo.processInfo.environment.merging(server.environment) { $1 }
-            holder.standardError = FileHandle(forWritingAtPath: "/dev/null")
-            try holder.run()
-            usleep(300_000)
-            let locked = try ws.coffer("restore", "latest", "--yes", "--in-place", environment: env)
-            _ = try? server.psql(ws, "postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)' AND query LIKE '%pg_sleep%'")
-            kill(holder.processIdentifier, SIGKILL)
-            holder.waitUntilExit()
-            #expect(locked.status != 0)
-            #expect(locked.stderr.contains("lock timeout"), "\(locked.stderr)")
-            #expect(try server.dump(ws, database) == before)
-
-            let restore = try ws.coffer("restore", "latest", "--yes", "--in-place", environment: env)
-            #expect(restore.status == 0, "\(restore.stdout)\(restore.stderr)")
-            #expect(restore.stderr.contains("restored in place"))
-            #expect(try server.dump(ws, database) == snapshotted)
-            let restoreID = try #require(restore.stdout.split(separator: " ").first { $0.hasSuffix(";") }.map { String($0.dropLast()) })
-            #expect(try ws.coffer("rollback", restoreID, environment: env).status != 0)
-            #expect(try ws.coffer("restore", "--finalize", restoreID, environment: env).status == 0)
         }
     }
 }
