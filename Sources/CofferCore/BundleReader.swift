@@ -48,14 +48,31 @@ public struct BundleReader {
         try AgeHeader(parsing: try headerBytes(of: entry))
     }
 
-    /// Decrypts and decompresses `entry` into `output`.
+    /// Decrypts and decompresses `entry` into `output`, checking both objects
+    /// against the manifest's size and SHA-256 in the same single read: the
+    /// digest is compared once the payload has streamed past, so a caller must
+    /// treat what it wrote as unchecked until this returns (restore stages it,
+    /// and commits nothing before every artifact returned).
     @discardableResult
     public func open(_ entry: ArtifactEntry, identities: [any AgeIdentity], output: ByteSink) throws -> Int64 {
-        guard let header = try repository.storage.readSmall(key(entry.headerPath), limit: AgeHeader.maximumSize) else {
-            throw FormatError(.missing, "\(entry.name): the header object \(entry.headerPath) is missing")
+        let header = try headerBytes(of: entry)
+        guard try repository.storage.size(of: key(entry.payloadPath)) != nil else {
+            throw FormatError(.missing, "\(entry.name): the payload object \(entry.payloadPath) is missing")
         }
-        return try ArtifactPipeline.open(
+        var hasher = SHA256()
+        var count: Int64 = 0
+        let plain = try ArtifactPipeline.open(
             entry: entry, header: header, identities: identities,
-            read: { sink in try repository.storage.read(key(entry.payloadPath), into: sink) }, output: output)
+            read: { sink in
+                try repository.storage.read(key(entry.payloadPath)) { chunk in
+                    hasher.update(chunk)
+                    count += Int64(chunk.count)
+                    try sink(chunk)
+                }
+            }, output: output)
+        guard count == entry.payload.bytes, hexString(hasher.finalize()) == entry.payload.sha256 else {
+            throw FormatError(.digest, "\(entry.name): payload object does not match the manifest (altered, truncated or swapped)")
+        }
+        return plain
     }
 }

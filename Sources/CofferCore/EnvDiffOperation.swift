@@ -40,7 +40,6 @@ public struct EnvDiffOperation {
         var text: [UInt8] = []
         defer { text.withUnsafeMutableBytes { buffer in for index in buffer.indices { buffer[index] = 0 } } }
         let reader = BundleReader(repository: repository, manifest: manifest)
-        try reader.checkObjects(entry)
         try reader.open(entry, identities: try keys.identities(environmentName)) { text += $0 }
         let saved = try EnvSource.inspect(String(decoding: text, as: UTF8.self)).variables
         let current = try env.collect()

@@ -5,29 +5,57 @@ import Foundation
 /// `coffer restore --recover` can finish or undo a commit a crash interrupted,
 /// and `coffer rollback` knows what to put back.
 public struct RestoreJournal: Codable, Sendable {
+    /// Where the restore as a whole stands; the moves between states are
+    /// `RestoreStateMachine`'s table (and docs/RESTORE.md's).
     public enum State: String, Codable, Sendable {
         /// Artifacts are being decrypted and staged; no target touched yet.
         case staging
-        /// Targets are being swapped; some may be done.
+        /// Targets are being swapped in order; some may be done.
         case committing
-        /// A commit failed and the committed targets are being put back.
+        /// A commit failed and the targets that may have changed are being put back.
         case undoing
         /// Every target holds the bundle's content; pre-restore copies are kept.
         case committed
         /// Failed; every target holds what it held before.
         case failed
-        /// Rolled back to the pre-restore content.
+        /// `coffer rollback` is putting the pre-restore content back.
+        case rollingBack = "rolling-back"
+        /// Every target holds its pre-restore content again.
         case rolledBack = "rolled-back"
-        /// Pre-restore copies dropped; rollback no longer possible.
+        /// The kept copies are being dropped.
+        case finalizing
+        /// Kept copies dropped; rollback no longer possible.
         case finalized
+
+        /// States a process leaves only by finishing its work: found with the lock free, a crash interrupted it.
+        public var isInFlight: Bool { [.staging, .committing, .undoing, .rollingBack, .finalizing].contains(self) }
+    }
+
+    /// Where one target stands. `committing` and `undoing` mean the step was
+    /// started and its outcome is not known yet: the target must be asked.
+    public enum Step: String, Codable, Sendable {
+        case pending, staged, committing, committed, undoing, undone, discarded
+
+        /// What a target in this step holds, as far as the journal knows.
+        public var holds: Holding {
+            switch self {
+            case .pending, .staged, .undone, .discarded: .previous
+            case .committed: .bundle
+            case .committing, .undoing: .unknown
+            }
+        }
+    }
+
+    /// Which content a target holds.
+    public enum Holding: String, Codable, Sendable {
+        case previous, bundle, unknown
     }
 
     public struct Target: Codable, Sendable {
         public var name: String
         public var kind: String
         public var target: String
-        /// `pending`, `staged`, `committing`, `committed` or `undone`.
-        public var step: String
+        public var step: Step
         /// The database a PostgreSQL artifact went to when `--to` named one.
         public var database: String?
         /// True when a PostgreSQL artifact was restored `--in-place`.

@@ -24,10 +24,36 @@ public struct RestoreResult: Sendable {
     public var warnings: [String] = []
 }
 
+/// A restore that did not commit, with what each target holds now (the
+/// journal's record, resolved by asking the targets), so the message and
+/// `--json` can say exactly where things stand.
+public struct RestoreFailure: Error, CustomStringConvertible, Sendable {
+    public let journal: RestoreJournal
+    public let message: String
+
+    public var description: String { message }
+}
+
+extension RestoreJournal {
+    /// One line per target: where it stands, for messages.
+    var holdingsText: String {
+        targets.map { target in
+            let holds = switch target.step.holds {
+            case .bundle: "holds the bundle's content"
+            case .previous: "holds its previous content"
+            case .unknown: "could not be asked what it holds (its previous content is kept)"
+            }
+            return "\(target.name) (\(target.target)) \(holds)"
+        }.joined(separator: "; ")
+    }
+}
+
 /// `coffer restore`, following DESIGN.md: verify the signature and every
-/// object first, decrypt and stage every artifact beside its target and check
+/// object while decrypting, stage every artifact beside its target and check
 /// it, then commit the targets one by one with quick swaps, undoing those
-/// already committed if a later one fails. All or nothing; every step journaled.
+/// already committed if a later one fails. All or nothing; every move goes
+/// through `RestoreStateMachine`, and after an error the target is asked what
+/// it holds instead of assuming.
 public struct RestoreOperation {
     public let config: CofferConfig
     public let environment: [String: String]
@@ -81,33 +107,37 @@ public struct RestoreOperation {
 
         let repository = try Repository.open(config)
         let reader = BundleReader(repository: repository, manifest: manifest)
-        // 1. Every object must be the one the signed manifest lists.
-        for entry in manifest.artifacts {
-            progress.begin("\(entry.name): checking digests")
-            try reader.checkObjects(entry)
-            progress.end()
-        }
         let identities = try keys.identities(config.environment.rawValue)
         let restoreID = BundleID.make(at: try Clock.now(environment: environment))
         result.restoreID = restoreID
+        // A target that cannot be undone commits last, after every other one committed.
         let work: [(ArtifactEntry, any SnapshotSource & RestoreTarget)] = manifest.artifacts.compactMap { entry in
             guard let target = SourceCatalog.target(for: entry, in: sources),
                 plan.first(where: { $0.artifact == entry.name })?.skipped == nil
             else { return nil }
             return (entry, target)
+        }.sorted { $0.1.canUndo && !$1.1.canUndo }
+        let final = work.filter { !$0.1.canUndo }
+        guard final.count <= 1 else {
+            throw CofferError(
+                .refused,
+                "\(final.map(\.0.name).joined(separator: " and ")) would all be restored in place, and two targets that cannot be undone cannot be all or nothing; restore with a role that may create databases, or one PostgreSQL source at a time (a config with only that source)")
         }
         let now = Clock.format(try Clock.now(environment: environment))
-        var journal = RestoreJournal(
-            restoreID: restoreID, bundle: manifest.id, environment: manifest.environment, startedAt: now, updatedAt: now,
-            state: .staging,
-            targets: work.map {
-                .init(
-                    name: $0.0.name, kind: $0.0.kind.rawValue, target: $0.1.targetDescription, step: "pending", database: databases[$0.0.name],
-                    inPlace: $0.0.kind == .postgres && inPlace ? true : nil)
-            })
-        try journals.save(journal)
+        var machine = try RestoreStateMachine.begin(
+            RestoreJournal(
+                restoreID: restoreID, bundle: manifest.id, environment: manifest.environment, startedAt: now, updatedAt: now,
+                state: .staging,
+                targets: work.map {
+                    .init(
+                        name: $0.0.name, kind: $0.0.kind.rawValue, target: $0.1.targetDescription, step: .pending, database: databases[$0.0.name],
+                        inPlace: $0.1.canUndo ? nil : true)
+                }),
+            in: journals)
+        let targets = work.map(\.1)
 
-        // 2. Decrypt, stage and check everything before touching any target.
+        // 1. Decrypt, check every object's digest on the way, stage and check
+        //    everything before touching any target.
         do {
             for (index, (entry, target)) in work.enumerated() {
                 progress.begin("\(entry.name): decrypting and staging beside \(target.targetDescription)")
@@ -120,25 +150,20 @@ public struct RestoreOperation {
                 progress.end()
                 try compareStats(staged.stats, entry)
                 result.warnings += staged.notes
-                journal.targets[index].step = "staged"
+                try machine.move(index, to: .staged)
                 if environment["COFFER_FAULT"] == "restore-after-stage-\(index + 1)" { ProcessIdentity.crashForTesting() }
             }
-            try journals.save(journal)
         } catch {
-            for (_, target) in work { target.discardStage(restoreID: restoreID) }
-            journal.state = .failed
-            try? journals.save(journal)
+            abandonStaging(&machine, targets)
             throw error
         }
 
-        // 3. Commit with quick swaps; undo on failure. Hooks around it.
+        // 2. Commit with quick swaps; undo on failure. Hooks around it.
         if let hook = config.hooks.preRestore {
             do {
                 try Hooks.run(hook, name: "pre_restore", in: FileSystem.directoryName(of: config.path), environment: environment)
             } catch {
-                for (_, target) in work { target.discardStage(restoreID: restoreID) }
-                journal.state = .failed
-                try? journals.save(journal)
+                abandonStaging(&machine, targets)
                 throw error
             }
         }
@@ -152,88 +177,160 @@ public struct RestoreOperation {
                 return "\(error)"
             }
         }
-        journal.state = .committing
-        try journals.save(journal)
         do {
-            try commitAll(&journal, work.map(\.1))
+            try machine.move(to: .committing)
+            result.warnings += try commitAll(&machine, targets)
         } catch {
-            if let problem = runPostHook() { throw CofferError(.failure, "\(error); and then \(problem)") }
+            if let problem = runPostHook() { throw RestoreFailure(journal: machine.journal, message: "\(error); and then \(problem)") }
             throw error
         }
         if let problem = runPostHook() { result.warnings.append("\(problem); the restore itself was committed") }
         result.committed = work.map(\.0.name)
         if let problem = recordInJournal(
-            "restore", ["bundle": .string(manifest.id), "restore": .string(journal.restoreID), "targets": .array(result.committed.map { .string($0) })])
+            "restore", ["bundle": .string(manifest.id), "restore": .string(restoreID), "targets": .array(result.committed.map { .string($0) })])
         {
             result.warnings.append(problem)
         }
         return result
     }
 
-    /// Commits every staged target in order; on a failure, puts every touched
-    /// target back. Every step is journaled before it is taken.
-    func commitAll(_ journal: inout RestoreJournal, _ targets: [any RestoreTarget]) throws {
-        let restoreID = journal.restoreID
-        for (index, target) in targets.enumerated() where journal.targets[index].step != "committed" {
-            journal.targets[index].step = "committing"
-            try journals.save(journal)
+    /// Staging failed or was stopped: removes every staged copy; no target was touched.
+    private func abandonStaging(_ machine: inout RestoreStateMachine, _ targets: [any RestoreTarget]) {
+        for (index, target) in targets.enumerated() {
+            target.discardStage(restoreID: machine.restoreID)
+            try? machine.move(index, to: .discarded)
+        }
+        try? machine.move(to: .failed)
+    }
+
+    /// Asks a target what it holds, a few times (a server may be restarting);
+    /// nil, with the reason, when it cannot be asked.
+    func ask(_ target: any RestoreTarget, _ restoreID: String) -> (TargetContent?, String) {
+        var reason = ""
+        for attempt in 0..<3 {
+            do {
+                return (try target.content(restoreID: restoreID), "")
+            } catch {
+                reason = "\(error)"
+                if attempt < 2 { usleep(300_000) }
+            }
+        }
+        return (nil, reason)
+    }
+
+    /// Commits every staged target in order (resuming after a crash); returns
+    /// notes for the operator. When a commit fails, the target is asked what
+    /// it holds: the bundle means the answer was lost and the restore goes on;
+    /// anything else puts every target that may have changed back, and throws
+    /// `RestoreFailure` saying what each holds.
+    func commitAll(_ machine: inout RestoreStateMachine, _ targets: [any RestoreTarget]) throws -> [String] {
+        let restoreID = machine.restoreID
+        var notes: [String] = []
+        var failure: (name: String, error: String)?
+        for (index, target) in targets.enumerated() where machine.step(index) != .committed {
+            if machine.step(index) == .committing, case (let content?, _) = ask(target, restoreID), content == .bundle {
+                try machine.move(index, to: .committed)  // a crash came after the swap
+                continue
+            }
+            try machine.move(index, to: .committing)
             do {
                 try target.commit(restoreID: restoreID)
             } catch {
-                // A failed commit left its own target as it was; drop its kept copy, undo the others.
-                journal.targets[index].step = "failed"
-                try? journals.save(journal)
-                try? target.finalize(restoreID: restoreID)
-                let problems = undoAll(&journal, targets)
-                if !problems.isEmpty {
-                    throw CofferError(
-                        .failure,
-                        "restore \(restoreID) failed at \(target.name) (\(error)) and could not put everything back: \(problems.joined(separator: "; ")). The previous content is kept beside each target as NAME.pre-restore-\(restoreID); fix the cause and run `coffer restore --recover`")
+                let (content, reason) = ask(target, restoreID)
+                if content == .bundle {
+                    notes.append("\(target.name): the commit reported an error (\(error)), but \(target.targetDescription) holds the bundle's content: the change happened and its answer was lost")
+                } else {
+                    if content == .previous { try machine.move(index, to: .staged) }
+                    failure = (target.name, content == nil ? "\(error); and it cannot be asked what it holds now: \(reason)" : "\(error)")
+                    break
                 }
-                throw CofferError(.failure, "restore failed at \(target.name): \(error); every target was put back, nothing changed")
             }
-            journal.targets[index].step = "committed"
-            try journals.save(journal)
+            try machine.move(index, to: .committed)
             if environment["COFFER_FAULT"] == "restore-after-commit-\(index + 1)" { ProcessIdentity.crashForTesting() }
         }
-        journal.state = .committed
-        try journals.save(journal)
+        guard let failure else {
+            try machine.move(to: .committed)
+            return notes
+        }
+        try machine.move(to: .undoing)
+        let problems = undoAll(&machine, targets)
+        if problems.isEmpty {
+            throw RestoreFailure(
+                journal: machine.journal, message: "restore failed at \(failure.name): \(failure.error); every target was put back, nothing changed")
+        }
+        throw RestoreFailure(
+            journal: machine.journal,
+            message: "restore \(restoreID) failed at \(failure.name) (\(failure.error)) and could not put everything back: \(problems.joined(separator: "; ")). Now: \(machine.journal.holdingsText). Fix the cause and run `coffer restore --recover`")
     }
 
-    /// Puts back every target that was committed (or was being committed when
-    /// a crash came) and still has its pre-restore copy, newest first, and
-    /// removes the staged copies. Journaled as `undoing` first, so a crash
-    /// part-way is resumed by `--recover`; each undo is safe to repeat.
-    /// Returns the problems.
-    func undoAll(_ journal: inout RestoreJournal, _ targets: [any RestoreTarget]) -> [String] {
-        let restoreID = journal.restoreID
-        journal.state = .undoing
-        try? journals.save(journal)
+    /// Puts back every target that was committed or may have been (newest
+    /// first) and removes the staged copies; safe to resume after a crash.
+    /// A kept copy is dropped only once its target confirmed holding the
+    /// previous content again. Returns the problems; none means `failed`.
+    func undoAll(_ machine: inout RestoreStateMachine, _ targets: [any RestoreTarget]) -> [String] {
+        let restoreID = machine.restoreID
         var problems: [String] = []
-        for (index, target) in targets.enumerated().reversed()
-        where ["committed", "committing"].contains(journal.targets[index].step) && target.hasPreRestoreCopy(restoreID: restoreID) {
-            do {
-                try target.undo(restoreID: restoreID)
+        for (index, target) in targets.enumerated().reversed() {
+            switch machine.step(index) {
+            case .pending, .staged:
+                target.discardStage(restoreID: restoreID)
+                try? machine.move(index, to: .discarded)
+            case .committing where ask(target, restoreID).0 == .previous:
+                // The commit never happened: nothing to put back.
+                target.discardStage(restoreID: restoreID)
+                try? machine.move(index, to: .staged)
+                try? machine.move(index, to: .discarded)
+            case .committed, .committing, .undoing:
+                guard target.canUndo else {
+                    problems.append("\(target.name) was restored in place and cannot be undone")
+                    continue
+                }
+                if let problem = undo(&machine, index, target) {
+                    problems.append(problem)
+                    continue
+                }
+                do { try target.finalize(restoreID: restoreID) } catch { problems.append("\(target.name): put back, but its restored copy could not be removed: \(error)") }
                 if environment["COFFER_FAULT"] == "restore-during-undo" { ProcessIdentity.crashForTesting() }
-                journal.targets[index].step = "undone"
-                try journals.save(journal)
-                try target.finalize(restoreID: restoreID)
-            } catch {
-                problems.append("\(target.name): \(error)")
+            case .undone, .discarded:
+                continue
             }
         }
-        for target in targets { target.discardStage(restoreID: restoreID) }
-        if problems.isEmpty {
-            journal.state = .failed
-            try? journals.save(journal)
-        }
+        if problems.isEmpty { try? machine.move(to: .failed) }
         return problems
     }
 
-    /// A restore interrupted mid-commit must be recovered before another starts.
+    /// One target's undo, journaled first; after an error the target is asked,
+    /// and only its word that it holds the previous content counts as done.
+    /// Returns the problem, if any.
+    private func undo(_ machine: inout RestoreStateMachine, _ index: Int, _ target: any RestoreTarget) -> String? {
+        let restoreID = machine.restoreID
+        do {
+            try machine.move(index, to: .undoing)
+        } catch {
+            return "\(target.name): \(error)"
+        }
+        do {
+            try target.undo(restoreID: restoreID)
+            if environment["COFFER_FAULT"] == "undo-fails-\(target.name)" { throw CofferError(.failure, "injected undo failure") }
+        } catch {
+            let (content, reason) = ask(target, restoreID)
+            guard content == .previous else {
+                let now = content.map { "it holds \($0 == .bundle ? "the bundle's content" : "either content")" } ?? "it cannot be asked what it holds (\(reason))"
+                return "\(target.name): cannot put the previous content back (\(error)); \(now), and the previous content is kept"
+            }
+        }
+        do {
+            try machine.move(index, to: .undone)
+        } catch {
+            return "\(target.name): \(error)"
+        }
+        return nil
+    }
+
+    /// A restore interrupted mid-way must be recovered before another starts.
     func refuseWhileInterrupted() throws {
-        if let interrupted = try journals.all().first(where: { [.committing, .staging, .undoing].contains($0.state) }) {
-            throw CofferError(.refused, "restore \(interrupted.restoreID) was interrupted; run `coffer restore --recover` first")
+        if let interrupted = try journals.all().first(where: { $0.state.isInFlight }) {
+            throw CofferError(.refused, "restore \(interrupted.restoreID) was interrupted (\(interrupted.state.rawValue)); run `coffer restore --recover` first")
         }
     }
 
@@ -255,66 +352,97 @@ public struct RestoreOperation {
         }
     }
 
-    /// Finishes (or, failing that, undoes) restores a crash interrupted, and
-    /// resumes undos that were interrupted. Returns one line per restore it
-    /// handled, and whether every one ended consistent.
+    /// Finishes what a crash interrupted: a commit (or, failing that, its
+    /// undo), an undo, a rollback or a finalize. Returns one line per restore
+    /// it handled, and whether every one ended consistent.
     public func recover() throws -> (lines: [String], succeeded: Bool) {
         let lock = try RestoreLock.acquire(journals)
         defer { lock.release() }
         var lines: [String] = []
         var succeeded = true
-        for var journal in try journals.all() {
-            switch journal.state {
-            case .staging:
-                for target in try targets(of: journal) { target.discardStage(restoreID: journal.restoreID) }
-                journal.state = .failed
-                try journals.save(journal)
-                lines.append("\(journal.restoreID): interrupted before any target changed; staged copies removed")
-            case .committing:
-                do {
-                    try commitAll(&journal, try targets(of: journal))
-                    lines.append("\(journal.restoreID): finished the interrupted commit; every target holds bundle \(journal.bundle)")
-                } catch {
-                    succeeded = succeeded && journal.state == .failed
-                    lines.append("\(journal.restoreID): could not finish the commit: \(error)")
+        for journal in try journals.all() where journal.state.isInFlight {
+            var machine = RestoreStateMachine(journal: journal, store: journals)
+            let id = journal.restoreID
+            do {
+                let targets = try targets(of: journal)
+                switch journal.state {
+                case .staging:
+                    abandonStaging(&machine, targets)
+                    lines.append("\(id): interrupted before any target changed; staged copies removed")
+                case .committing:
+                    let notes = try commitAll(&machine, targets)
+                    lines.append(([ "\(id): finished the interrupted commit; every target holds bundle \(journal.bundle)"] + notes).joined(separator: "\n"))
+                case .undoing:
+                    let problems = undoAll(&machine, targets)
+                    if problems.isEmpty {
+                        lines.append("\(id): finished putting every target back; nothing is changed")
+                    } else {
+                        succeeded = false
+                        lines.append("\(id): still cannot put back: \(problems.joined(separator: "; ")). Now: \(machine.journal.holdingsText)")
+                    }
+                case .rollingBack:
+                    try rollBackAll(&machine, targets)
+                    lines.append("\(id): finished the interrupted rollback; every target holds its content from before the restore")
+                case .finalizing:
+                    try finalizeAll(&machine, targets)
+                    lines.append("\(id): finished dropping the kept copies")
+                default:
+                    continue
                 }
-            case .undoing:
-                let problems = undoAll(&journal, try targets(of: journal))
-                if problems.isEmpty {
-                    lines.append("\(journal.restoreID): finished putting every target back; nothing is changed")
-                } else {
-                    succeeded = false
-                    lines.append("\(journal.restoreID): still cannot put back: \(problems.joined(separator: "; "))")
-                }
-            default:
-                continue
+            } catch let failure as RestoreFailure {
+                succeeded = succeeded && failure.journal.state == .failed
+                lines.append("\(id): \(failure.message)")
+            } catch {
+                succeeded = false
+                lines.append("\(id): could not recover: \(error). Now: \(machine.journal.holdingsText)")
             }
         }
         return (lines, succeeded)
     }
 
-    /// Puts back the pre-restore content of a committed restore.
+    /// Puts back the pre-restore content of a committed restore (or finishes a
+    /// rollback that was interrupted). Journaled like a commit: `rolling-back`
+    /// first, then each target `undoing` before and `undone` after.
     public func rollback(restoreID: String) throws -> RestoreJournal {
         let lock = try RestoreLock.acquire(journals)
         defer { lock.release() }
-        var journal = try journals.load(restoreID)
-        guard journal.state == .committed else {
-            throw CofferError(.refused, "restore \(restoreID) is \(journal.state.rawValue); only a committed restore can be rolled back")
+        var machine = RestoreStateMachine(journal: try journals.load(restoreID), store: journals)
+        guard [.committed, .rollingBack].contains(machine.state) else {
+            throw CofferError(.refused, "restore \(restoreID) is \(machine.state.rawValue); only a committed restore can be rolled back")
         }
-        let targets = try targets(of: journal)
-        for target in targets where !target.hasPreRestoreCopy(restoreID: restoreID) {
-            throw CofferError(.refused, "the pre-restore copy of \(target.name) for restore \(restoreID) is gone; cannot roll back")
+        let targets = try targets(of: machine.journal)
+        if machine.state == .committed {
+            for target in targets {
+                guard target.canUndo else {
+                    throw CofferError(.refused, "\(target.name) was restored in place (--in-place), so there is no earlier copy to put back; nothing was changed")
+                }
+                let kept: Bool
+                do { kept = try target.hasPreRestoreCopy(restoreID: restoreID) } catch {
+                    throw CofferError(.failure, "cannot tell whether the pre-restore copy of \(target.name) is still kept (\(error)); nothing was changed")
+                }
+                guard kept else { throw CofferError(.refused, "the pre-restore copy of \(target.name) for restore \(restoreID) is gone; cannot roll back, nothing was changed") }
+            }
+            try machine.move(to: .rollingBack)
         }
-        for (index, target) in targets.enumerated().reversed() {
-            try target.undo(restoreID: restoreID)
-            journal.targets[index].step = "undone"
-        }
-        journal.state = .rolledBack
-        try journals.save(journal)
-        if let problem = recordInJournal("rollback", ["bundle": .string(journal.bundle), "restore": .string(restoreID)]) {
+        try rollBackAll(&machine, targets)
+        if let problem = recordInJournal("rollback", ["bundle": .string(machine.journal.bundle), "restore": .string(restoreID)]) {
             FileHandle.standardError.write(Data("coffer: warning: \(problem)\n".utf8))
         }
-        return journal
+        return machine.journal
+    }
+
+    /// Undoes every target not yet undone, newest first; throws `RestoreFailure`
+    /// (the journal stays `rolling-back`, to be resumed) when one cannot be.
+    func rollBackAll(_ machine: inout RestoreStateMachine, _ targets: [any RestoreTarget]) throws {
+        for (index, target) in targets.enumerated().reversed() where machine.step(index) != .undone {
+            if let problem = undo(&machine, index, target) {
+                throw RestoreFailure(
+                    journal: machine.journal,
+                    message: "rollback of restore \(machine.restoreID) is not finished: \(problem). Now: \(machine.journal.holdingsText). Fix the cause and run `coffer rollback \(machine.restoreID)` again (or `coffer restore --recover`)")
+            }
+            if environment["COFFER_FAULT"] == "rollback-after-\(index + 1)" { ProcessIdentity.crashForTesting() }
+        }
+        try machine.move(to: .rolledBack)
     }
 
     /// Records a finished restore or rollback in the repository's journal; returns a warning if it could not.
@@ -332,14 +460,19 @@ public struct RestoreOperation {
     public func finalize(restoreID: String) throws -> RestoreJournal {
         let lock = try RestoreLock.acquire(journals)
         defer { lock.release() }
-        var journal = try journals.load(restoreID)
-        guard journal.state == .committed || journal.state == .rolledBack else {
-            throw CofferError(.refused, "restore \(restoreID) is \(journal.state.rawValue); nothing to finalize")
+        var machine = RestoreStateMachine(journal: try journals.load(restoreID), store: journals)
+        guard [.committed, .rolledBack, .finalizing].contains(machine.state) else {
+            throw CofferError(.refused, "restore \(restoreID) is \(machine.state.rawValue); nothing to finalize")
         }
-        for target in try targets(of: journal) { try target.finalize(restoreID: restoreID) }
-        journal.state = .finalized
-        try journals.save(journal)
-        return journal
+        try finalizeAll(&machine, try targets(of: machine.journal))
+        return machine.journal
+    }
+
+    /// Each target's finalize is safe to repeat, so a crash part-way is resumed from `finalizing`.
+    func finalizeAll(_ machine: inout RestoreStateMachine, _ targets: [any RestoreTarget]) throws {
+        try machine.move(to: .finalizing)
+        for target in targets { try target.finalize(restoreID: machine.restoreID) }
+        try machine.move(to: .finalized)
     }
 
     /// Every recorded restore.

@@ -60,7 +60,7 @@ public struct StatusOperation {
         }
         // An interrupted restore may leave targets half-replaced until it is recovered.
         let journals = RestoreJournalStore(state: StateDirectory(config: config))
-        for journal in (try? journals.all()) ?? [] where [.staging, .committing, .undoing].contains(journal.state) {
+        for journal in (try? journals.all()) ?? [] where journal.state.isInFlight {
             raise(.critical, "restore \(journal.restoreID) was interrupted (\(journal.state.rawValue)); run `coffer restore --recover`")
         }
         let ids: [String]

@@ -52,8 +52,8 @@ public struct VerifyOperation {
                 var result = VerifyReport.Artifact(name: entry.name, kind: entry.kind, plainBytes: entry.plainBytes)
                 progress.begin("\(entry.name): \(deep ? "decrypting and checking" : "checking digests")")
                 do {
-                    try reader.checkObjects(entry)
-                    if deep { try deepCheck(entry, reader: reader, identities: identities, scratch: scratch) }
+                    // Deep: the digests are checked while decrypting, in the same read.
+                    if deep { try deepCheck(entry, reader: reader, identities: identities, scratch: scratch) } else { try reader.checkObjects(entry) }
                 } catch let error as FormatError {
                     result.problem = error.message
                 } catch let error as AgeError {

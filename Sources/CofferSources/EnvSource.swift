@@ -122,56 +122,19 @@ public struct EnvSource: SnapshotSource, RestoreTarget {
         return StageReport(stats: stats)
     }
 
-    /// Keeps the current file aside (once), then renames the staged file over it.
-    public func commit(restoreID: String) throws {
-        let path = try target()
-        let side = SideFiles(target: path)
-        let staging = side.staging(restoreID)
-        guard FileSystem.exists(staging) else {
-            if hasPreRestoreCopy(restoreID: restoreID) { return }  // committed before a crash
-            throw SourceError(name, "the staged file \(staging) is gone; the restore cannot be committed")
-        }
-        if !hasPreRestoreCopy(restoreID: restoreID) {
-            if FileSystem.exists(path) {
-                try FileSystem.writeFile(side.preRestore(restoreID), bytes: try FileSystem.readFile(path, limit: 64 << 20), permissions: 0o600)
-            } else {
-                try FileSystem.writeFile(side.absentMarker(restoreID), bytes: [], permissions: 0o600)
-            }
-        }
-        try FileSystem.rename(staging, to: path)
-        do {
-            try FileSystem.syncDirectory(FileSystem.directoryName(of: path))
-        } catch {
-            try? undo(restoreID: restoreID)  // keep the promise: a failed commit leaves the old content
-            throw error
-        }
-    }
+    /// The file swap for this restore (see `FileSwap`).
+    private func swap(_ restoreID: String) throws -> FileSwap { FileSwap(target: try target(), restoreID: restoreID) }
 
-    public func undo(restoreID: String) throws {
-        let path = try target()
-        let side = SideFiles(target: path)
-        if FileSystem.exists(side.preRestore(restoreID)) {
-            try FileSystem.writeFile(path, bytes: try FileSystem.readFile(side.preRestore(restoreID), limit: 64 << 20), permissions: 0o600)
-        } else if FileSystem.exists(side.absentMarker(restoreID)) {
-            try FileSystem.removeFile(path)
-        }
-    }
+    /// Keeps the current file aside (a hard link: same bytes, mode and owner), then renames the staged file over it.
+    public func commit(restoreID: String) throws { try swap(restoreID).commit(name: name) }
 
-    public func discardStage(restoreID: String) {
-        guard let path = try? target() else { return }
-        try? FileSystem.removeFile(SideFiles(target: path).staging(restoreID))
-    }
+    public func undo(restoreID: String) throws { try swap(restoreID).undo() }
 
-    public func finalize(restoreID: String) throws {
-        guard let path = try? target() else { return }
-        let side = SideFiles(target: path)
-        try FileSystem.removeFile(side.preRestore(restoreID))
-        try FileSystem.removeFile(side.absentMarker(restoreID))
-    }
+    public func content(restoreID: String) throws -> TargetContent { try swap(restoreID).content(name: name) }
 
-    public func hasPreRestoreCopy(restoreID: String) -> Bool {
-        guard let path = try? target() else { return false }
-        let side = SideFiles(target: path)
-        return FileSystem.exists(side.preRestore(restoreID)) || FileSystem.exists(side.absentMarker(restoreID))
-    }
+    public func discardStage(restoreID: String) { (try? swap(restoreID))?.discardStage() }
+
+    public func finalize(restoreID: String) throws { try swap(restoreID).finalize() }
+
+    public func hasPreRestoreCopy(restoreID: String) throws -> Bool { try swap(restoreID).hasKeptCopy }
 }

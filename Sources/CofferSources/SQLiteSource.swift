@@ -86,84 +86,109 @@ public struct SQLiteSource: SnapshotSource, RestoreTarget {
         }
     }
 
+    /// Files SQLite keeps beside a database that hold part of its content; a
+    /// replaced database's must never meet the new one.
+    static let sidecars = ["-wal", "-journal"]
+
+    /// The rename path, once a commit chose it: the live file was missing, or too
+    /// damaged for SQLite to read (then it is kept byte for byte, as `.raw`).
+    private func fileSwap(_ restoreID: String) -> FileSwap? {
+        let swap = FileSwap(target: path, restoreID: restoreID, kept: side.rawCopy(restoreID))
+        return swap.hasKeptCopy ? swap : nil
+    }
+
+    private var undoneMarker: (String) -> String { { side.preRestore($0) + ".undone" } }
+
     /// Keeps the current content aside (once), then copies the staged database
     /// into the live one through the backup API: one write transaction, so the
     /// application's open connections see the new content and never a mix.
     /// A live file that is missing, or too damaged for SQLite to read, is
     /// replaced by renaming the staged file into place instead (a damaged one is
-    /// first copied aside byte for byte).
+    /// first kept byte for byte, its WAL too).
     public func commit(restoreID: String) throws {
+        if let swap = fileSwap(restoreID) { return try commitByRename(swap) }
         let staging = side.staging(restoreID)
+        let preRestore = side.preRestore(restoreID)
         guard FileSystem.exists(staging) else {
-            if hasPreRestoreCopy(restoreID: restoreID) { return }  // committed before a crash
+            if FileSystem.exists(preRestore) { return }  // committed before a crash
             throw SourceError(name, "the staged copy \(staging) is gone; the restore cannot be committed")
         }
+        var keptNow = false
         do {
-            if !hasPreRestoreCopy(restoreID: restoreID) {
-                if !FileSystem.exists(path) {
-                    try FileSystem.writeFile(side.absentMarker(restoreID), bytes: [], permissions: 0o600)
-                } else {
-                    do {
-                        try copyDatabase(from: path, to: side.preRestore(restoreID))
-                    } catch let error as SQLiteError where error.isCorruption {
-                        try copyRaw(restoreID: restoreID)
-                    }
+            if !FileSystem.exists(preRestore) {
+                guard FileSystem.exists(path) else {
+                    return try commitByRename(FileSwap(target: path, restoreID: restoreID, kept: side.rawCopy(restoreID)))
                 }
-            }
-            if FileSystem.exists(side.absentMarker(restoreID)) || FileSystem.exists(side.rawCopy(restoreID)) {
-                try removeSidecarFiles()
-                try FileSystem.rename(staging, to: path)
-                try FileSystem.syncDirectory(FileSystem.directoryName(of: path))
-                return
+                do {
+                    try copyDatabase(from: path, to: preRestore)
+                    keptNow = true
+                } catch let error as SQLiteError where error.isCorruption {
+                    return try commitByRename(FileSwap(target: path, restoreID: restoreID, kept: side.rawCopy(restoreID)))
+                }
             }
             let source = try SQLiteDatabase(path: staging, readOnly: true)
             let live = try SQLiteDatabase(path: path)
             live.setBusyTimeout(milliseconds: busyTimeoutMilliseconds)
             try source.backup(into: live)
         } catch let error as SQLiteError {
+            // The backup is one SQLite transaction: an error means it did not
+            // happen, so the live file still holds what the copy just made holds.
+            if keptNow { try? FileSystem.removeFile(preRestore) }
             if error.isBusy {
                 throw SourceError(name, "\(path) is locked by another writer (waited \(busyTimeoutMilliseconds) ms); stop the application or use a pre_restore hook")
             }
             throw SourceError(name, "cannot commit into \(path): \(error)")
         }
-        try? FileSystem.removeFile(staging)
+        try FileSystem.removeFile(staging)
     }
 
-    /// Copies an unreadable live database (and its WAL) aside byte for byte, durably.
-    private func copyRaw(restoreID: String) throws {
-        let raw = side.rawCopy(restoreID)
-        for suffix in ["", "-wal"] where FileSystem.exists(path + suffix) {
-            try FileSystem.writeFile(raw + suffix, bytes: try FileSystem.readFile(path + suffix, limit: 1 << 40), permissions: 0o600)
+    /// The rename path: the sidecar files are kept first (hard links), the staged
+    /// file renamed into place, and only then, the commit certain, the old
+    /// sidecars removed from beside the new database.
+    private func commitByRename(_ swap: FileSwap) throws {
+        for suffix in Self.sidecars where FileSystem.exists(path + suffix) && !FileSystem.exists(swap.kept + suffix) {
+            try FileSystem.link(path + suffix, as: swap.kept + suffix)
         }
+        try swap.commit(name: name)
+        for suffix in Self.sidecars where FileSystem.exists(swap.kept + suffix) && FileSystem.sameFile(path + suffix, swap.kept + suffix) {
+            try FileSystem.removeFile(path + suffix)
+        }
+        try FileSystem.removeFile(path + "-shm")
     }
 
     public func undo(restoreID: String) throws {
-        let preRestore = side.preRestore(restoreID)
-        let raw = side.rawCopy(restoreID)
-        if FileSystem.exists(preRestore) {
-            do {
-                let kept = try SQLiteDatabase(path: preRestore, readOnly: true)
-                let live = try SQLiteDatabase(path: path, create: true)
-                live.setBusyTimeout(milliseconds: busyTimeoutMilliseconds)
-                try kept.backup(into: live)
-            } catch let error as SQLiteError {
-                throw SourceError(name, "cannot put the pre-restore content back into \(path): \(error); it is kept in \(preRestore)")
+        if let swap = fileSwap(restoreID) {
+            try swap.undo()
+            // The restored database's sidecars go; the kept ones come back.
+            for suffix in Self.sidecars {
+                let kept = swap.kept + suffix
+                if FileSystem.exists(path + suffix) && !(FileSystem.exists(kept) && FileSystem.sameFile(path + suffix, kept)) {
+                    try FileSystem.removeFile(path + suffix)
+                }
+                if FileSystem.exists(kept) && !FileSystem.exists(path + suffix) { try FileSystem.link(kept, as: path + suffix) }
             }
-        } else if FileSystem.exists(raw) {
-            try removeSidecarFiles()
-            for suffix in ["", "-wal"] where FileSystem.exists(raw + suffix) {
-                try FileSystem.writeFile(path + suffix, bytes: try FileSystem.readFile(raw + suffix, limit: 1 << 40), permissions: 0o600)
-            }
-        } else if FileSystem.exists(side.absentMarker(restoreID)) {
-            try FileSystem.removeFile(path)
-            try removeSidecarFiles()
+            try FileSystem.removeFile(path + "-shm")
+            return
         }
+        let preRestore = side.preRestore(restoreID)
+        guard FileSystem.exists(preRestore) else { return }  // nothing was committed
+        do {
+            let kept = try SQLiteDatabase(path: preRestore, readOnly: true)
+            let live = try SQLiteDatabase(path: path, create: true)
+            live.setBusyTimeout(milliseconds: busyTimeoutMilliseconds)
+            try kept.backup(into: live)
+        } catch let error as SQLiteError {
+            throw SourceError(name, "cannot put the pre-restore content back into \(path): \(error); it is kept in \(preRestore)")
+        }
+        try FileSystem.writeFile(undoneMarker(restoreID), bytes: [], permissions: 0o600)
     }
 
-    /// The live database's WAL, shared-memory and journal files, which must not
-    /// outlive a database file replaced by rename.
-    private func removeSidecarFiles() throws {
-        for suffix in ["-wal", "-shm", "-journal"] { try FileSystem.removeFile(path + suffix) }
+    /// From the files: a kept copy made and the staged one consumed means the
+    /// backup into the live database finished; both there, it may or may not have.
+    public func content(restoreID: String) throws -> TargetContent {
+        if let swap = fileSwap(restoreID) { return try swap.content(name: name) }
+        if FileSystem.exists(undoneMarker(restoreID)) || !FileSystem.exists(side.preRestore(restoreID)) { return .previous }
+        return FileSystem.exists(side.staging(restoreID)) ? .unsettled : .bundle
     }
 
     public func discardStage(restoreID: String) {
@@ -171,13 +196,15 @@ public struct SQLiteSource: SnapshotSource, RestoreTarget {
     }
 
     public func finalize(restoreID: String) throws {
-        for file in [side.preRestore(restoreID), side.absentMarker(restoreID), side.rawCopy(restoreID), side.rawCopy(restoreID) + "-wal"] {
+        let raw = side.rawCopy(restoreID)
+        for file in [side.preRestore(restoreID), undoneMarker(restoreID)] + Self.sidecars.map({ raw + $0 }) {
             try FileSystem.removeFile(file)
         }
+        try FileSwap(target: path, restoreID: restoreID, kept: raw).finalize()
     }
 
     public func hasPreRestoreCopy(restoreID: String) -> Bool {
-        [side.preRestore(restoreID), side.absentMarker(restoreID), side.rawCopy(restoreID)].contains(where: FileSystem.exists)
+        FileSystem.exists(side.preRestore(restoreID)) || fileSwap(restoreID) != nil
     }
 
     /// A consistent copy through the backup API, published atomically (mode 0600).

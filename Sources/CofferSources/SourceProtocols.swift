@@ -47,27 +47,48 @@ extension SnapshotSource {
     public var compressionLevel: Int32 { 6 }
 }
 
+/// What a restore target holds, as the target itself answers when asked
+/// (after an error or a crash, instead of guessing from the error).
+public enum TargetContent: String, Sendable, Codable {
+    /// What it held before the restore.
+    case previous
+    /// The bundle's content.
+    case bundle
+    /// A commit or undo was cut short and either may be there; the kept copy
+    /// exists, and running the commit or the undo again is safe.
+    case unsettled
+}
+
 /// Something a restore replaces, in steps that a journal can record:
 /// stage beside the target, commit quickly (keeping the old content), undo.
-/// `commit` must be safe to run again after a crash part-way through it.
+/// `commit` and `undo` must be safe to run again after a crash part-way
+/// through them, and `content` must answer from the target itself.
 public protocol RestoreTarget {
     var name: String { get }
     var kind: ArtifactKind { get }
     /// The live target, for plans and messages.
     var targetDescription: String { get }
+    /// False when a commit keeps no copy to go back to (`--in-place`): such a target commits last.
+    var canUndo: Bool { get }
     /// Writes the plaintext of `entry` beside the target, checks it, and returns its stats.
     func stage(restoreID: String, entry: ArtifactEntry, plaintext: (ByteSink) throws -> Void) throws -> StageReport
     /// Swaps the staged content in, first keeping the current content aside.
-    /// When it throws, the target holds its previous content.
+    /// An error does not prove nothing changed (an answer can be lost): ask `content`.
     func commit(restoreID: String) throws
     /// Puts the kept content back (after a failed restore, or for rollback).
     func undo(restoreID: String) throws
+    /// Which content the target holds now; throws when it cannot be asked (a server down).
+    func content(restoreID: String) throws -> TargetContent
     /// Removes the staged content of a restore that will not be committed.
     func discardStage(restoreID: String)
     /// Removes the kept pre-restore content once it is no longer wanted.
     func finalize(restoreID: String) throws
-    /// True when the pre-restore content is still kept (rollback is possible).
-    func hasPreRestoreCopy(restoreID: String) -> Bool
+    /// True when the pre-restore content is still kept (rollback is possible); throws when it cannot be asked.
+    func hasPreRestoreCopy(restoreID: String) throws -> Bool
+}
+
+extension RestoreTarget {
+    public var canUndo: Bool { true }
 }
 
 /// Paths beside a target: `.NAME.coffer-stage-ID` and `NAME.pre-restore-ID`.

@@ -45,6 +45,8 @@ func classify(_ error: any Error) -> (CofferError.Category, String) {
         return (.integrity, error.description)
     case let error as SourceError:
         return (.failure, error.description)
+    case let error as RestoreFailure:
+        return (.failure, error.message)
     case let error as StorageError:
         switch error.kind {
         case .denied, .config: return (.config, error.message)

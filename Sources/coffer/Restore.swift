@@ -69,15 +69,23 @@ struct Restore: AsyncParsableCommand {
                 if global.json { try printJSON(["restore_id": journal.restoreID, "state": journal.state.rawValue]) } else { say("restore \(journal.restoreID) finalized: pre-restore copies removed") }
                 return
             }
-            let result = try operation.run(reference: bundle ?? "latest", dryRun: dryRun) { plan in
-                if yes { return true }
-                printPlan(plan, heading: "restore will replace:")
-                return askYes("Replace these targets? [y/N] ")
+            let result: RestoreResult
+            do {
+                result = try operation.run(reference: bundle ?? "latest", dryRun: dryRun) { plan in
+                    if yes { return true }
+                    printPlan(plan, heading: "restore will replace:")
+                    return askYes("Replace these targets? [y/N] ")
+                }
+            } catch let failure as RestoreFailure where global.json {
+                try printJSON(journalJSON(failure.journal).merging(["error": failure.message]) { $1 })
+                throw failure
             }
             for warning in result.warnings { warn(warning) }
             if global.json {
                 try printJSON([
                     "bundle": result.bundle, "restore_id": result.restoreID as Any, "dry_run": dryRun, "committed": result.committed,
+                    "state": dryRun ? "dry-run" : "committed",
+                    "targets": dryRun ? [] : result.plan.filter { $0.skipped == nil }.map { ["name": $0.artifact, "target": $0.target, "holds": "bundle"] },
                     "warnings": result.warnings,
                     "plan": result.plan.map { ["artifact": $0.artifact, "kind": $0.kind.rawValue, "target": $0.target, "plain_bytes": $0.plainBytes, "skipped": $0.skipped as Any] },
                 ])
@@ -91,6 +99,14 @@ struct Restore: AsyncParsableCommand {
             if let id = result.restoreID { say("restore id \(id); undo with `coffer rollback \(id)`, drop the kept copies with `coffer restore --finalize \(id)`") }
         }
     }
+}
+
+/// A restore's journal for `--json`: its state and what each target holds.
+func journalJSON(_ journal: RestoreJournal) -> [String: Any] {
+    [
+        "restore_id": journal.restoreID, "bundle": journal.bundle, "state": journal.state.rawValue,
+        "targets": journal.targets.map { ["name": $0.name, "kind": $0.kind, "target": $0.target, "step": $0.step.rawValue, "holds": $0.step.holds.rawValue] },
+    ]
 }
 
 func printPlan(_ plan: [RestorePlanItem], heading: String) {

@@ -26,9 +26,15 @@ struct Rollback: AsyncParsableCommand {
                 }
                 return
             }
-            let journal = try operation.rollback(restoreID: restoreID)
+            let journal: RestoreJournal
+            do {
+                journal = try operation.rollback(restoreID: restoreID)
+            } catch let failure as RestoreFailure where global.json {
+                try printJSON(journalJSON(failure.journal).merging(["error": failure.message]) { $1 })
+                throw failure
+            }
             if global.json {
-                try printJSON(["restore_id": journal.restoreID, "state": journal.state.rawValue])
+                try printJSON(journalJSON(journal))
             } else {
                 say("rolled back restore \(journal.restoreID): \(journal.targets.map(\.name).joined(separator: ", ")) hold their previous content")
             }

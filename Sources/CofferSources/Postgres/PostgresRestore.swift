@@ -125,6 +125,19 @@ struct PostgresRestore {
         if try createdHere(connection) { try connection.query("COMMENT ON DATABASE \(quoted(target)) IS NULL") }
     }
 
+    /// Read from the server's catalog: the rename moves the names in one
+    /// transaction, so the names say whether it committed, whatever became of the answer.
+    func content() throws -> TargetContent {
+        let connection = try maintenance()
+        let staged = try exists(staging, on: connection)
+        let keptThere = try exists(kept, on: connection)
+        if staged && !keptThere { return .previous }
+        if keptThere && !staged { return .bundle }
+        if try !staged && !keptThere && createdHere(connection) { return .bundle }
+        let found = staged ? "both \(staging) and \(kept)" : "neither \(staging) nor \(kept)"
+        throw PostgresError("the server holds \(found), so which content \(target) holds cannot be told; look with psql's \\l")
+    }
+
     func hasPreRestoreCopy(_ connection: PostgresConnection? = nil) throws -> Bool {
         let connection = try connection ?? maintenance()
         return try exists(kept, on: connection) || createdHere(connection)

@@ -177,8 +177,15 @@ public struct PostgresSource: SnapshotSource, RestoreTarget {
         try step { try restore(restoreID).finalize() }
     }
 
-    public func hasPreRestoreCopy(restoreID: String) -> Bool {
+    public var canUndo: Bool { !inPlace }
+
+    public func content(restoreID: String) throws -> TargetContent {
+        if inPlace { return try step { try inPlaceRestore(restoreID).content() } }
+        return try step { try restore(restoreID).content() }
+    }
+
+    public func hasPreRestoreCopy(restoreID: String) throws -> Bool {
         if inPlace { return false }
-        return (try? restore(restoreID).hasPreRestoreCopy()) ?? false
+        return try step { try restore(restoreID).hasPreRestoreCopy() }
     }
 }

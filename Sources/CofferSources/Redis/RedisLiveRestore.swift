@@ -259,6 +259,14 @@ struct RedisLiveRestore: RedisRestoreMethod {
         try !pairs(restoreID, "kept").isEmpty
     }
 
+    /// Read from the markers: the swap moves them with the data, so they say
+    /// which side of it the server is on, whatever became of the answer to `EXEC`.
+    func content(restoreID: String) throws -> TargetContent {
+        if try !pairs(restoreID, "kept").isEmpty { return .bundle }
+        if try !pairs(restoreID, "staged").isEmpty || !pairs(restoreID, "undone").isEmpty { return .previous }
+        throw SourceError(name, "no staging database of restore \(restoreID) holds its marker (flushed?), so which data the server holds cannot be told")
+    }
+
     private func flush(_ db: Int) throws {
         try connection.select(db)
         try command([Array("FLUSHDB".utf8), Array("ASYNC".utf8)])

@@ -9,8 +9,6 @@ struct RedisOfflineRestore: RedisRestoreMethod {
     let file: String
     let source: RedisSource
 
-    var side: SideFiles { SideFiles(target: file) }
-
     func stage(restoreID: String, entry: ArtifactEntry, plaintext: (ByteSink) throws -> Void) throws -> StageReport {
         // A running server writes its own dump.rdb when it shuts down, over the restored one.
         if source.url != nil, let connection = try? source.connect(timeoutSeconds: 2), (try? connection.command("PING")) != nil {
@@ -18,7 +16,7 @@ struct RedisOfflineRestore: RedisRestoreMethod {
                 source.name,
                 "the server in \(source.urlEnv) (\(connection.address)) is running; stop it before an offline restore into \(file), or it overwrites the file when it shuts down")
         }
-        let staging = side.staging(restoreID)
+        let staging = SideFiles(target: file).staging(restoreID)
         try writeNewFile(staging, plaintext)
         do {
             return StageReport(stats: try RedisSource.inspect(staging, name: source.name))
@@ -28,44 +26,18 @@ struct RedisOfflineRestore: RedisRestoreMethod {
         }
     }
 
-    /// Moves the current file aside (once), then renames the staged file into place.
-    func commit(restoreID: String) throws {
-        let staging = side.staging(restoreID)
-        guard FileSystem.exists(staging) else {
-            if try hasPreRestoreCopy(restoreID: restoreID) { return }  // committed before a crash
-            throw SourceError(source.name, "the staged file \(staging) is gone; the restore cannot be committed")
-        }
-        if !(try hasPreRestoreCopy(restoreID: restoreID)) {
-            if FileSystem.exists(file) {
-                try FileSystem.rename(file, to: side.preRestore(restoreID))
-            } else {
-                try FileSystem.writeFile(side.absentMarker(restoreID), bytes: [], permissions: 0o600)
-            }
-        }
-        try FileSystem.rename(staging, to: file)
-        try FileSystem.syncDirectory(FileSystem.directoryName(of: file))
-    }
+    var swap: (String) -> FileSwap { { FileSwap(target: file, restoreID: $0) } }
 
-    func undo(restoreID: String) throws {
-        if FileSystem.exists(side.preRestore(restoreID)) {
-            try FileSystem.rename(side.preRestore(restoreID), to: file)
-        } else if FileSystem.exists(side.absentMarker(restoreID)) {
-            try FileSystem.removeFile(file)
-            try FileSystem.removeFile(side.absentMarker(restoreID))
-        }
-        try FileSystem.syncDirectory(FileSystem.directoryName(of: file))
-    }
+    /// Keeps the current file (a hard link), then renames the staged file into place.
+    func commit(restoreID: String) throws { try swap(restoreID).commit(name: source.name) }
 
-    func discardStage(restoreID: String) throws {
-        try FileSystem.removeFile(side.staging(restoreID))
-    }
+    func undo(restoreID: String) throws { try swap(restoreID).undo() }
 
-    func finalize(restoreID: String) throws {
-        try FileSystem.removeFile(side.preRestore(restoreID))
-        try FileSystem.removeFile(side.absentMarker(restoreID))
-    }
+    func content(restoreID: String) throws -> TargetContent { try swap(restoreID).content(name: source.name) }
 
-    func hasPreRestoreCopy(restoreID: String) throws -> Bool {
-        FileSystem.exists(side.preRestore(restoreID)) || FileSystem.exists(side.absentMarker(restoreID))
-    }
+    func discardStage(restoreID: String) throws { swap(restoreID).discardStage() }
+
+    func finalize(restoreID: String) throws { try swap(restoreID).finalize() }
+
+    func hasPreRestoreCopy(restoreID: String) throws -> Bool { swap(restoreID).hasKeptCopy }
 }

@@ -125,7 +125,9 @@ public struct RedisSource: SnapshotSource, RestoreTarget {
 
     public func finalize(restoreID: String) throws { try method().finalize(restoreID: restoreID) }
 
-    public func hasPreRestoreCopy(restoreID: String) -> Bool { (try? method().hasPreRestoreCopy(restoreID: restoreID)) ?? false }
+    public func content(restoreID: String) throws -> TargetContent { try method().content(restoreID: restoreID) }
+
+    public func hasPreRestoreCopy(restoreID: String) throws -> Bool { try method().hasPreRestoreCopy(restoreID: restoreID) }
 
     private func method() throws -> any RedisRestoreMethod {
         if let offlineRDB { return RedisOfflineRestore(file: offlineRDB, source: self) }
@@ -140,5 +142,6 @@ protocol RedisRestoreMethod {
     func undo(restoreID: String) throws
     func discardStage(restoreID: String) throws
     func finalize(restoreID: String) throws
+    func content(restoreID: String) throws -> TargetContent
     func hasPreRestoreCopy(restoreID: String) throws -> Bool
 }
