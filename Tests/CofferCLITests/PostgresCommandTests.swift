@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// The PostgreSQL 15 server `make test` starts (scripts/pg-server.sh), as COFFER_TEST_PG_* variables.
-private struct PostgresServer {
+struct PostgresServer {
     let bin, host, port, user, password: String
 
     static func require() throws -> PostgresServer {
@@ -84,7 +84,7 @@ private func end(_ session: Process) {
 
 /// A schema with the kinds of objects a real application has: enums, arrays,
 /// jsonb, sequences, foreign keys, a view, a function and a trigger.
-private let applicationSchema = """
+let applicationSchema = """
     CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
     CREATE TABLE accounts (id serial PRIMARY KEY, name text NOT NULL, tags text[], profile jsonb, mood mood, updated timestamptz);
     CREATE TABLE orders (id bigserial PRIMARY KEY, account int REFERENCES accounts(id), total numeric(12,2), placed date);

@@ -1,13 +1,13 @@
 import Foundation
 import Testing
 
-private let supportFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Support").standardized.path
-private let redisTool = supportFolder + "/redis_tool.py"
+let supportFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Support").standardized.path
+let redisTool = supportFolder + "/redis_tool.py"
 
 /// A real redis-server of its own (loopback, free port, a password, DEBUG
 /// allowed for DIGEST-VALUE), configured through a file so the password is
 /// not in its argv; killed and its folder removed afterwards.
-private final class RedisServer {
+final class RedisServer {
     let folder = NSTemporaryDirectory() + "coffer-redis-cli-" + UUID().uuidString
     let password = "pw-" + UUID().uuidString.prefix(12)
     private(set) var port = 0

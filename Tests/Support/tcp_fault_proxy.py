@@ -23,6 +23,9 @@ empty: pass everything). Rules may be combined in one object:
                              connections are cut at once (one-shot)
     {"down": true}           close every new connection at once, and cut an existing one
                              when its client sends a chunk
+    {"down_after_connections": N}
+                             let N more connections through, then behave as "down"
+                             (so a test can let one step reach the server and not the next)
 
 A one-shot rule is removed from the control file when it fires. TEXT is found
 even when it straddles two chunks. --log gets one line per event: "open",
@@ -146,7 +149,17 @@ class Connection:
 
 def serve(client):
     with lock:
-        down = read_control().get("down")
+        control = read_control()
+        down = control.get("down")
+        remaining = control.get("down_after_connections")
+        if not down and remaining is not None:
+            if remaining <= 0:
+                down = True
+                control = {k: v for k, v in control.items() if k != "down_after_connections"}
+                control["down"] = True
+            else:
+                control["down_after_connections"] = remaining - 1
+            write_control(control)
     if down:
         log("down")
         client.close()
