@@ -74,9 +74,13 @@ struct FileSwap {
         throw SourceError(name, "neither the staged file \(staging) nor the kept one \(kept) exists, so what \(target) holds cannot be told")
     }
 
-    func discardStage() { try? FileSystem.removeFile(staging) }
+    /// Also a partial copy of the kept file that a crash may have left.
+    func discardStage() {
+        try? FileSystem.removeFile(staging)
+        try? FileSystem.removeFile(kept + ".partial")
+    }
 
     func finalize() throws {
-        for path in [kept, absent, staging] { try FileSystem.removeFile(path) }
+        for path in [kept, kept + ".partial", absent, staging] { try FileSystem.removeFile(path) }
     }
 }

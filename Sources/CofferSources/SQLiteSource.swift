@@ -191,13 +191,15 @@ public struct SQLiteSource: SnapshotSource, RestoreTarget {
         return FileSystem.exists(side.staging(restoreID)) ? .unsettled : .bundle
     }
 
+    /// Also the partial pre-restore copy a crash may have left (it holds the old data).
     public func discardStage(restoreID: String) {
         try? FileSystem.removeFile(side.staging(restoreID))
+        try? FileSystem.removeFile(side.preRestore(restoreID) + ".partial")
     }
 
     public func finalize(restoreID: String) throws {
         let raw = side.rawCopy(restoreID)
-        for file in [side.preRestore(restoreID), undoneMarker(restoreID)] + Self.sidecars.map({ raw + $0 }) {
+        for file in [side.preRestore(restoreID), side.preRestore(restoreID) + ".partial", undoneMarker(restoreID)] + Self.sidecars.map({ raw + $0 }) {
             try FileSystem.removeFile(file)
         }
         try FileSwap(target: path, restoreID: restoreID, kept: raw).finalize()
