@@ -36,10 +36,10 @@ final class TCPFaultProxy {
     }
 }
 
-/// The journal of the one restore a workspace has recorded (or the newest).
-func restoreJournal(_ ws: Workspace) throws -> [String: Any] {
+/// The journal of restore `id`, or of the newest restore (ids sort by the second they were made in).
+func restoreJournal(_ ws: Workspace, id: String? = nil) throws -> [String: Any] {
     let folder = ws.path(".coffer/restores")
-    let name = try #require(try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".json") }.sorted().last)
+    let name = try id.map { $0 + ".json" } ?? #require(try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".json") }.sorted().last)
     return try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/" + name))) as? [String: Any])
 }
 

@@ -17,7 +17,7 @@ private struct SweepProject {
     /// for byte, without letting sqlite3 near it; a database by its `.dump`.
     func contents() throws -> [String: String] {
         func bytes(_ name: String) throws -> String { ws.exists(name) ? Data(try ws.read(name)).base64EncodedString() : "absent" }
-        let isDatabase = ws.exists("app.db") && (try ws.read("app.db")).starts(with: Array("SQLite format 3\0".utf8))
+        let isDatabase = try ws.exists("app.db") && ws.read("app.db").starts(with: Array("SQLite format 3\0".utf8))
         return [
             "app": isDatabase ? try ws.run("sqlite3", ["app.db", ".dump"]).stdout : "raw \(try bytes("app.db")) wal \(try bytes("app.db-wal"))",
             "env": String(decoding: try ws.read("app.env"), as: UTF8.self).split(separator: "\n").filter { $0.contains("API_KEY") }
@@ -95,14 +95,16 @@ struct RestoreKillSweepTests {
                 let id = project.restoreIDs().subtracting(before).first
                 if now == project.bundle {
                     try project.checkNoOldWAL()
-                    #expect(try restoreJournal(project.ws)["state"] as? String == "committed", "n=\(n)")
-                    #expect(try project.ws.coffer("restore", "--finalize", try #require(id)).status == 0)
+                    let id = try #require(id)
+                    #expect(try restoreJournal(project.ws, id: id)["state"] as? String == "committed", "n=\(n)")
+                    #expect(try project.ws.coffer("restore", "--finalize", id).status == 0)
                     try project.makePrevious()
                 } else {
                     #expect(now == project.previous, "n=\(n): a mix of old and new: \(now)")
-                    if id != nil { #expect(try restoreJournal(project.ws)["state"] as? String == "failed", "n=\(n)") }
+                    if let id { #expect(try restoreJournal(project.ws, id: id)["state"] as? String == "failed", "n=\(n)") }
                 }
-                #expect(try project.strayFiles().isEmpty, "n=\(n): \(try project.strayFiles())")
+                let strays = try project.strayFiles()
+                #expect(strays.isEmpty, "n=\(n): \(strays)")
                 #expect(try project.contents() == project.previous, "n=\(n)")
             }
             #expect(kills > 0, "strace never hit a \(syscall)")
@@ -129,7 +131,7 @@ struct RestoreKillSweepTests {
                     #expect(recovered.status == 0, "n=\(n): \(recovered.stdout)\(recovered.stderr)")
                 }
                 let now = try project.contents()
-                let state = try restoreJournal(project.ws)["state"] as? String
+                let state = try restoreJournal(project.ws, id: id)["state"] as? String
                 if now == project.bundle {
                     #expect(state == "committed", "n=\(n)")
                     #expect(try project.ws.coffer("rollback", id).status == 0)
@@ -139,7 +141,8 @@ struct RestoreKillSweepTests {
                 }
                 #expect(try project.contents() == project.previous, "n=\(n)")
                 #expect(try project.ws.coffer("restore", "--finalize", id).status == 0)
-                #expect(try project.strayFiles().isEmpty, "n=\(n): \(try project.strayFiles())")
+                let strays = try project.strayFiles()
+                #expect(strays.isEmpty, "n=\(n): \(strays)")
                 if !wasKilled { break }
             }
             #expect(kills > 0, "strace never hit a \(syscall)")
