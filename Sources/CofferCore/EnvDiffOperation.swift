@@ -42,7 +42,7 @@ public struct EnvDiffOperation {
         let reader = BundleReader(repository: repository, manifest: manifest)
         try reader.checkObjects(entry)
         try reader.open(entry, identities: try keys.identities(environmentName)) { text += $0 }
-        let saved = try EnvSource.inspect(String(decoding: text, as: UTF8.self)).variables
+        let saved = try EnvSource.inspect(text).variables
         let current = try env.collect()
         let savedValues = Dictionary(saved.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
         let currentValues = Dictionary(current.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
