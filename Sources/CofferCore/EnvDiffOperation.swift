@@ -41,7 +41,7 @@ public struct EnvDiffOperation {
         defer { text.withUnsafeMutableBytes { buffer in for index in buffer.indices { buffer[index] = 0 } } }
         let reader = BundleReader(repository: repository, manifest: manifest)
         try reader.open(entry, identities: try keys.identities(environmentName)) { text += $0 }
-        let saved = try EnvSource.inspect(String(decoding: text, as: UTF8.self)).variables
+        let saved = try EnvSource.inspect(text).variables
         let current = try env.collect()
         let savedValues = Dictionary(saved.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
         let currentValues = Dictionary(current.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })

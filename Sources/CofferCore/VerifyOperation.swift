@@ -94,7 +94,7 @@ public struct VerifyOperation {
             guard let environment = restoreTestEnvironment else { return }
             stats = try restoreTest(entry, plain: plain, environment: environment)
         case .env:
-            stats = try EnvSource.inspect(String(decoding: try FileSystem.readFile(plain, limit: 64 << 20), as: UTF8.self)).stats
+            stats = try EnvSource.inspect(try FileSystem.readFile(plain, limit: 64 << 20)).stats
         default:
             throw SourceError(entry.name, "cannot check \(entry.kind.rawValue) artifacts in this build")
         }

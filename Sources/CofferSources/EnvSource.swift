@@ -12,7 +12,8 @@ public struct EnvSource: SnapshotSource, RestoreTarget {
     public var pattern: String?
     /// A dotenv file to read instead of the process environment.
     public var file: String?
-    /// Where restore writes the variables (a dotenv file, mode 0600).
+    /// Where restore writes the variables: a dotenv file, edited in place (its
+    /// other lines, mode and owner kept), or created with mode 0600.
     public var restoreTo: String?
     /// The environment to read when `file` is nil.
     public var environment: [String: String]
@@ -29,19 +30,27 @@ public struct EnvSource: SnapshotSource, RestoreTarget {
         self.environment = environment
     }
 
-    /// The selected variables, sorted by name.
-    public func collect() throws -> [(name: String, value: String)] {
-        let available: [(name: String, value: String)]
+    /// The selected variables, sorted by name. Values are bytes: a dotenv file need not be UTF-8.
+    public func collect() throws -> [(name: String, value: [UInt8])] { try read().variables }
+
+    /// The selected variables, and for a dotenv file its lines that are not
+    /// assignments (skipped, so one odd line does not stop every snapshot).
+    private func read() throws -> (variables: [(name: String, value: [UInt8])], unreadable: [Dotenv.ParseError]) {
+        var available: [(name: String, value: [UInt8])]
+        var unreadable: [Dotenv.ParseError] = []
         if let file {
-            guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
-                throw SourceError(name, "cannot read the env file \(file)")
+            var bytes: [UInt8]
+            do { bytes = try FileSystem.readFile(file, limit: 64 << 20) } catch {
+                throw SourceError(name, "cannot read the env file \(file): \(error)")
             }
-            do { available = try Dotenv.parse(text) } catch { throw SourceError(name, "\(file): \(error)") }
+            defer { wipe(&bytes) }
+            (available, unreadable) = Dotenv.read(bytes)
         } else {
-            available = environment.map { ($0.key, $0.value) }
+            available = environment.map { ($0.key, Array($0.value.utf8)) }
         }
         let selects = try selector()
-        return available.filter { selects($0.name) }.sorted { $0.name < $1.name }
+        for index in available.indices where !selects(available[index].name) { wipe(&available[index].value) }
+        return (available.filter { selects($0.name) }.sorted { $0.name < $1.name }, unreadable)
     }
 
     /// Whether a variable name is one of the critical ones (in `include` or matching `pattern`).
@@ -74,18 +83,24 @@ public struct EnvSource: SnapshotSource, RestoreTarget {
     }
 
     public func snapshot(workDirectory: String, into sink: ByteSink) throws -> SourceFacts {
-        let variables = try collect()
-        var text = Array(Dotenv.render(variables).utf8)
+        let collected = try read()
+        var variables = collected.variables
+        defer { for index in variables.indices { wipe(&variables[index].value) } }
+        var text = Dotenv.render(variables)
         defer { wipe(&text) }
         try text.withUnsafeBytes { try sink($0) }
+        let lines = collected.unreadable.map { "\($0.line) (\($0.reason))" }
         return SourceFacts(
             source: ["origin": .string(file == nil ? "process environment" : "dotenv file"), "format": .string("dotenv")],
-            stats: ["variables": .int(Int64(variables.count))])
+            stats: ["variables": .int(Int64(variables.count))],
+            notes: lines.isEmpty ? [] : [
+                "\(name): \(file ?? ""): line\(lines.count == 1 ? "" : "s") \(lines.joined(separator: ", ")) \(lines.count == 1 ? "is" : "are") not NAME=value and \(lines.count == 1 ? "was" : "were") not backed up"
+            ])
     }
 
-    /// Parses an env artifact's plaintext and returns its stats.
-    public static func inspect(_ text: String) throws -> (variables: [(name: String, value: String)], stats: [String: JSONValue]) {
-        let variables: [(name: String, value: String)]
+    /// Parses an env artifact's plaintext (which Coffer wrote, so any odd line is an error) and returns its stats.
+    public static func inspect(_ text: [UInt8]) throws -> (variables: [(name: String, value: [UInt8])], stats: [String: JSONValue]) {
+        let variables: [(name: String, value: [UInt8])]
         do { variables = try Dotenv.parse(text) } catch { throw SourceError("env", "the env artifact is malformed: \(error)") }
         return (variables, ["variables": .int(Int64(variables.count))])
     }
@@ -100,26 +115,67 @@ public struct EnvSource: SnapshotSource, RestoreTarget {
         return FileSystem.resolvingSymbolicLinks(restoreTo)
     }
 
-    /// Stages the file the restore will put in place: the bundle's variables,
-    /// plus every variable of the current file that is not a critical one (so
-    /// restoring the critical variables never drops the others). The stats are
-    /// those of the bundle's variables alone.
+    /// Stages the file the restore will put in place: the current file edited,
+    /// not rewritten. Each variable of the bundle takes the place of its first
+    /// assignment (or is appended); every other byte, lines Coffer cannot read
+    /// included, stays as it is. The staged file gets the current file's mode
+    /// and, where the process may set it, its owner (a new file: 0600). The
+    /// stats are those of the bundle's variables alone.
     public func stage(restoreID: String, entry: ArtifactEntry, plaintext: (ByteSink) throws -> Void) throws -> StageReport {
         let path = try target()
         var artifact: [UInt8] = []
         defer { wipe(&artifact) }
         try plaintext { artifact += $0 }
-        let (variables, stats) = try Self.inspect(String(decoding: artifact, as: UTF8.self))
-        var merged = variables
-        if let data = try? FileSystem.readFile(path, limit: 64 << 20), let current = try? Dotenv.parse(String(decoding: data, as: UTF8.self)) {
-            // An unreadable current file is replaced whole; its pre-restore copy keeps it.
+        let bundle = try Self.inspect(artifact)
+        var variables = bundle.variables
+        defer { for index in variables.indices { wipe(&variables[index].value) } }
+        var notes: [String] = []
+        var staged: [UInt8]
+        let existing = try FileSystem.status(of: path)
+        if existing != nil {
+            // A file that exists but cannot be read stops the restore here: replacing it would lose what it holds.
+            var current = try FileSystem.readFile(path, limit: 64 << 20)
+            defer { wipe(&current) }
+            staged = Dotenv.edit(current, setting: variables)
             let selects = try selector()
-            merged = current.filter { !selects($0.name) } + variables
+            let restored = Set(variables.map(\.name))
+            let kept = Set(Dotenv.scan(current).compactMap { span -> String? in
+                guard case .assignment(let name, _) = span.kind, selects(name), !restored.contains(name) else { return nil }
+                return name
+            })
+            if !kept.isEmpty {
+                notes.append("\(name): \(kept.count) critical variable\(kept.count == 1 ? "" : "s") of \(path) not in the bundle \(kept.count == 1 ? "was" : "were") left as \(kept.count == 1 ? "it is" : "they are")")
+            }
+        } else {
+            staged = Dotenv.render(variables)
         }
-        var text = Array(Dotenv.render(merged).utf8)
-        defer { wipe(&text) }
-        try writeNewFile(SideFiles(target: path).staging(restoreID)) { sink in try text.withUnsafeBytes { try sink($0) } }
-        return StageReport(stats: stats)
+        defer { wipe(&staged) }
+        let staging = SideFiles(target: path).staging(restoreID)
+        try FileSystem.removeFile(staging)
+        var file = try FileSystem.createFile(staging, permissions: existing?.permissions ?? 0o600)
+        do {
+            if let existing, let note = try keepOwner(existing, of: path, on: file) { notes.append(note) }
+            try file.write(staged)
+            try file.sync()
+            try file.close()
+        } catch {
+            try? FileSystem.removeFile(staging)
+            throw error
+        }
+        return StageReport(stats: bundle.stats, notes: notes)
+    }
+
+    /// Gives the staged file the current file's owner and group; root may, and
+    /// so may the owner for a group it is in. Otherwise the operator hears who
+    /// will own the restored file, since the application may no longer read it.
+    private func keepOwner(_ existing: FileStatus, of path: String, on file: borrowing FileDescriptor) throws -> String? {
+        let made = try file.status()
+        if made.owner == existing.owner && made.group == existing.group { return nil }
+        if try file.setOwner(user: existing.owner, group: existing.group) {
+            try file.setPermissions(existing.permissions)  // fchown may clear set-id bits
+            return nil
+        }
+        return "\(name): the restored \(path) will belong to user \(made.owner), group \(made.group), not \(existing.owner), \(existing.group) as now (only root can keep them, or the owner for a group it is in)"
     }
 
     /// The file swap for this restore (see `FileSwap`).

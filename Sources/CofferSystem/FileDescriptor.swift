@@ -107,6 +107,15 @@ public struct FileDescriptor: ~Copyable {
         try retryingOnInterrupt("fchmod", path: path) { fchmod(raw, mode_t(permissions)) }
     }
 
+    /// Gives the open file to `user` and `group` (`fchown`). Returns false,
+    /// changing nothing, when the process may not: it is neither root nor the
+    /// file's owner, or the owner but not a member of `group` (`EPERM`).
+    public func setOwner(user: UInt32, group: UInt32) throws -> Bool {
+        if fchown(raw, uid_t(user), gid_t(group)) == 0 { return true }
+        if errno == EPERM { return false }
+        throw SystemError("fchown", path: path)
+    }
+
     /// Closes now and reports a failure (for example a delayed write error).
     /// Later reads and writes fail with `EBADF`.
     public mutating func close() throws {
@@ -130,11 +139,17 @@ public struct FileStatus: Sendable {
     public let isRegularFile: Bool
     /// True for a directory.
     public let isDirectory: Bool
+    /// The owner's user id.
+    public let owner: UInt32
+    /// The group id.
+    public let group: UInt32
 
     init(_ info: stat) {
         permissions = UInt32(info.st_mode) & 0o7777
         size = Int64(info.st_size)
         isRegularFile = (info.st_mode & S_IFMT) == S_IFREG
         isDirectory = (info.st_mode & S_IFMT) == S_IFDIR
+        owner = UInt32(info.st_uid)
+        group = UInt32(info.st_gid)
     }
 }

@@ -44,6 +44,20 @@ public enum FileSystem {
         return bytes
     }
 
+    /// Creates a new file (failing if something is at `path`) whose permission
+    /// bits are exactly `permissions`: they are set with `fchmod` after `open`,
+    /// so the umask cannot clear any. A half-made file is removed before throwing.
+    public static func createFile(_ path: String, permissions: UInt32) throws -> FileDescriptor {
+        let file = try FileDescriptor(opening: path, .createNew(permissions: permissions))
+        do {
+            try file.setPermissions(permissions)
+        } catch {
+            unlink(path)
+            throw error
+        }
+        return file
+    }
+
     /// Writes `bytes` to `path` atomically and durably (temp file, fsync, rename, fsync of the folder).
     public static func writeFile(
         _ path: String, bytes: [UInt8], permissions: UInt32 = 0o644, replace: Bool = true
