@@ -7,7 +7,7 @@ import Foundation
 public struct RestoreJournal: Codable, Sendable {
     /// Where the restore as a whole stands; the moves between states are
     /// `RestoreStateMachine`'s table (and docs/RESTORE.md's).
-    public enum State: String, Codable, Sendable {
+    public enum State: String, Codable, Sendable, CaseIterable {
         /// Artifacts are being decrypted and staged; no target touched yet.
         case staging
         /// Targets are being swapped in order; some may be done.
@@ -33,7 +33,7 @@ public struct RestoreJournal: Codable, Sendable {
 
     /// Where one target stands. `committing` and `undoing` mean the step was
     /// started and its outcome is not known yet: the target must be asked.
-    public enum Step: String, Codable, Sendable {
+    public enum Step: String, Codable, Sendable, CaseIterable {
         case pending, staged, committing, committed, undoing, undone, discarded
 
         /// What a target in this step holds, as far as the journal knows.
@@ -84,6 +84,10 @@ public struct RestoreJournalStore: Sendable {
 
     public init(state: StateDirectory) {
         directory = state.restores
+    }
+
+    init(directory: String) {
+        self.directory = directory
     }
 
     func path(_ id: String) -> String { FileSystem.join(directory, "\(id).json") }

@@ -3,7 +3,7 @@ import Testing
 
 @Suite("coffer restore edits a dotenv file")
 struct EnvEditCommandTests {
-    @Test("restore puts back the one changed variable; every other byte and the mode 0644 stay")
+    @Test("restore puts back the one changed variable; every other byte and the mode 0644 stay, and rollback brings back the file as it was")
     func restoreEditsInPlace() throws {
         try Workspace.with { ws in
             try """
@@ -34,6 +34,12 @@ struct EnvEditCommandTests {
             #expect(try ws.read("app.env") == original)
             #expect(try ws.mode("app.env") == 0o644)
             #expect(!(restored.stdout + restored.stderr).contains("s3cr3t"))
+
+            // Rollback puts the very file back (its inode, so its bytes and mode).
+            let id = try #require(restored.stdout.split(separator: " ").first { $0.hasSuffix(";") }.map { String($0.dropLast()) })
+            #expect(try ws.coffer("rollback", id).status == 0)
+            #expect(try ws.read("app.env") == envFile(jwt: "rotated"))
+            #expect(try ws.mode("app.env") == 0o644)
         }
     }
 }

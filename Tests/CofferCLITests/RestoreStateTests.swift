@@ -17,6 +17,8 @@ private final class FourTargets {
     let environment: [String: String]
     var bundle: [String: String] = [:]
     var previous: [String: String] = [:]
+    /// `--in-place` when the role may not create databases.
+    var restoreFlags: [String] = []
 
     init(_ ws: Workspace, pg: PostgresServer, database: String, redis: RedisServer, environment: [String: String], pgProxy: TCPFaultProxy, redisProxy: TCPFaultProxy) {
         self.ws = ws
@@ -55,7 +57,12 @@ private final class FourTargets {
         try redis.write(toFile: ws.path("redis-rules.json"), atomically: true, encoding: .utf8)
     }
 
-    func coffer(_ arguments: String..., fault: String? = nil) throws -> CommandResult {
+    /// `coffer restore latest --yes --json` (with `--in-place` where set up so).
+    func restore() throws -> CommandResult { try run(["restore", "latest", "--yes", "--json"] + restoreFlags) }
+
+    func coffer(_ arguments: String..., fault: String? = nil) throws -> CommandResult { try run(arguments, fault: fault) }
+
+    private func run(_ arguments: [String], fault: String? = nil) throws -> CommandResult {
         let environment = fault.map { self.environment.merging(["COFFER_FAULT": $0]) { $1 } } ?? self.environment
         return try ws.run(cofferBinary, ["--config", ws.config] + arguments, environment: environment)
     }
@@ -71,7 +78,8 @@ private final class FourTargets {
     }
 }
 
-private func withFourTargets(_ body: (FourTargets) throws -> Void) throws {
+/// `inPlace`: the database belongs to a role without CREATEDB, restored `--in-place`.
+private func withFourTargets(inPlace: Bool = false, _ body: (FourTargets) throws -> Void) throws {
     let pg = try PostgresServer.require()
     let redis = try RedisServer()
     redis.populate()
@@ -79,9 +87,24 @@ private func withFourTargets(_ body: (FourTargets) throws -> Void) throws {
     let redisProxy = try TCPFaultProxy(upstream: "127.0.0.1:\(redis.port)")
     try Workspace.with { ws in
         let database = "state_" + UUID().uuidString.prefix(8).lowercased()
-        try pg.psql(ws, "postgres", "CREATE DATABASE \(database)")
-        defer { _ = try? pg.psql(ws, "postgres", "DROP DATABASE IF EXISTS \(database) WITH (FORCE)") }
-        try pg.psql(ws, database, applicationSchema)
+        if inPlace {
+            try pg.withOwnedDatabase(ws, database, role: "NOCREATEDB") { _, _ in
+                try fill(ws, pg: pg, database: database, login: ("owner_" + database, "pw-" + database), redis: redis, pgProxy: pgProxy, redisProxy: redisProxy, inPlace: true, body)
+            }
+        } else {
+            try pg.psql(ws, "postgres", "CREATE DATABASE \(database)")
+            defer { _ = try? pg.psql(ws, "postgres", "DROP DATABASE IF EXISTS \(database) WITH (FORCE)") }
+            try pg.psql(ws, database, applicationSchema)
+            try fill(ws, pg: pg, database: database, login: (pg.user, pg.password), redis: redis, pgProxy: pgProxy, redisProxy: redisProxy, inPlace: false, body)
+        }
+    }
+}
+
+/// The config, the other targets, the snapshot and the change, for `withFourTargets`.
+private func fill(
+    _ ws: Workspace, pg: PostgresServer, database: String, login: (String, String), redis: RedisServer, pgProxy: TCPFaultProxy, redisProxy: TCPFaultProxy,
+    inPlace: Bool, _ body: (FourTargets) throws -> Void
+) throws {
         try """
             environment = "development"
             repository = "backups"
@@ -109,17 +132,17 @@ private func withFourTargets(_ body: (FourTargets) throws -> Void) throws {
         try #require(try ws.run("sqlite3", ["app.db", "CREATE TABLE t(x); INSERT INTO t VALUES (1),(2),(3);"]).status == 0)
         try Array("API_KEY=original\nOTHER=1\n".utf8).withUnsafeBytes { try ws.write("app.env", Array($0)) }
         let environment = [
-            "DATABASE_URL": "postgresql://\(pg.user):\(pg.password)@127.0.0.1:\(pgProxy.port)/\(database)",
+            "DATABASE_URL": "postgresql://\(login.0):\(login.1)@127.0.0.1:\(pgProxy.port)/\(database)",
             "REDIS_URL": "redis://:\(redis.password)@127.0.0.1:\(redisProxy.port)",
         ]
         let project = FourTargets(ws, pg: pg, database: database, redis: redis, environment: environment, pgProxy: pgProxy, redisProxy: redisProxy)
+        project.restoreFlags = inPlace ? ["--in-place"] : []
         let snapshot = try project.coffer("snapshot")
         try #require(snapshot.status == 0, "\(snapshot.stderr)")
         project.bundle = try project.contents()
         try project.arm()
         try project.change()
         try body(project)
-    }
 }
 
 @Suite("restore state machine: ambiguous failures against real PostgreSQL, Redis, SQLite and env targets", .serialized)
@@ -131,7 +154,7 @@ struct RestoreStateTests {
         try withFourTargets { project in
             let rule = "{\"lose_answer\": \(String(decoding: try JSONEncoder().encode(command), as: UTF8.self))}"
             try target == "main" ? project.arm(pg: rule) : project.arm(redis: rule)
-            let restore = try project.coffer("restore", "latest", "--yes", "--json")
+            let restore = try project.restore()
             #expect(restore.status == 0, "\(restore.stdout)\(restore.stderr)")
             #expect(restore.stderr.contains("answer was lost"), "\(restore.stderr)")
             let proxy = target == "main" ? project.pgProxy : project.redisProxy
@@ -150,7 +173,7 @@ struct RestoreStateTests {
             let before = try project.leftovers()
             let rule = "{\"cut_before\": \(String(decoding: try JSONEncoder().encode(command), as: UTF8.self))}"
             try target == "main" ? project.arm(pg: rule) : project.arm(redis: rule)
-            let restore = try project.coffer("restore", "latest", "--yes", "--json")
+            let restore = try project.restore()
             #expect(restore.status == 1, "\(restore.stdout)\(restore.stderr)")
             #expect(restore.stderr.contains("every target was put back, nothing changed"), "\(restore.stderr)")
             let proxy = target == "main" ? project.pgProxy : project.redisProxy
@@ -167,7 +190,7 @@ struct RestoreStateTests {
     func undoFailsForOne() throws {
         try withFourTargets { project in
             try project.arm(pg: "{\"down_after_connections\": 1}", redis: "{\"cut_before\": \"EXEC\\r\\n\"}")
-            let restore = try project.coffer("restore", "latest", "--yes", "--json")
+            let restore = try project.restore()
             #expect(restore.status == 1, "\(restore.stdout)\(restore.stderr)")
             #expect(restore.stderr.contains("could not put everything back") && restore.stderr.contains("main"), "\(restore.stderr)")
             let answer = try jsonObject(restore)
@@ -197,7 +220,7 @@ struct RestoreStateTests {
     func rollbackKilledAtEachStep() throws {
         try withFourTargets { project in
             for step in 1...4 {
-                let restore = try project.coffer("restore", "latest", "--yes", "--json")
+                let restore = try project.restore()
                 try #require(restore.status == 0, "\(restore.stdout)\(restore.stderr)")
                 #expect(try project.contents() == project.bundle)
                 let id = try #require(try jsonObject(restore)["restore_id"] as? String)
@@ -219,6 +242,43 @@ struct RestoreStateTests {
                 #expect(try restoreJournal(project.ws)["state"] as? String == "rolled-back")
                 #expect(try project.coffer("restore", "--finalize", id).status == 0)
             }
+        }
+    }
+
+    @Test("--in-place commits last: a later target in the config failing its commit leaves the database as it was")
+    func inPlaceCommitsLast() throws {
+        try withFourTargets(inPlace: true) { project in
+            try project.arm(redis: "{\"cut_before\": \"EXEC\\r\\n\"}")
+            let restore = try project.restore()
+            #expect(restore.status == 1, "\(restore.stdout)\(restore.stderr)")
+            #expect(restore.stderr.contains("every target was put back, nothing changed"), "\(restore.stderr)")
+            #expect(try project.contents() == project.previous)
+            let journal = try restoreJournal(project.ws)
+            #expect((journal["targets"] as? [[String: Any]])?.compactMap { $0["name"] as? String } == ["app", "cache", "env", "main"], "the in-place target must commit last")
+            #expect(steps(journal)["main"] == "discarded")
+        }
+    }
+
+    @Test("--in-place: the answer to psql's COMMIT is lost; txid_status of the recorded transaction says it committed, and the restore goes on")
+    func inPlaceAnswerLost() throws {
+        try withFourTargets(inPlace: true) { project in
+            try project.arm(pg: "{\"lose_answer\": \"COMMIT\"}")
+            let restore = try project.restore()
+            #expect(restore.status == 0, "\(restore.stdout)\(restore.stderr)")
+            #expect(restore.stderr.contains("answer was lost"), "\(restore.stderr)")
+            #expect(project.pgProxy.events.contains { $0.hasPrefix("lose_answer") }, "\(project.pgProxy.events)")
+            #expect(try project.contents() == project.bundle)
+        }
+    }
+
+    @Test("--in-place: the connection cut before psql's COMMIT; txid_status says aborted, every target put back")
+    func inPlaceCutBeforeCommit() throws {
+        try withFourTargets(inPlace: true) { project in
+            try project.arm(pg: "{\"cut_before\": \"COMMIT\"}")
+            let restore = try project.restore()
+            #expect(restore.status == 1, "\(restore.stdout)\(restore.stderr)")
+            #expect(restore.stderr.contains("every target was put back, nothing changed"), "\(restore.stderr)")
+            #expect(try project.contents() == project.previous)
         }
     }
 }

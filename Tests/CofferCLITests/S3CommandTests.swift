@@ -261,4 +261,32 @@ struct S3CommandTests {
             #expect(try ws.coffer("audit", environment: env).status == 0)
         }
     }
+
+    @Test("restore and verify --deep read each payload object once (the digest is checked while decrypting): counted on the wire")
+    func oneReadPerObject() throws {
+        let server = try S3Server.require()
+        let proxy = try CLIFaultProxy(server: server)
+        try withS3Project(endpoint: proxy.endpoint, rows: 20_000) { ws, server, _ in
+            let env = server.credentials
+            _ = try proxy.takeLog()
+            #expect(try ws.coffer("snapshot", environment: env).status == 0)
+            /// Bytes of payload objects that crossed the wire in `direction` (`up` or `down`).
+            func payloadBytes(_ log: [String], _ direction: String) -> Int {
+                log.filter { $0.contains("-payload") }.reduce(0) { total, line in
+                    total + line.split(separator: " ").compactMap { field -> Int? in
+                        field.hasPrefix(direction + "=") ? Int(field.split(separator: "=")[1]) : nil
+                    }.reduce(0, +)
+                }
+            }
+            let uploaded = payloadBytes(try proxy.takeLog(), "up")
+            #expect(uploaded > 100_000)
+            #expect(try ws.run("sqlite3", ["data/app.db", "DELETE FROM t"]).status == 0)
+            let restored = try ws.coffer("restore", "latest", "--yes", environment: env)
+            #expect(restored.status == 0, "\(restored.stderr)")
+            #expect(payloadBytes(try proxy.takeLog(), "down") == uploaded, "restore must download each payload once")
+            let verified = try ws.coffer("verify", "latest", "--deep", environment: env)
+            #expect(verified.status == 0, "\(verified.stderr)")
+            #expect(payloadBytes(try proxy.takeLog(), "down") == uploaded, "verify --deep must download each payload once")
+        }
+    }
 }
