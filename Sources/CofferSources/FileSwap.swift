@@ -74,8 +74,13 @@ struct FileSwap {
         throw SourceError(name, "neither the staged file \(staging) nor the kept one \(kept) exists, so what \(target) holds cannot be told")
     }
 
-    /// Also a partial copy of the kept file that a crash may have left.
+    /// Also the copy a commit that did not happen may have kept (the target
+    /// still holds those bytes), and a partial one a crash may have left.
     func discardStage() {
+        if (try? content(name: "")) == .previous {
+            try? FileSystem.removeFile(kept)
+            try? FileSystem.removeFile(absent)
+        }
         try? FileSystem.removeFile(staging)
         try? FileSystem.removeFile(kept + ".partial")
     }

@@ -233,7 +233,7 @@ struct PostgresCommandTests {
             let snapshotted = try server.dump(ws, database)
             let tested = try ws.coffer("verify", "latest", "--restore-test", environment: env)
             #expect(tested.status == 0, "\(tested.stdout)\(tested.stderr)")
-            #expect(try server.databases(ws, containing: "__coffer_").isEmpty, "the test restore left its database")
+            #expect(try server.databases(ws, containing: database + "__coffer_").isEmpty, "the test restore left its database")
 
             try server.psql(ws, database, "DELETE FROM orders WHERE id > 10; ALTER TABLE accounts ADD COLUMN extra int; SELECT setval('invoice_numbers', 5000)")
             let changed = try server.dump(ws, database)
@@ -244,12 +244,12 @@ struct PostgresCommandTests {
             #expect(restore.status == 0, "\(restore.stdout)\(restore.stderr)")
             #expect(try server.dump(ws, database) == snapshotted)
             let restoreID = try #require(restore.stdout.split(separator: " ").first { $0.hasSuffix(";") }.map { String($0.dropLast()) })
-            #expect(try server.databases(ws, containing: "__pre_").count == 1)
+            #expect(try server.databases(ws, containing: database + "__pre_").count == 1)
 
             #expect(try ws.coffer("rollback", restoreID, environment: env).status == 0)
             #expect(try server.dump(ws, database) == changed)
             #expect(try ws.coffer("restore", "--finalize", restoreID, environment: env).status == 0)
-            #expect(try server.databases(ws, containing: "__").isEmpty, "kept or staging databases left")
+            #expect(try server.databases(ws, containing: database + "__").isEmpty, "kept or staging databases left")
 
             // Into a database that does not exist yet; rolling back removes it again.
             let copy = database + "_new"
@@ -278,7 +278,7 @@ struct PostgresCommandTests {
                 #expect(result.status != 0)
                 #expect(result.stderr.contains(message), "\(result.stderr)")
                 #expect(try server.dump(ws, database) == before)
-                #expect(try server.databases(ws, containing: "__").isEmpty, "a staging database was left")
+                #expect(try server.databases(ws, containing: database + "__").isEmpty, "a staging database was left")
             }
             try refused(try ws.coffer("restore", "latest", "--yes", environment: env), "pg_restore failed")
 
@@ -318,16 +318,16 @@ struct PostgresCommandTests {
                 #expect(busy.status != 0)
                 #expect(busy.stderr.contains("could not be ended"), "\(busy.stderr)")
                 #expect(try server.dump(ws, database) == before)
-                #expect(try server.databases(ws, containing: "__").isEmpty)
+                #expect(try server.databases(ws, containing: database + "__").isEmpty)
 
                 let killed = try ws.coffer("restore", "latest", "--yes", environment: env.merging(["COFFER_FAULT": "restore-after-stage-1"]) { $1 })
                 #expect(killed.status != 0)
-                #expect(try server.databases(ws, containing: "__coffer_").count == 1)
+                #expect(try server.databases(ws, containing: database + "__coffer_").count == 1)
                 let again = try ws.coffer("restore", "latest", "--yes", environment: env)
                 #expect(again.status != 0 && again.stderr.contains("--recover"), "\(again.stderr)")
                 let recovered = try ws.coffer("restore", "--recover", environment: env)
                 #expect(recovered.status == 0, "\(recovered.stdout)\(recovered.stderr)")
-                #expect(try server.databases(ws, containing: "__").isEmpty)
+                #expect(try server.databases(ws, containing: database + "__").isEmpty)
                 #expect(try server.dump(ws, database) == before)
             }
         }

@@ -373,10 +373,13 @@ struct RedisCommandTests {
     func undoAndRecover() throws {
         let server = try RedisServer()
         server.populate()
-        try withRedisProject(extra: "\n[env]\ninclude = [\"API_KEY\"]\nrestore_to = \"env-is-a-folder\"") { ws in
+        try withRedisProject(extra: "\n[env]\ninclude = [\"API_KEY\"]\nrestore_to = \"app.env\"") { ws in
             let env = ["REDIS_URL": server.url, "API_KEY": "k"]
             #expect(try ws.coffer("snapshot", environment: env).status == 0)
-            try FileManager.default.createDirectory(atPath: ws.path("env-is-a-folder/inside"), withIntermediateDirectories: true)
+            // An immutable file cannot be linked or replaced: the env commit, after Redis's, fails.
+            try ws.write("app.env", Array("API_KEY=old\n".utf8))
+            try #require(try ws.run("chattr", ["+i", "app.env"]).status == 0, "chattr +i needs a file system with attributes (ext4)")
+            defer { _ = try? ws.run("chattr", ["-i", "app.env"]) }
             server.cli("-n", "0", "SET", "d0:str", "live")
             server.cli("-n", "1", "SET", "other", "1")
             let before = server.digest()
@@ -386,7 +389,9 @@ struct RedisCommandTests {
             #expect(server.digest() == before)
             #expect(server.nonEmptyDatabases() == ["db0", "db1", "db3"], "a staging database was left")
 
-            try FileManager.default.removeItem(atPath: ws.path("env-is-a-folder"))
+            let left = try ws.files().filter { $0.contains("app.env.") || $0.contains("coffer-stage") }
+            #expect(left.isEmpty, "a kept or staged copy of the secrets was left: \(left)")
+            #expect(try ws.run("chattr", ["-i", "app.env"]).status == 0)
             let crashed = try ws.coffer("restore", "latest", "--yes", environment: env.merging(["COFFER_FAULT": "restore-after-commit-1"]) { $1 })
             #expect(crashed.status != 0)
             let recovered = try ws.coffer("restore", "--recover", environment: env)
