@@ -31,8 +31,9 @@ let package = Package(
         .systemLibrary(name: "CPq", pkgConfig: "libpq"),                                                 // CofferSources (PostgreSQL; Debian libpq-dev)
 
         .systemLibrary(name: "CMalloc"),                                                                  // CofferSystem (glibc's mallopt)
+        .systemLibrary(name: "CProcess"),                                                                 // CofferSystem (prctl)
 
-        .target(name: "CofferSystem", dependencies: ["CMalloc"], swiftSettings: strict),
+        .target(name: "CofferSystem", dependencies: ["CMalloc", "CProcess"], swiftSettings: strict),
         .target(name: "CofferCrypto", dependencies: ["CSodium", "CofferSystem"], swiftSettings: strict),
         .target(name: "CofferCompression", dependencies: ["CZlib", "CofferSystem"], swiftSettings: strict),
         .target(
@@ -40,7 +41,7 @@ let package = Package(
             dependencies: ["CofferSystem", "CofferCrypto", "CofferCompression"],
             swiftSettings: strict
         ),
-        .target(name: "CofferSources", dependencies: ["CSQLite", "CHiredis", "CPq", "CofferSystem", "CofferFormat"], swiftSettings: strict),
+        .target(name: "CofferSources", dependencies: ["CSQLite", "CHiredis", "CPq", "CofferSystem", "CofferCrypto", "CofferFormat"], swiftSettings: strict),
         .target(
             name: "CofferStorage",
             dependencies: [

@@ -90,8 +90,18 @@ public struct KeyStore: Sendable {
     /// Keeps secret keys out of git if someone commits the folder.
     private func writeGitignoreIfAbsent() throws {
         let path = FileSystem.join(directory, ".gitignore")
-        if FileSystem.exists(path) { return }
-        try FileSystem.writeFile(path, bytes: Array("# Secret keys never belong in git.\n*.age\n*.next\nsigning.key\n!*.age.pub\n".utf8), replace: false)
+        let pattern = ".coffer-tmp-*"
+        if FileSystem.exists(path) {
+            // One written by an older coffer lacks the temporary files' pattern.
+            let current = try FileSystem.readFile(path, limit: 1 << 16)
+            if !String(decoding: current, as: UTF8.self).split(separator: "\n").contains(Substring(pattern)) {
+                try FileSystem.writeFile(path, bytes: current + Array("\(current.last == 0x0A || current.isEmpty ? "" : "\n")\(pattern)\n".utf8))
+            }
+            return
+        }
+        try FileSystem.writeFile(
+            path, bytes: Array("# Secret keys never belong in git (nor the temporary files they are rewritten through).\n*.age\n*.next\nsigning.key\n.coffer-tmp-*\n!*.age.pub\n".utf8),
+            replace: false)
     }
 
     // MARK: Loading

@@ -2,7 +2,7 @@ import CofferSystem
 
 /// Coffer's local working folder beside the config (`.coffer/`, mode 0700):
 /// `tmp/` for plaintext that must not outlive a command, `restores/` for the
-/// restore journals.
+/// restore journals, `ledger/` for the temporary files of running commands.
 public struct StateDirectory: Sendable {
     public let root: String
 
@@ -11,6 +11,9 @@ public struct StateDirectory: Sendable {
     }
 
     public var restores: String { FileSystem.join(root, "restores") }
+
+    /// Each process's list of the temporary files it creates (`TemporaryLedger`).
+    public var ledger: String { FileSystem.join(root, "ledger") }
 
     /// A fresh private folder for one command's temporary plaintext; removed by `body`'s end,
     /// and by the next command if this process is killed.

@@ -38,6 +38,7 @@ public struct AtomicFile: ~Copyable {
             let candidate = FileSystem.join(
                 folder, "\(temporaryPrefix)\(FileSystem.baseName(of: path)).\(getpid()).\(UInt32.random(in: 0...UInt32.max))")
             do {
+                try TemporaryLedger.record(candidate)
                 let opened = try FileDescriptor(opening: candidate, .createNew(permissions: permissions))
                 chosenPath = candidate
                 do {

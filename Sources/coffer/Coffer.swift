@@ -20,6 +20,8 @@ struct Coffer: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     static func main() async {
+        // Identities, env values and decrypted data will be in memory: never in a core dump.
+        ProcessHardening.forbidCoreDumps()
         MemoryPolicy.returnLargeBuffersToTheSystem()
         // Over a file-size limit a write fails with EFBIG (reported, cleaned up) instead of killing the process.
         signal(SIGXFSZ, SIG_IGN)

@@ -12,8 +12,16 @@ struct GlobalOptions: ParsableArguments {
     var json = false
 
     /// The loaded config; errors say how to provide one.
+    /// The config; the first call also opens this process's temporary-file
+    /// ledger in its state folder, removing what killed runs left behind.
     func loadConfig() throws -> CofferConfig {
-        try ConfigLoader.load(path: ConfigLoader.resolvePath(explicit: config, environment: ProcessInfo.processInfo.environment))
+        let loaded = try ConfigLoader.load(path: ConfigLoader.resolvePath(explicit: config, environment: ProcessInfo.processInfo.environment))
+        do {
+            try TemporaryLedger.open(in: StateDirectory(config: loaded).ledger)
+        } catch {
+            warn("cannot keep the temporary-file ledger in \(StateDirectory(config: loaded).ledger) (\(error)); a killed run may leave temporary files")
+        }
+        return loaded
     }
 
     /// The key store from `--keys-dir`, else the config's keys folder.

@@ -24,4 +24,14 @@ struct PostgresAddressTests {
             "\(error)".contains("PostgreSQL 99") && "\(error)".contains("postgresql-client-99")
         }
     }
+
+    @Test("a connection string libpq cannot parse is refused without echoing any part of it (the password, say)")
+    func parseErrorsDoNotEcho() throws {
+        for url in ["postgresql://u:Sup3r%zzSecretPw@host/db", "host=h password='Sup3rSecretPw", "host=h bogus_Sup3rSecretPw=1"] {
+            var message = ""
+            do { _ = try PostgresAddress(url) } catch { message = "\(error)" }
+            #expect(message.contains("not valid"), "\(message)")
+            #expect(!message.contains("Sup3r"), "\(message)")
+        }
+    }
 }

@@ -55,4 +55,29 @@ struct RDBWriterTests {
         try mixed.key([1], db: 0, payload: stringPayload([1], version: 9)[...], expiresAtMs: nil)
         #expect(throws: RDBError.self) { try mixed.key([2], db: 0, payload: stringPayload([2], version: 10)[...], expiresAtMs: nil) }
     }
+
+    @Test("a damaged value is reported by db and a hash of its key, never by the key's name (session keys are bearer tokens)")
+    func keyNamesNotInMessages() throws {
+        var file: [UInt8] = []
+        let writer = try RDBWriter(aux: [("redis-ver", "7.0.15")]) { file += $0 }
+        let secret = Array("session:SECRET-TOKEN-4f2a".utf8)
+        try writer.key(secret, db: 2, payload: stringPayload([UInt8](repeating: 66, count: 20_000), version: 10)[...], expiresAtMs: nil)
+        try writer.finish(fallbackVersion: 9)
+        let cut = Array(file.prefix(file.count / 2))
+        var offset = 0
+        var message = ""
+        do {
+            _ = try RDBReader.read({ buffer in
+                let count = min(buffer.count, cut.count - offset)
+                buffer.copyBytes(from: cut[offset..<offset + count])
+                offset += count
+                return count
+            }) { _ in }
+        } catch {
+            message = "\(error)"
+        }
+        #expect(!message.isEmpty, "a cut RDB must fail")
+        #expect(!message.contains("SECRET-TOKEN"), "\(message)")
+        #expect(message.contains("key #") && message.contains("db 2"), "\(message)")
+    }
 }

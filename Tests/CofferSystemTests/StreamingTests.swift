@@ -152,3 +152,14 @@ struct AtomicFileTests {
         #expect(try FileSystem.contentsOfDirectory(dir) == ["a"])
     }
 }
+
+@Suite("process hardening")
+struct ProcessHardeningTests {
+    // The core limit is checked on the real coffer (LeftoverSecretsTests): lowering
+    // the hard limit here would hold for every test of this process and its children.
+    @Test("after forbidAttaching the process is not dumpable")
+    func notDumpable() {
+        ProcessHardening.forbidAttaching()
+        #expect(!ProcessHardening.isDumpable)
+    }
+}

@@ -18,8 +18,8 @@ public struct PostgresAddress: Sendable, CustomStringConvertible {
         guard let options = PQconninfoParse(connectionString, &error) else {
             let message = error.map { String(cString: $0) } ?? "cannot be parsed"
             if let error { PQfreemem(error) }
-            // libpq's message quotes the offending part; a password never has a syntax of its own to quote.
-            throw PostgresError("the PostgreSQL connection string is not valid: \(message.trimmingWhitespaceAndNewlines())")
+            // libpq's message quotes the offending part, which may be the password: every quoted part goes.
+            throw PostgresError("the PostgreSQL connection string is not valid: \(Self.unquoted(message.trimmingWhitespaceAndNewlines())) (the value is not shown)")
         }
         defer { PQconninfoFree(options) }
         var parameters: [String: String] = [:]
@@ -33,6 +33,21 @@ public struct PostgresAddress: Sendable, CustomStringConvertible {
         }
         self.parameters = parameters
         self.variables = variables
+    }
+
+    /// libpq's message with each `"..."` (a piece of the input) replaced by `"…"`.
+    static func unquoted(_ message: String) -> String {
+        var result = ""
+        var inside = false
+        for character in message {
+            if character == "\"" {
+                result += inside ? "…\"" : "\""
+                inside.toggle()
+            } else if !inside {
+                result.append(character)
+            }
+        }
+        return result
     }
 
     private init(parameters: [String: String], variables: [String: String]) {

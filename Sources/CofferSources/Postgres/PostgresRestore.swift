@@ -81,6 +81,8 @@ struct PostgresRestore {
         let parent = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         let folder = FileSystem.join(parent, "coffer-restore-\(restoreID)-\(getpid())")
         // mkdir, not "create if missing": a folder someone else made there must not be used.
+        // In the ledger first: a killed restore must not leave a decrypted dump in /tmp.
+        try TemporaryLedger.record(folder)
         guard mkdir(folder, 0o700) == 0 else {
             throw PostgresError("cannot create a private folder in \(parent): \(SystemError("mkdir", path: folder, code: errno).message)")
         }

@@ -1,3 +1,4 @@
+import CofferCrypto
 import CofferSystem
 
 /// One key of an RDB file: its type byte and its value bytes exactly as stored,
@@ -127,7 +128,7 @@ public enum RDBReader {
                 do {
                     try skipValue(type: opcode, input)
                 } catch let error as RDBError {
-                    let name = capturing ? "key \(printable(key))" : "the key at byte \(keyOffset)"
+                    let name = capturing ? Self.reference(key) : "the key at byte \(keyOffset)"
                     throw RDBError("\(name) (type \(opcode)) in db \(db): \(error.message)")
                 }
                 if capturing {
@@ -301,9 +302,10 @@ public enum RDBReader {
 
     static func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
 
-    static func printable(_ key: [UInt8]) -> String {
-        let text = String(decoding: key.prefix(60), as: UTF8.self)
-        return "'\(text)\(key.count > 60 ? "..." : "")'"
+    /// A key for messages: key names can be secrets (session keys are bearer
+    /// tokens), so only a short hash of it, which `redis-cli --scan` output can be matched against.
+    static func reference(_ key: [UInt8]) -> String {
+        "key #\(hexString(SHA256.hash(key)).prefix(12))"
     }
 }
 

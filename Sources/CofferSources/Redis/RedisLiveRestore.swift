@@ -308,7 +308,7 @@ private final class Pipeline {
             do {
                 _ = try connection.reply()
             } catch let error as RedisError {
-                let what = key.map { "RESTORE of key \(RDBReader.printable($0))" } ?? "SELECT"
+                let what = key.map { "RESTORE of \(RDBReader.reference($0)) (its name is not shown)" } ?? "SELECT"
                 throw SourceError(name, "the server refused the \(what): \(error.message); nothing was changed")
             }
         }
