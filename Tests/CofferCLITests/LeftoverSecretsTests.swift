@@ -40,7 +40,7 @@ struct LeftoverSecretsTests {
         #expect(keys.isEmpty, "\(context): an age identity outside the identity files: \(keys)")
     }
 
-    @Test("export, keys rotate --reencrypt and restore killed at each fsync: the next command removes every temporary file, and no age identity is left outside the identity files")
+    @Test("snapshot, export, keys rotate --reencrypt and restore killed at each fsync: the next command removes every temporary file, and no age identity is left outside the identity files")
     func killedCommandsLeaveNothing() throws {
         try Workspace.withSQLiteApp { ws in
             try (try String(contentsOfFile: ws.config, encoding: .utf8) + "\n[env]\ninclude = [\"API_TOKEN\"]\nfile = \"app.env\"\n")
@@ -51,6 +51,13 @@ struct LeftoverSecretsTests {
             try #require(try ws.run("git", ["init", "-q"]).status == 0)
             #expect(try ws.run("git", ["check-ignore", "-q", "keys/.coffer-tmp-development.age.123.456"]).status == 0)
 
+            var n = 1
+            while try killedAtFsync(ws, n, ["snapshot"]), n < 40 {
+                try checkClean(ws, "snapshot killed at fsync \(n)")
+                n += 1
+            }
+            #expect(n > 1, "strace never stopped the snapshot")
+
             var killedExport = false
             for n in 1...3 where try killedAtFsync(ws, n, ["export", "latest", "-o", "bundle.tar"]) {
                 killedExport = true
@@ -58,7 +65,7 @@ struct LeftoverSecretsTests {
             }
             #expect(killedExport)
 
-            var n = 1
+            n = 1
             while try killedAtFsync(ws, n, ["keys", "rotate", "--reencrypt"]), n < 40 {
                 try checkClean(ws, "keys rotate --reencrypt killed at fsync \(n)")
                 n += 1
