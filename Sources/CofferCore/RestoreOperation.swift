@@ -227,16 +227,27 @@ public struct RestoreOperation {
         let restoreID = machine.restoreID
         var notes: [String] = []
         var failure: (name: String, error: String)?
+        /// A target that cannot be undone and cannot be asked: undoing the others could leave a mix, so wait.
+        func unanswered(_ target: any RestoreTarget, _ reason: String) -> RestoreFailure {
+            RestoreFailure(
+                journal: machine.journal,
+                message: "restore \(restoreID): \(target.name) cannot be asked whether its commit happened (\(reason)), and it cannot be undone, so nothing is put back yet. Now: \(machine.journal.holdingsText). Run `coffer restore --recover` once it answers")
+        }
         for (index, target) in targets.enumerated() where machine.step(index) != .committed {
-            if machine.step(index) == .committing, case (let content?, _) = ask(target, restoreID), content == .bundle {
-                try machine.move(index, to: .committed)  // a crash came after the swap
-                continue
+            if machine.step(index) == .committing {  // resumed after a crash: ask before committing again
+                let (content, reason) = ask(target, restoreID)
+                if content == .bundle {
+                    try machine.move(index, to: .committed)
+                    continue
+                }
+                if content == nil && !target.canUndo { throw unanswered(target, reason) }
             }
             try machine.move(index, to: .committing)
             do {
                 try target.commit(restoreID: restoreID)
             } catch {
                 let (content, reason) = ask(target, restoreID)
+                if content == nil && !target.canUndo { throw unanswered(target, "\(error); \(reason)") }
                 if content == .bundle {
                     notes.append("\(target.name): the commit reported an error (\(error)), but \(target.targetDescription) holds the bundle's content: the change happened and its answer was lost")
                 } else {

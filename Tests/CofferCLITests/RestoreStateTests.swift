@@ -281,4 +281,25 @@ struct RestoreStateTests {
             #expect(try project.contents() == project.previous)
         }
     }
+
+    @Test("--in-place: the answer to COMMIT lost and the server gone before it can be asked: nothing is undone (that could leave a mix), and --recover asks once it is back")
+    func inPlaceUnanswered() throws {
+        try withFourTargets(inPlace: true) { project in
+            // The commit's two connections (version check, psql) pass; every later one is refused.
+            try project.arm(pg: "{\"lose_answer\": \"COMMIT\", \"down_after_connections\": 2}")
+            let restore = try project.restore()
+            #expect(restore.status == 1, "\(restore.stdout)\(restore.stderr)")
+            #expect(restore.stderr.contains("cannot be asked whether its commit happened"), "\(restore.stderr)")
+            let answer = try jsonObject(restore)
+            #expect(answer["state"] as? String == "committing")
+            #expect(holdings(answer) == ["app": "bundle", "cache": "bundle", "env": "bundle", "main": "unknown"], "\(answer)")
+            #expect(try project.contents() == project.bundle, "the lost COMMIT did commit")
+
+            try project.pgProxy.set("{}")
+            let recovered = try project.coffer("restore", "--recover")
+            #expect(recovered.status == 0 && recovered.stdout.contains("finished the interrupted commit"), "\(recovered.stdout)\(recovered.stderr)")
+            #expect(try restoreJournal(project.ws)["state"] as? String == "committed")
+            #expect(try project.contents() == project.bundle)
+        }
+    }
 }
