@@ -153,8 +153,12 @@ struct RollbackGuard {
     /// The rollbacks: the ones recorded before and any found now, given the
     /// bundle ids present (with a manifest, oldest first) and whether the
     /// journal is to be checked too. Raises the mark to the newest trusted
-    /// bundle and journal event. `warnings` says when the mark could not be kept.
-    func assess(_ mark: HighWaterMark?, present ids: [String], journal checkJournal: Bool) -> (problems: [String], warnings: [String]) {
+    /// bundle and, with `raiseJournal`, journal event (a snapshot raises it
+    /// after its own event instead, and so lists nothing more on a fresh mark).
+    /// `warnings` says when the mark could not be kept.
+    func assess(
+        _ mark: HighWaterMark?, present ids: [String], journal checkJournal: Bool, raiseJournal: Bool = true
+    ) -> (problems: [String], warnings: [String]) {
         // No mark to compare with: the caller reported why it could not be read.
         guard let mark else { return ([], []) }
         var warnings: [String] = []
@@ -170,13 +174,14 @@ struct RollbackGuard {
             warnings.append("the journal could not be read to tell whether a prune removed bundle \(mark.bundle ?? ""): \(error)")
         }
         var sequence: Int?
-        if checkJournal {
+        if checkJournal && (mark.journal != nil || raiseJournal) {
             do {
-                let last = try journal.sequences().last ?? 0
-                if let seen = mark.journal, last < seen {
-                    found.append("the journal of \(environment) ends at event \(last), but this machine has seen event \(seen): its newest events were deleted")
+                let listed = try journal.sequences()
+                if let seen = mark.journal, listed.last ?? 0 < seen {
+                    found.append(
+                        "the journal of \(environment) ends at event \(listed.last ?? 0), but this machine has seen event \(seen): its newest events were deleted")
                 }
-                sequence = try journal.newestVerifiedSequence(trusted: trusted)
+                if raiseJournal { sequence = try journal.newestVerifiedSequence(trusted: trusted, listed: listed) }
             } catch {
                 warnings.append("the journal could not be read to compare it with the high-water mark: \(error)")
             }

@@ -164,8 +164,9 @@ public struct Journal {
 
     /// The highest sequence whose event is whole and trusted (`verifiedEvent`),
     /// looking at the newest `window` events only; nil when none of them is.
-    public func newestVerifiedSequence(trusted: TrustedSigners, window: Int = 32) throws -> Int? {
-        for sequence in try sequences().suffix(window).reversed() {
+    /// `listed` saves listing the journal again when the caller just did.
+    public func newestVerifiedSequence(trusted: TrustedSigners, listed: [Int]? = nil, window: Int = 32) throws -> Int? {
+        for sequence in try (listed ?? sequences()).suffix(window).reversed() {
             if try verifiedEvent(sequence, trusted: trusted) != nil { return sequence }
         }
         return nil

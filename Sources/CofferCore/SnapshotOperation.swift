@@ -60,7 +60,7 @@ public struct SnapshotOperation {
         var warnings: [String] = markWarning.map { [$0] } ?? []
         // A rollback found now is recorded before this bundle would hide it.
         let rollback = RollbackGuard(config: config, repository: repository, trusted: try keys.trustedSigners(), now: now)
-        let (alarms, markWarnings) = rollback.assess(mark, present: present, journal: true)
+        let (alarms, markWarnings) = rollback.assess(mark, present: present, journal: true, raiseJournal: false)
         warnings += alarms + markWarnings
         if let env = sources.compactMap({ $0 as? EnvSource }).first, case let missing = try env.missingNames(), !missing.isEmpty {
             warnings.append("env: \(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") not set and not in the bundle")
