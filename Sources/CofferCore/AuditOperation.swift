@@ -17,6 +17,8 @@ public struct AuditReport: Sendable {
     public var journalEvents: Int
     /// Problems of the repository as a whole: chain breaks, missing bundles, journal, retention.
     public var problems: [String]
+    /// What the operator should know that is not a failure (the high-water mark could not be kept).
+    public var warnings: [String] = []
     public var passed: Bool { problems.isEmpty && bundles.allSatisfy(\.problems.isEmpty) }
 }
 
@@ -26,7 +28,9 @@ public struct AuditReport: Sendable {
 /// decrypts and checks every artifact; the `previous` chain of manifests and
 /// the journal's chain are followed, and a bundle that the journal says was
 /// made but that is gone without a prune record is named; the newest bundle
-/// must be younger than the freshness window (25 h production, 8 days staging).
+/// must be younger than the freshness window (25 h production, 8 days staging);
+/// and neither the bundles nor the journal may end below this machine's
+/// high-water mark (the newest bundle and journal event it has seen).
 public struct AuditOperation {
     public let config: CofferConfig
     public let environment: [String: String]
@@ -39,11 +43,14 @@ public struct AuditOperation {
     }
 
     public func run(deep: Bool) throws -> AuditReport {
+        // Before the repository is listed, so a bundle written meanwhile is in the listing.
+        let (mark, markWarning) = RollbackGuard.mark(config)
         let repository = try Repository.open(config)
         try repository.checkFormat()
         let environmentName = config.environment.rawValue
         let trusted = try KeyStore(directory: config.keysDirectory).trustedSigners()
         var report = AuditReport(environment: environmentName, deep: deep, bundles: [], journalEvents: 0, problems: [])
+        if let markWarning { report.warnings.append(markWarning) }
 
         // 1. Every bundle: signature, digests, and with --deep the contents.
         let verifier = VerifyOperation(config: config, progress: progress)
@@ -104,6 +111,12 @@ public struct AuditOperation {
         // 4. Retention: a backup inside the window.
         let limit = StatusOperation.freshnessLimit(config)
         let now = try Clock.now(environment: environment)
+
+        // 5. Rollback: the bundles or the journal end below what this machine has seen.
+        let rollback = RollbackGuard(config: config, repository: repository, trusted: trusted, now: now)
+            .assess(mark, present: report.bundles.map(\.id), journal: true)
+        report.problems += rollback.problems
+        report.warnings += rollback.warnings
         if let newest {
             let age = Int64(now.timeIntervalSince(newest))
             if age > limit {

@@ -149,6 +149,42 @@ public struct Journal {
         return (events, problems)
     }
 
+    /// The event `sequence` when it is whole and trusted: it parses, says it is
+    /// that event of this environment, and carries a signature by `trusted`.
+    /// nil otherwise (missing, unsigned, edited, foreign); throws only when the
+    /// storage cannot be read.
+    public func verifiedEvent(_ sequence: Int, trusted: TrustedSigners) throws -> JournalEvent? {
+        guard let (bytes, signature) = try read(sequence), let signature,
+            let event = try? JournalEvent.parse(bytes), event.sequence == sequence, event.environment == environment,
+            let parsed = try? MinisignSignature(parsing: signature),
+            (try? trusted.verify(bytes, signature: parsed, what: "journal event \(sequence)", dated: { Clock.parse(event.at) })) != nil
+        else { return nil }
+        return event
+    }
+
+    /// The highest sequence whose event is whole and trusted (`verifiedEvent`),
+    /// looking at the newest `window` events only; nil when none of them is.
+    /// `listed` saves listing the journal again when the caller just did.
+    public func newestVerifiedSequence(trusted: TrustedSigners, listed: [Int]? = nil, window: Int = 32) throws -> Int? {
+        for sequence in try (listed ?? sequences()).suffix(window).reversed() {
+            if try verifiedEvent(sequence, trusted: trusted) != nil { return sequence }
+        }
+        return nil
+    }
+
+    /// The bundle ids that trusted prune events name as deleted: the gaps that
+    /// coffer's own retention made.
+    public func prunedBundles(trusted: TrustedSigners) throws -> Set<String> {
+        var pruned: Set<String> = []
+        for sequence in try sequences() {
+            guard let event = try verifiedEvent(sequence, trusted: trusted), event.kind == "prune",
+                case .array(let deleted)? = event.details["deleted"]
+            else { continue }
+            for case .string(let id) in deleted { pruned.insert(id) }
+        }
+        return pruned
+    }
+
     /// Signs every event again with `key` (after a leaked signing key); the
     /// events themselves, and so the chain, do not change. Returns how many.
     public func resign(with key: MinisignSecretKey, trusted: TrustedSigners) throws -> Int {

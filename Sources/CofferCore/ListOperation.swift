@@ -52,6 +52,7 @@ public struct ListOperation {
                 ignored.append(IgnoredBundle(id: id, reason: "not trusted: \(error.message)"))
             }
         }
+        RollbackGuard.raise(config, bundle: bundles.last?.id)
         return (bundles, ignored.sorted { $0.id < $1.id })
     }
 }

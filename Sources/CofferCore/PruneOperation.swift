@@ -1,4 +1,6 @@
+import CofferCrypto
 import CofferFormat
+import CofferStorage
 import Foundation
 
 /// One bundle's fate under the retention policy.
@@ -7,13 +9,10 @@ public struct PruneDecision: Sendable {
     public var createdAt: String?
     public var keep: Bool
     public var reason: String
+    /// The manifest does not verify (no trusted signature): its age and origin are unknown.
+    public var unverifiable = false
 }
 
-/// `coffer prune`: applies retention. A bundle is kept when it is younger than
-/// the policy's days, or when it is one of the newest `keep_last` bundles that
-/// verify (signature and every object's digest), however old; every other
-/// bundle is deleted. So the newest good bundle survives even if backups
-/// stopped long ago, and a damaged newest bundle does not count as one.
 /// What prune decided, oldest bundle first, and how many leftovers of
 /// interrupted writes (unpublished bundles, unfinished uploads) it removed.
 public struct PruneReport: Sendable {
@@ -21,12 +20,46 @@ public struct PruneReport: Sendable {
     public var leftoversRemoved: Int
     /// Set when the journal event could not be written or signed.
     public var warning: String?
+    public init(decisions: [PruneDecision], leftoversRemoved: Int, warning: String? = nil) {
+        self.decisions = decisions
+        self.leftoversRemoved = leftoversRemoved
+        self.warning = warning
+    }
+
+    /// Bundles kept only because their manifest does not verify.
+    public var keptUnverifiable: [String] { decisions.filter { $0.unverifiable && $0.keep }.map(\.id) }
 }
 
+/// A prune that deleted nothing because no bundle verifies: the keys are
+/// probably wrong (`category` is `.key`), or every bundle is damaged
+/// (`.integrity`). `decisions` say what was found, all kept.
+public struct PruneRefusal: Error, CustomStringConvertible, Sendable {
+    public let category: CofferError.Category
+    public let message: String
+    public let decisions: [PruneDecision]
+
+    public var description: String { message }
+}
+
+/// `coffer prune`: applies retention, and deletes only bundles it has
+/// verified. A bundle whose manifest carries a trusted signature has a known
+/// age: it is kept when it is younger than the policy's days, or when it is one
+/// of the newest `keep_last` bundles that verify completely (signature and
+/// every object's digest), however old; otherwise it is deleted. So the newest
+/// good bundle survives even if backups stopped long ago, and a damaged newest
+/// bundle does not count as one. A bundle whose manifest does not verify
+/// (damaged, planted, or signed by a key this machine does not trust) is kept
+/// and reported until `deleteUnverifiable` asks for it by name. When no bundle
+/// verifies completely, nothing at all is deleted (`PruneRefusal`): a wrong
+/// `signing.pub` or a missing `trusted-signers` must not empty the repository.
 public struct PruneOperation {
     public let config: CofferConfig
     public let environment: [String: String]
     public let progress: any ProgressReporter
+    /// Signs the prune's journal event; nil: the signing key if it needs no
+    /// password (else the event is unsigned: audit reports that, and the
+    /// high-water mark does not take it as the explanation of a gap).
+    public var signingKey: MinisignSecretKey?
 
     public init(config: CofferConfig, environment: [String: String], progress: any ProgressReporter) {
         self.config = config
@@ -34,7 +67,11 @@ public struct PruneOperation {
         self.progress = progress
     }
 
-    public func run(dryRun: Bool) throws -> PruneReport {
+    /// Decides, and unless `dryRun` deletes. `deleteUnverifiable` also deletes
+    /// the bundles whose manifest does not verify (never when none verifies).
+    /// Throws `PruneRefusal` before deleting anything when no bundle verifies,
+    /// and `CofferError` when the storage does not answer while objects are checked.
+    public func run(dryRun: Bool, deleteUnverifiable: Bool = false) throws -> PruneReport {
         let repository = try Repository.open(config)
         try repository.checkFormat()
         let environmentName = config.environment.rawValue
@@ -45,25 +82,42 @@ public struct PruneOperation {
 
         var decisions: [PruneDecision] = []
         var goodKept = 0
+        var signed = 0
         // Newest first, so the newest bundles that verify are found first.
         for id in try repository.bundleIDs(environment: environmentName).reversed() {
             var decision = PruneDecision(id: id, createdAt: nil, keep: false, reason: "")
-            var verified = false
-            var created: Date?
+            let manifest: Manifest
             do {
-                let manifest = try repository.verifiedManifest(environment: environmentName, id: id, trusted: trusted)
-                decision.createdAt = manifest.createdAt
-                created = Clock.parse(manifest.createdAt)
-                if goodKept < config.retention.keepLast {
-                    progress.begin("\(id): checking digests")
+                manifest = try repository.verifiedManifest(environment: environmentName, id: id, trusted: trusted)
+            } catch {
+                // Nothing about it can be trusted, its age least of all.
+                decision.unverifiable = true
+                decision.keep = !deleteUnverifiable
+                decision.reason = "does not verify (\(error)); "
+                    + (deleteUnverifiable
+                        ? "deleted as asked (--delete-unverifiable)"
+                        : "kept: prune deletes only bundles it can verify; `coffer prune --delete-unverifiable` removes it")
+                decisions.append(decision)
+                continue
+            }
+            signed += 1
+            decision.createdAt = manifest.createdAt
+            let created = Clock.parse(manifest.createdAt)
+            var verified = false
+            if goodKept < config.retention.keepLast {
+                progress.begin("\(id): checking digests")
+                do {
                     let reader = BundleReader(repository: repository, manifest: manifest)
                     try manifest.artifacts.forEach { try reader.checkObjects($0) }
-                    progress.end()
                     verified = true
+                } catch let error as StorageError where error.kind != .notFound {
+                    // The storage did not answer: no decision can rest on that.
+                    progress.end()
+                    throw CofferError(.failure, "prune stopped before deleting anything: the objects of \(id) could not be read: \(error.message)")
+                } catch {
+                    decision.reason = "does not verify (\(error)); "
                 }
-            } catch {
                 progress.end()
-                decision.reason = "does not verify (\(error)); "
             }
             if let created, created > cutoff {
                 decision.keep = true
@@ -73,26 +127,45 @@ public struct PruneOperation {
                 decision.keep = true
                 goodKept += 1
                 decision.reason += "one of the newest \(config.retention.keepLast) bundle(s) that verify"
+            } else if created == nil {
+                decision.keep = true
+                decision.reason += "kept: its created_at '\(manifest.createdAt.prefix(40))' is not a time"
             } else {
-                decision.reason += created == nil ? "untrusted and outside the window" : "older than \(days) days"
+                decision.reason += "older than \(days) days"
             }
             decisions.append(decision)
         }
-        var leftovers = 0
-        if !dryRun {
-            for decision in decisions where !decision.keep {
-                try repository.storage.deleteBundle(at: BundleLayout.bundlePrefix(environment: environmentName, id: decision.id))
+        if !decisions.isEmpty && goodKept == 0 {
+            for index in decisions.indices where !decisions[index].keep {
+                decisions[index].keep = true
+                decisions[index].reason += "; kept: prune deletes nothing while no bundle verifies"
             }
-            leftovers = try repository.storage.removeAbandonedWrites(now: Int64(now.timeIntervalSince1970))
+            let example = decisions.first { $0.unverifiable }.map { " (\($0.id): \($0.reason.prefix { $0 != ";" }))" } ?? ""
+            let message =
+                signed == 0
+                ? "no bundle of \(environmentName) verifies\(example), so prune deleted nothing. The keys are probably wrong: \(KeyStore(directory: config.keysDirectory).signingPublicKeyPath) is not the key that signed these bundles (copied from the wrong host?), or the signing key was rotated elsewhere and its keys/trusted-signers was not copied here. Compare `coffer keys list` with the backup host"
+                : "no bundle of \(environmentName) verifies completely (every signed bundle's objects fail their digests; see `coffer audit`), so prune deleted nothing: none is known good"
+            throw PruneRefusal(category: signed == 0 ? .key : .integrity, message: message, decisions: decisions.reversed())
         }
-        var report = PruneReport(decisions: decisions.reversed(), leftoversRemoved: leftovers)
+        var report = PruneReport(decisions: decisions.reversed(), leftoversRemoved: 0)
         let deleted = decisions.filter { !$0.keep }.map(\.id)
-        if !dryRun && !deleted.isEmpty {
-            // The record that explains the gaps in the bundle chain.
-            report.warning = JournalRecorder.record(
-                repository: repository, environment: environmentName, kind: "prune",
-                details: ["deleted": .array(deleted.map { .string($0) }), "retention_days": .int(Int64(days))], at: now,
-                signingKey: JournalRecorder.unattendedSigningKey(config))
+        if !dryRun {
+            if !deleted.isEmpty {
+                // The record that explains the gaps in the bundle chain, written
+                // first: no reader (audit, the high-water mark) ever sees a bundle
+                // gone without it. A prune that stops half-way leaves some of the
+                // named bundles in place, which is harmless; the next one deletes them.
+                var details: [String: JSONValue] = ["deleted": .array(deleted.map { .string($0) }), "retention_days": .int(Int64(days))]
+                let unverifiable = decisions.filter { $0.unverifiable && !$0.keep }.map(\.id)
+                if !unverifiable.isEmpty { details["unverifiable"] = .array(unverifiable.map { .string($0) }) }
+                report.warning = JournalRecorder.record(
+                    repository: repository, environment: environmentName, kind: "prune", details: details, at: now,
+                    signingKey: signingKey ?? JournalRecorder.unattendedSigningKey(config))
+            }
+            for id in deleted {
+                try repository.storage.deleteBundle(at: BundleLayout.bundlePrefix(environment: environmentName, id: id))
+            }
+            report.leftoversRemoved = try repository.storage.removeAbandonedWrites(now: Int64(now.timeIntervalSince1970))
         }
         return report
     }

@@ -62,6 +62,9 @@ public struct RestoreOperation {
     public var databases: [String: String] = [:]
     /// PostgreSQL sources restored inside one transaction into the target (`--in-place`).
     public var inPlace = false
+    /// `latest` may resolve to a bundle older than the newest this machine has
+    /// seen (`--allow-older`); without it such a restore is refused.
+    public var allowOlder = false
     let keys: KeyStore
     let journals: RestoreJournalStore
 
@@ -74,12 +77,26 @@ public struct RestoreOperation {
     }
 
     /// The plan for a bundle: which artifact goes where.
+    /// Refuses (`CofferError`, `.refused`) when `latest` is older than the newest
+    /// bundle this machine has seen and no prune record explains it, unless `allowOlder`.
     public func plan(reference: String) throws -> (Manifest, [RestorePlanItem], [any SnapshotSource & RestoreTarget]) {
+        // Before the repository is listed, so a bundle written meanwhile is in the listing.
+        let (mark, _) = RollbackGuard.mark(config)
         let repository = try Repository.open(config)
         try repository.checkFormat()
         let environmentName = config.environment.rawValue
         let id = try repository.resolve(reference, environment: environmentName)
-        let manifest = try repository.verifiedManifest(environment: environmentName, id: id, trusted: try keys.trustedSigners())
+        let trusted = try keys.trustedSigners()
+        if reference == "latest", !allowOlder, let mark,
+            let missing = try RollbackGuard(config: config, repository: repository, trusted: trusted, now: try Clock.now(environment: environment))
+                .newerThan(id, mark: mark)
+        {
+            throw CofferError(
+                .refused,
+                "the newest bundle of \(environmentName) is \(id), but this machine has seen a newer one, \(missing), and no prune record explains why it is not the newest any more: someone removed backups (or put back an older copy of the storage), and `latest` would quietly restore something older. Nothing was changed; restore \(id) anyway with `--allow-older`, or name a bundle (see `coffer list`)")
+        }
+        let manifest = try repository.verifiedManifest(environment: environmentName, id: id, trusted: trusted)
+        RollbackGuard.raise(config, bundle: id)
         let sources = try SourceCatalog.sources(config, environment: environment, databases: databases, inPlace: inPlace)
         var items: [RestorePlanItem] = []
         for entry in manifest.artifacts {

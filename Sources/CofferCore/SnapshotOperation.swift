@@ -38,9 +38,12 @@ public struct SnapshotOperation {
             throw CofferError(
                 .key, "\(keys.signingKeyPath) (key id \(signingKey.keyID)) does not match \(keys.signingPublicKeyPath) (\(trusted.keyID)); bundles it signed would not verify")
         }
+        // Before the repository is listed, so a bundle written meanwhile is in the listing.
+        let (mark, markWarning) = RollbackGuard.mark(config)
         let repository = try Repository.open(config)
         try repository.prepareForWriting()
-        let latest = try repository.bundleIDs(environment: environmentName).last
+        let present = try repository.bundleIDs(environment: environmentName)
+        let latest = present.last
         let latestBytes = try latest.map { try repository.manifestBytes(environment: environmentName, id: $0).manifest }
         // A rotated manifest names the digest it had when first written: the chain links those.
         let previous = latestBytes.map { (try? Manifest.parse($0))?.original ?? Manifest.digest(of: $0) }
@@ -54,7 +57,11 @@ public struct SnapshotOperation {
         }
         let removed = try repository.storage.removeAbandonedWrites(now: Int64(now.timeIntervalSince1970))
         let id = BundleID.make(at: now, after: latest)
-        var warnings: [String] = []
+        var warnings: [String] = markWarning.map { [$0] } ?? []
+        // A rollback found now is recorded before this bundle would hide it.
+        let rollback = RollbackGuard(config: config, repository: repository, trusted: try keys.trustedSigners(), now: now)
+        let (alarms, markWarnings) = rollback.assess(mark, present: present, journal: true, raiseJournal: false)
+        warnings += alarms + markWarnings
         if let env = sources.compactMap({ $0 as? EnvSource }).first, case let missing = try env.missingNames(), !missing.isEmpty {
             warnings.append("env: \(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") not set and not in the bundle")
         }
@@ -87,6 +94,14 @@ public struct SnapshotOperation {
                 repository: repository, environment: environmentName, kind: "snapshot", details: details, at: now, signingKey: signingKey)
             {
                 warnings.append(problem)
+            }
+            if mark != nil {
+                do {
+                    let sequence = try Journal(repository: repository, environment: environmentName).newestVerifiedSequence(trusted: try keys.trustedSigners())
+                    try rollback.store.raise(bundle: id, journal: sequence, at: now)
+                } catch {
+                    warnings.append("the high-water mark \(rollback.store.path) could not be raised to \(id): \(error)")
+                }
             }
             return SnapshotResult(manifest: manifest, warnings: warnings, removedLeftovers: removed)
         } catch {

@@ -2,7 +2,9 @@ import CofferSystem
 
 /// Coffer's local working folder beside the config (`.coffer/`, mode 0700):
 /// `tmp/` for plaintext that must not outlive a command, `restores/` for the
-/// restore journals, `ledger/` for the temporary files of running commands.
+/// restore journals, `ledger/` for the temporary files of running commands,
+/// `high-water/` for the newest bundle and journal event seen of each
+/// repository (see `HighWaterMarkStore`).
 public struct StateDirectory: Sendable {
     public let root: String
 
@@ -14,6 +16,9 @@ public struct StateDirectory: Sendable {
 
     /// Each process's list of the temporary files it creates (`TemporaryLedger`).
     public var ledger: String { FileSystem.join(root, "ledger") }
+
+    /// The high-water marks, one file per repository and environment.
+    public var highWater: String { FileSystem.join(root, "high-water") }
 
     /// A fresh private folder for one command's temporary plaintext; removed by `body`'s end,
     /// and by the next command if this process is killed.

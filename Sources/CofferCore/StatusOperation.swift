@@ -29,8 +29,9 @@ public struct StatusReport: Sendable {
 
 /// `coffer status`: can the repository be reached and written, is there room for the next
 /// bundle, are there bundles without a manifest or signature, is the newest bundle trusted and fresh enough (production 25 h,
-/// staging 8 days, development the retention window), and did no restore stop
-/// half-way.
+/// staging 8 days, development the retention window), did no restore stop
+/// half-way, and does the repository not end below this machine's high-water
+/// mark (newest bundle and journal event seen; critical: someone removed backups).
 public struct StatusOperation {
     public let config: CofferConfig
     public let environment: [String: String]
@@ -58,6 +59,9 @@ public struct StatusOperation {
             if level.rawValue > report.level.rawValue { report.level = level }
             report.problems.append(problem)
         }
+        // Before the repository is listed, so a bundle written meanwhile is in the listing.
+        let (mark, markWarning) = RollbackGuard.mark(config)
+        if let markWarning { raise(.warn, markWarning) }
         // An interrupted restore may leave targets half-replaced until it is recovered.
         let journals = RestoreJournalStore(state: StateDirectory(config: config))
         for journal in (try? journals.all()) ?? [] where journal.state.isInFlight {
@@ -89,6 +93,11 @@ public struct StatusOperation {
             raise(.critical, "the signing key cannot be read: \(error)")
             return report
         }
+        // A repository that ends below what this machine has seen was rolled back.
+        let rollback = RollbackGuard(config: config, repository: repository, trusted: trusted, now: try Clock.now(environment: environment))
+            .assess(mark, present: ids, journal: true)
+        for problem in rollback.problems { raise(.critical, problem) }
+        for warning in rollback.warnings { raise(.warn, warning) }
         for id in ids.dropLast() {
             do {
                 _ = try repository.verifiedManifest(environment: environmentName, id: id, trusted: trusted)

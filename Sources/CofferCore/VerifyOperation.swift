@@ -44,6 +44,7 @@ public struct VerifyOperation {
         try repository.checkFormat()
         let id = try repository.resolve(reference, environment: environment)
         let manifest = try repository.verifiedManifest(environment: environment, id: id, trusted: try keys.trustedSigners())
+        RollbackGuard.raise(config, bundle: id)
         let reader = BundleReader(repository: repository, manifest: manifest)
         let identities: [any AgeIdentity] = deep ? try keys.identities(environment) : []
         var report = VerifyReport(id: id, environment: environment, deep: deep, signer: manifest.signer, artifacts: [])

@@ -6,7 +6,7 @@ struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Prove that every backup of the environment exists, is intact and was made by us.",
         discussion: """
-            Checks every manifest signature against the trusted signing key, every object's SHA-256 (streamed; no secret key needed), the chain of manifests (each names the one before), the signed journal's chain, that every bundle the journal says was made is still there unless a prune record deleted it, and that the newest bundle is younger than 25 h (production), 8 days (staging) or the retention window (development). --deep also decrypts and checks every artifact (needs ENV.age). Exit status 0 when the audit passes, 5 when it does not.
+            Checks every manifest signature against the trusted signing key, every object's SHA-256 (streamed; no secret key needed), the chain of manifests (each names the one before), the signed journal's chain, that every bundle the journal says was made is still there unless a prune record deleted it, that the newest bundle is younger than 25 h (production), 8 days (staging) or the retention window (development), and that neither the bundles nor the journal end below this machine's high-water mark (the newest bundle and journal event it has seen: a rollback). --deep also decrypts and checks every artifact (needs ENV.age). Exit status 0 when the audit passes, 5 when it does not.
             """
     )
 
@@ -23,10 +23,11 @@ struct Audit: AsyncParsableCommand {
             let config = try global.loadConfig().selecting(environment: environmentName)
             let report = try AuditOperation(config: config, environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
                 .run(deep: deep)
+            for warning in report.warnings { warn(warning) }
             if global.json {
                 try printJSON([
                     "environment": report.environment, "deep": report.deep, "passed": report.passed, "journal_events": report.journalEvents,
-                    "problems": report.problems,
+                    "problems": report.problems, "warnings": report.warnings,
                     "bundles": report.bundles.map { ["id": $0.id, "created_at": $0.createdAt as Any, "problems": $0.problems] },
                 ])
             } else {

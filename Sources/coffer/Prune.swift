@@ -1,12 +1,13 @@
 import ArgumentParser
 import CofferCore
+import CofferCrypto
 import Foundation
 
 struct Prune: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Delete the bundles that fall outside the retention policy.",
         discussion: """
-            Keeps every bundle younger than [retention] days (default by environment: production 30, staging 14, development 7) and the newest keep_last bundles (default 1) that verify (signature and every object's digest), however old. Deletes the rest and prints what it keeps and why. Also removes what interrupted snapshots left behind: bundles that never got a manifest and unfinished multipart uploads, once older than a day. The clock is COFFER_NOW when set.
+            Deletes only bundles it has verified. Keeps every bundle younger than [retention] days (default by environment: production 30, staging 14, development 7) and the newest keep_last bundles (default 1) that verify (signature and every object's digest), however old; deletes the other verified ones and prints what it keeps and why. A bundle whose manifest does not verify (damaged, planted, or signed by a key this host does not trust) has no age it can trust: it is kept and named, and `coffer status` and `coffer audit` report it, until --delete-unverifiable removes it (by name; --dry-run shows which). When no bundle verifies at all, nothing is deleted and the exit status is 4: the keys are probably wrong (a wrong signing.pub, or a signing key rotated on another host without its keys/trusted-signers); 5 when bundles are signed but none has intact objects. Also removes what interrupted snapshots left behind: bundles that never got a manifest and unfinished multipart uploads, once older than a day. The clock is COFFER_NOW when set.
             """
     )
 
@@ -15,24 +16,53 @@ struct Prune: AsyncParsableCommand {
     @Flag(name: .customLong("dry-run"), help: "Print the decisions and delete nothing.")
     var dryRun = false
 
+    @Flag(
+        name: .customLong("delete-unverifiable"),
+        help: "Also delete the bundles whose manifest does not verify, naming each (never when no bundle verifies).")
+    var deleteUnverifiable = false
+
+    @Option(
+        name: .customLong("password-env"),
+        help: ArgumentHelp("Password of an encrypted signing key, from this environment variable, to sign the journal event.", valueName: "var"))
+    var passwordVariable: String?
+
     func run() async throws {
         try await reportingErrors {
             let config = try global.loadConfig()
-            let result = try PruneOperation(config: config, environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
-                .run(dryRun: dryRun)
+            var operation = PruneOperation(config: config, environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
+            if let passwordVariable {
+                operation.signingKey = try KeyStore(directory: config.keysDirectory).signingKey {
+                    try readSecret(environmentVariable: passwordVariable, prompt: "Signing key password: ", what: "signing key password")
+                }
+            }
+            let result: PruneReport
+            do {
+                result = try operation.run(dryRun: dryRun, deleteUnverifiable: deleteUnverifiable)
+            } catch let refusal as PruneRefusal {
+                try report(PruneReport(decisions: refusal.decisions, leftoversRemoved: 0), dryRun: dryRun, json: global.json, refused: refusal.message)
+                throw CofferError(refusal.category, refusal.message)
+            }
             try report(result, dryRun: dryRun, json: global.json)
         }
     }
 }
 
-/// Prints prune decisions as lines or JSON.
-func report(_ result: PruneReport, dryRun: Bool, json: Bool) throws {
+/// Prints prune decisions as lines or JSON, and a warning for the bundles kept
+/// only because they do not verify. `refused` is the reason a prune deleted nothing.
+func report(_ result: PruneReport, dryRun: Bool, json: Bool, refused: String? = nil) throws {
     let decisions = result.decisions
     if let warning = result.warning { warn(warning) }
+    if refused == nil, case let kept = result.keptUnverifiable, !kept.isEmpty {
+        warn(
+            "\(kept.count) bundle(s) do not verify and were kept: \(kept.joined(separator: ", ")); see `coffer audit`, and remove them with `coffer prune --delete-unverifiable` once you know why")
+    }
     if json {
         try printJSON([
             "dry_run": dryRun,
-            "bundles": decisions.map { ["id": $0.id, "created_at": $0.createdAt as Any, "keep": $0.keep, "reason": $0.reason] },
+            "refused": refused as Any,
+            "bundles": decisions.map {
+                ["id": $0.id, "created_at": $0.createdAt as Any, "keep": $0.keep, "unverifiable": $0.unverifiable, "reason": $0.reason]
+            },
             "leftovers_removed": result.leftoversRemoved,
         ])
         return

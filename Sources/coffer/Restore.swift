@@ -6,7 +6,7 @@ struct Restore: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Restore a bundle into the configured targets, all or nothing.",
         discussion: """
-            Verifies the signature and every object, decrypts and checks every artifact into a staging copy beside its target, runs the pre_restore hook, then swaps the targets in one by one (SQLite through its backup API, so open connections see the new data; PostgreSQL by renaming a staging database into place; Redis with SWAPDB), undoing those already swapped if one fails, and runs the post_restore hook. The previous content is kept: `coffer rollback RESTORE-ID` brings it back. Exit status 0 only when every target was committed.
+            Verifies the signature and every object, decrypts and checks every artifact into a staging copy beside its target, runs the pre_restore hook, then swaps the targets in one by one (SQLite through its backup API, so open connections see the new data; PostgreSQL by renaming a staging database into place; Redis with SWAPDB), undoing those already swapped if one fails, and runs the post_restore hook. The previous content is kept: `coffer rollback RESTORE-ID` brings it back. `latest` that is older than the newest bundle this host has seen (newer bundles were removed, and no prune record explains it) is refused with exit status 6 unless --allow-older is given. Exit status 0 only when every target was committed.
             """
     )
 
@@ -37,6 +37,11 @@ struct Restore: AsyncParsableCommand {
         help: "PostgreSQL: restore inside one transaction into the target itself, for a role without CREATEDB (all or nothing, but no copy is kept for rollback).")
     var inPlace = false
 
+    @Flag(
+        name: .customLong("allow-older"),
+        help: "Restore `latest` even when it is older than the newest bundle this host has seen (the newer ones were removed).")
+    var allowOlder = false
+
     func validate() throws {
         let modes = [bundle != nil, recover, finalize != nil].filter { $0 }.count
         if modes != 1 { throw ValidationError("give a bundle id (or `latest`), or --recover, or --finalize RESTORE-ID") }
@@ -50,6 +55,7 @@ struct Restore: AsyncParsableCommand {
             var operation = RestoreOperation(
                 config: try global.loadConfig(), environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
             operation.inPlace = inPlace
+            operation.allowOlder = allowOlder
             for mapping in to {
                 let parts = mapping.split(separator: "=", maxSplits: 1).map(String.init)
                 operation.databases[parts[0]] = parts[1]

@@ -34,14 +34,34 @@ struct Snapshot: AsyncParsableCommand {
             let result = try operation.run(label: label, signingKey: signingKey)
             for warning in result.warnings { warn(warning) }
             let manifest = result.manifest
-            let pruned = prune ? try PruneOperation(config: config, environment: environment, progress: TerminalProgress()).run(dryRun: false).decisions : []
+            // The bundle exists now: a prune that refuses still lets its id be printed, then fails.
+            var pruned: [PruneDecision] = []
+            var pruneRefusal: PruneRefusal?
+            if prune {
+                var pruning = PruneOperation(config: config, environment: environment, progress: TerminalProgress())
+                pruning.signingKey = signingKey
+                do {
+                    let report = try pruning.run(dryRun: false)
+                    pruned = report.decisions
+                    if let warning = report.warning { warn(warning) }
+                    if !report.keptUnverifiable.isEmpty {
+                        warn(
+                            "prune kept \(report.keptUnverifiable.count) bundle(s) that do not verify: \(report.keptUnverifiable.joined(separator: ", ")); see `coffer audit`, and remove them with `coffer prune --delete-unverifiable` once you know why")
+                    }
+                } catch let refusal as PruneRefusal {
+                    warn("prune: \(refusal.message)")
+                    pruneRefusal = refusal
+                }
+            }
             if global.json {
                 try printJSON([
                     "id": manifest.id, "environment": manifest.environment, "created_at": manifest.createdAt,
                     "artifacts": manifest.artifacts.map { ["name": $0.name, "kind": $0.kind.rawValue, "plain_bytes": $0.plainBytes, "stored_bytes": $0.header.bytes + $0.payload.bytes] },
                     "warnings": result.warnings,
                     "deleted": pruned.filter { !$0.keep }.map(\.id),
+                    "prune_refused": pruneRefusal?.message as Any,
                 ])
+                if let pruneRefusal { throw ExitCode(pruneRefusal.category.rawValue) }
                 return
             }
             for decision in pruned where !decision.keep { say("  pruned \(decision.id): \(decision.reason)") }
@@ -49,6 +69,7 @@ struct Snapshot: AsyncParsableCommand {
                 say("  \(artifact.name) (\(artifact.kind.rawValue)): \(formatBytes(artifact.plainBytes)) -> \(formatBytes(artifact.header.bytes + artifact.payload.bytes)) sealed")
             }
             say(manifest.id)
+            if let pruneRefusal { throw ExitCode(pruneRefusal.category.rawValue) }
         }
     }
 }
