@@ -65,6 +65,8 @@ public struct RestoreOperation {
     /// `latest` may resolve to a bundle older than the newest this machine has
     /// seen (`--allow-older`); without it such a restore is refused.
     public var allowOlder = false
+    /// Restore only these artifacts (`--only`), still all or nothing among them; nil: every one.
+    public var only: Set<String>?
     let keys: KeyStore
     let journals: RestoreJournalStore
 
@@ -98,8 +100,22 @@ public struct RestoreOperation {
         let manifest = try repository.verifiedManifest(environment: environmentName, id: id, trusted: trusted)
         RollbackGuard.raise(config, bundle: id)
         let sources = try SourceCatalog.sources(config, environment: environment, databases: databases, inPlace: inPlace)
+        if let only {
+            let names = Set(manifest.artifacts.map(\.name))
+            let unknown = only.subtracting(names)
+            guard unknown.isEmpty else {
+                throw CofferError(
+                    .config, "--only names \(unknown.sorted().joined(separator: ", ")), which bundle \(id) does not hold; it holds \(manifest.artifacts.map(\.name).joined(separator: ", "))")
+            }
+        }
         var items: [RestorePlanItem] = []
         for entry in manifest.artifacts {
+            if let only, !only.contains(entry.name) {
+                // Not restored: a source for it need not be configured.
+                items.append(
+                    RestorePlanItem(artifact: entry.name, kind: entry.kind, target: "-", plainBytes: entry.plainBytes, skipped: "not named by --only"))
+                continue
+            }
             guard let target = SourceCatalog.target(for: entry, in: sources) else {
                 throw CofferError(.config, "the bundle has \(entry.kind.rawValue) artifact '\(entry.name)' but \(config.path) configures no such source to restore it into")
             }
@@ -154,8 +170,12 @@ public struct RestoreOperation {
         let targets = work.map(\.1)
 
         // 1. Decrypt, check every object's digest on the way, stage and check
-        //    everything before touching any target.
+        //    everything before touching any target. Artifacts verified only
+        //    (an env artifact with nowhere to go) have their digests checked.
         do {
+            for entry in manifest.artifacts where !work.contains(where: { $0.0.name == entry.name }) && only?.contains(entry.name) != false {
+                try reader.checkObjects(entry)
+            }
             for (index, (entry, target)) in work.enumerated() {
                 progress.begin("\(entry.name): decrypting and staging beside \(target.targetDescription)")
                 let staged = try target.stage(restoreID: restoreID, entry: entry) { sink in

@@ -37,6 +37,11 @@ struct Restore: AsyncParsableCommand {
         help: "PostgreSQL: restore inside one transaction into the target itself, for a role without CREATEDB (all or nothing, but no copy is kept for rollback).")
     var inPlace = false
 
+    @Option(
+        name: .customLong("only"),
+        help: ArgumentHelp("Restore only these artifacts of the bundle (comma-separated names, repeatable), still all or nothing among them.", valueName: "NAME[,NAME]"))
+    var only: [String] = []
+
     @Flag(
         name: .customLong("allow-older"),
         help: "Restore `latest` even when it is older than the newest bundle this host has seen (the newer ones were removed).")
@@ -56,6 +61,8 @@ struct Restore: AsyncParsableCommand {
                 config: try global.loadConfig(), environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
             operation.inPlace = inPlace
             operation.allowOlder = allowOlder
+            let selected = only.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty }
+            if !selected.isEmpty { operation.only = Set(selected) }
             for mapping in to {
                 let parts = mapping.split(separator: "=", maxSplits: 1).map(String.init)
                 operation.databases[parts[0]] = parts[1]
