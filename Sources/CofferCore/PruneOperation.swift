@@ -46,7 +46,7 @@ public struct PruneOperation {
         var decisions: [PruneDecision] = []
         var goodKept = 0
         // Newest first, so the newest bundles that verify are found first.
-        for id in try repository.bundleIDs(environment: environmentName).reversed() {
+        for id in try repository.bundleIDs(environment: environmentName, now: now).reversed() {
             var decision = PruneDecision(id: id, createdAt: nil, keep: false, reason: "")
             var verified = false
             var created: Date?

@@ -78,7 +78,7 @@ public struct RestoreOperation {
         let repository = try Repository.open(config)
         try repository.checkFormat()
         let environmentName = config.environment.rawValue
-        let id = try repository.resolve(reference, environment: environmentName)
+        let id = try repository.resolve(reference, environment: environmentName, now: try Clock.now(environment: environment))
         let manifest = try repository.verifiedManifest(environment: environmentName, id: id, trusted: try keys.trustedSigners())
         let sources = try SourceCatalog.sources(config, environment: environment, databases: databases, inPlace: inPlace)
         var items: [RestorePlanItem] = []
