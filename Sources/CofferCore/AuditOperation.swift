@@ -57,7 +57,9 @@ public struct AuditOperation {
         var originals: [String: String] = [:]  // id -> digest its successor names
         var previousOf: [String: String?] = [:]
         var newest: Date?
-        for id in try repository.bundleIDs(environment: environmentName) {
+        let now = try Clock.now(environment: environment)
+        let listing = try repository.listing(environment: environmentName, now: now)
+        for id in listing.ids {
             var result = AuditReport.BundleResult(id: id, createdAt: nil, problems: [])
             do {
                 let manifest = try repository.verifiedManifest(environment: environmentName, id: id, trusted: trusted)
@@ -73,8 +75,11 @@ public struct AuditOperation {
             }
             report.bundles.append(result)
         }
-        for id in try repository.unpublishedBundleIDs(environment: environmentName) {
+        for id in listing.unpublished {
             report.problems.append("bundle \(id) has objects but no manifest (an interrupted write, or its manifest was deleted)")
+        }
+        for stray in listing.stray {
+            report.problems.append("\(BundleLayout.environmentPrefix(environmentName))/\(stray.id) is not a bundle this audit can count: \(stray.reason)")
         }
 
         // 2. The journal: its own chain, then what it says was made and pruned.
@@ -110,8 +115,6 @@ public struct AuditOperation {
 
         // 4. Retention: a backup inside the window.
         let limit = StatusOperation.freshnessLimit(config)
-        let now = try Clock.now(environment: environment)
-
         // 5. Rollback: the bundles or the journal end below what this machine has seen.
         let rollback = RollbackGuard(config: config, repository: repository, trusted: trusted, now: now)
             .assess(mark, present: report.bundles.map(\.id), journal: true)

@@ -18,6 +18,7 @@ public struct BundleReader {
 
     /// Checks that both objects of `entry` exist with the size and SHA-256 the
     /// manifest lists (no key needed). Throws `FormatError` naming the object.
+    /// Reads no more than the listed size plus one byte of either object.
     public func checkObjects(_ entry: ArtifactEntry) throws {
         _ = try headerBytes(of: entry)
         guard try repository.storage.size(of: key(entry.payloadPath)) != nil else {
@@ -25,7 +26,7 @@ public struct BundleReader {
         }
         var hasher = SHA256()
         var count: Int64 = 0
-        try repository.storage.read(key(entry.payloadPath)) { chunk in
+        try readPayload(entry) { chunk in
             hasher.update(chunk)
             count += Int64(chunk.count)
         }
@@ -34,9 +35,17 @@ public struct BundleReader {
         }
     }
 
-    /// The header object of `entry`, checked against the manifest's size and SHA-256.
+    /// The payload object of `entry`, never more than the size the manifest lists (see `Repository.readListedObject`).
+    private func readPayload(_ entry: ArtifactEntry, into sink: ByteSink) throws {
+        try repository.readListedObject(
+            key(entry.payloadPath), declaredBytes: entry.payload.bytes, what: "\(entry.name): payload object", into: sink)
+    }
+
+    /// The header object of `entry`, checked against the manifest's size and
+    /// SHA-256; one larger than the listed size is refused unread.
     public func headerBytes(of entry: ArtifactEntry) throws -> [UInt8] {
-        guard let header = try repository.storage.readSmall(key(entry.headerPath), limit: AgeHeader.maximumSize) else {
+        let limit = Int(max(0, min(entry.header.bytes, Int64(AgeHeader.maximumSize))))
+        guard let header = try repository.storage.readSmall(key(entry.headerPath), limit: limit) else {
             throw FormatError(.missing, "\(entry.name): the header object \(entry.headerPath) is missing")
         }
         try ArtifactPipeline.check(header, against: entry.header, what: "\(entry.name): header object")
@@ -64,7 +73,7 @@ public struct BundleReader {
         let plain = try ArtifactPipeline.open(
             entry: entry, header: header, identities: identities,
             read: { sink in
-                try repository.storage.read(key(entry.payloadPath)) { chunk in
+                try readPayload(entry) { chunk in
                     hasher.update(chunk)
                     count += Int64(chunk.count)
                     try sink(chunk)

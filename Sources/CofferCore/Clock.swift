@@ -8,7 +8,9 @@ public enum CofferVersion {
 
 /// "Now", overridable with `COFFER_NOW` (RFC 3339) for retention and drill tests.
 public enum Clock {
-    public static func now(environment: [String: String]) throws -> Date {
+    /// The time, or `COFFER_NOW` from `environment` (the process's by default);
+    /// throws `CofferError(.config)` when `COFFER_NOW` is not RFC 3339.
+    public static func now(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Date {
         guard let fixed = environment["COFFER_NOW"] else { return Date() }
         guard let date = parse(fixed) else {
             throw CofferError(.config, "COFFER_NOW='\(fixed)' is not an RFC 3339 time such as 2026-11-28T06:45:12Z")

@@ -32,7 +32,7 @@ public struct EnvDiffOperation {
         let keys = KeyStore(directory: config.keysDirectory)
         let repository = try Repository.open(config)
         let environmentName = config.environment.rawValue
-        let id = try repository.resolve(reference, environment: environmentName)
+        let id = try repository.resolve(reference, environment: environmentName, now: try Clock.now(environment: environment))
         let manifest = try repository.verifiedManifest(environment: environmentName, id: id, trusted: try keys.trustedSigners())
         guard let entry = manifest.artifacts.first(where: { $0.kind == .env }) else {
             throw CofferError(.failure, "bundle \(id) has no env artifact")

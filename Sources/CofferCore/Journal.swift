@@ -118,7 +118,16 @@ public struct Journal {
                     ? "journal events \(expected)...\(sequence - 1) are missing (deleted?)" : "journal event \(sequence) appears twice")
             }
             expected = sequence + 1
-            guard let (bytes, signature) = try read(sequence) else { continue }
+            let stored: (event: [UInt8], signature: [UInt8]?)?
+            do {
+                stored = try read(sequence)
+            } catch let error as StorageError where error.kind == .invalid {
+                // A FIFO, a link or an oversized object in place of an event: a problem of this event, not the end of the check.
+                problems.append("journal event \(sequence) cannot be read: \(error.message)")
+                previousBytes = nil
+                continue
+            }
+            guard let (bytes, signature) = stored else { continue }
             defer { previousBytes = bytes }
             let event: JournalEvent
             do {

@@ -54,7 +54,7 @@ public struct KeyRotationOperation {
         let trusted = try keys.trustedSigners()
         let oldIdentities = try keys.identities(environmentName)
         let pending = try pendingIdentity()
-        let ids = try repository.bundleIDs(environment: environmentName)
+        let ids = try repository.bundleIDs(environment: environmentName, now: try Clock.now(environment: environment))
 
         // Refuse before anything changes when the identities at hand cannot open every bundle.
         for id in ids {
@@ -129,7 +129,10 @@ public struct KeyRotationOperation {
                     try storage.writeStream(key(payloadPath)) { sink in
                         result = try ArtifactPipeline.reencrypt(
                             entry: entry, header: header.encoded, identities: rewrap.opening, recipients: [rewrap.recipient],
-                            read: { try storage.read(key(entry.payloadPath), into: $0) }, payload: sink)
+                            read: {
+                                try repository.readListedObject(
+                                    key(entry.payloadPath), declaredBytes: entry.payload.bytes, what: "\(entry.name): payload object", into: $0)
+                            }, payload: sink)
                     }
                     guard let result else { throw CofferError(.failure, "\(entry.name): re-encryption produced nothing") }
                     rewrapped = result.header
@@ -181,9 +184,15 @@ public struct KeyRotationOperation {
         let trusted = try keys.trustedSigners()
         let active = try keys.recipients(environmentName).map(\.description)
         var needing: [String] = []
-        for id in try repository.bundleIDs(environment: environmentName) {
+        let listing = try repository.listing(environment: environmentName, now: try Clock.now(environment: environment))
+        for id in listing.ids {
             let manifest = try repository.verifiedManifest(environment: environmentName, id: id, trusted: trusted)
             if !manifest.recipients.allSatisfy(active.contains) { needing.append(id) }
+        }
+        // A genuine bundle dated in the future (a wrong clock) is ignored elsewhere, but its key must not be thrown away.
+        for stray in listing.stray where BundleID.date(of: stray.id) != nil {
+            guard let manifest = try? repository.verifiedManifest(environment: environmentName, id: stray.id, trusted: trusted) else { continue }
+            if !manifest.recipients.allSatisfy(active.contains) { needing.append(stray.id) }
         }
         guard needing.isEmpty else { return needing }
         let keep = try keys.identities(environmentName).filter { active.contains($0.recipient.description) }

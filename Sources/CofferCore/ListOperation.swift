@@ -1,4 +1,5 @@
 import CofferFormat
+import CofferStorage
 
 /// One bundle as `coffer list` shows it.
 public struct BundleSummary: Sendable {
@@ -17,8 +18,9 @@ public struct IgnoredBundle: Sendable {
 }
 
 /// `coffer list`: the bundles of the environment whose manifest is signed by
-/// the trusted key, oldest first. Bundles without a manifest or with a manifest
-/// that does not verify are left out and named separately.
+/// the trusted key, oldest first. Bundles without a manifest, with a manifest
+/// that does not verify or cannot be read (not a regular file, over 64 MiB), and
+/// names that are not current bundle ids are left out and named separately.
 public struct ListOperation {
     public let config: CofferConfig
 
@@ -36,11 +38,13 @@ public struct ListOperation {
         try repository.checkFormat()
         let environment = config.environment.rawValue
         let trusted = try KeyStore(directory: config.keysDirectory).trustedSigners()
+        let listing = try repository.listing(environment: environment, now: try Clock.now())
         var bundles: [BundleSummary] = []
-        var ignored = try repository.unpublishedBundleIDs(environment: environment).map {
+        var ignored = listing.unpublished.map {
             IgnoredBundle(id: $0, reason: "no manifest (an interrupted write, or the manifest was deleted)")
         }
-        for id in try repository.bundleIDs(environment: environment) {
+        ignored += listing.stray
+        for id in listing.ids {
             do {
                 let manifest = try repository.verifiedManifest(environment: environment, id: id, trusted: trusted)
                 bundles.append(
@@ -50,6 +54,9 @@ public struct ListOperation {
                         storedBytes: manifest.artifacts.reduce(0) { $0 + $1.header.bytes + $1.payload.bytes }))
             } catch let error as FormatError {
                 ignored.append(IgnoredBundle(id: id, reason: "not trusted: \(error.message)"))
+            } catch let error as StorageError where error.kind == .invalid {
+                // A manifest that is a folder, a FIFO, or larger than a manifest may be: left out, not fatal.
+                ignored.append(IgnoredBundle(id: id, reason: "unreadable manifest: \(error.message)"))
             }
         }
         RollbackGuard.raise(config, bundle: bundles.last?.id)

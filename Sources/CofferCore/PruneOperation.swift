@@ -84,7 +84,7 @@ public struct PruneOperation {
         var goodKept = 0
         var signed = 0
         // Newest first, so the newest bundles that verify are found first.
-        for id in try repository.bundleIDs(environment: environmentName).reversed() {
+        for id in try repository.bundleIDs(environment: environmentName, now: now).reversed() {
             var decision = PruneDecision(id: id, createdAt: nil, keep: false, reason: "")
             let manifest: Manifest
             do {

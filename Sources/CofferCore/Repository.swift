@@ -56,29 +56,60 @@ public struct Repository: Sendable {
         }
     }
 
-    /// Ids of the bundles of `environment` that have a manifest, oldest first.
-    /// A bundle without a manifest does not exist.
-    public func bundleIDs(environment: String) throws -> [String] {
-        let prefix = BundleLayout.environmentPrefix(environment)
-        return try storage.children(of: prefix).filter { id in
-            guard BundleID.isValid(id) else { return false }
-            return try storage.size(of: "\(prefix)/\(id)/\(BundleLayout.manifestName)") != nil
-        }.sorted()
+    /// What `bundles/ENV/` holds, sorted out in one listing.
+    public struct BundleListing: Sendable {
+        /// Bundles with a manifest, oldest first: the only ones that exist for
+        /// list, restore, copy and retention.
+        public var ids: [String]
+        /// Bundle ids whose folder holds objects but no manifest (an interrupted
+        /// write, or a manifest deleted by hand).
+        public var unpublished: [String]
+        /// Names that are not bundles by this clock: not a bundle id, or an id
+        /// dated later than now plus `BundleID.allowedClockSkew` (planted, or
+        /// made by a wrong clock). Ignored like unpublished ones; status and audit name them.
+        public var stray: [IgnoredBundle]
     }
 
-    /// Ids of bundles that were started but have no manifest (an interrupted
-    /// write, or a manifest deleted by hand): they do not exist for list, restore or retention.
-    public func unpublishedBundleIDs(environment: String) throws -> [String] {
+    /// Sorts the names under `bundles/ENV/`. The time is `now` (the clock or
+    /// `COFFER_NOW`): ids are judged against it, never the other way round. A
+    /// prefix that holds no object at all (SeaweedFS keeps the empty folders
+    /// of deleted bundles) is nothing.
+    public func listing(environment: String, now: Date) throws -> BundleListing {
         let prefix = BundleLayout.environmentPrefix(environment)
-        return try storage.children(of: prefix).filter { id in
-            guard BundleID.isValid(id) else { return false }
-            return try storage.size(of: "\(prefix)/\(id)/\(BundleLayout.manifestName)") == nil
-        }.sorted()
+        var listing = BundleListing(ids: [], unpublished: [], stray: [])
+        for name in try storage.children(of: prefix) {
+            let hasManifest = try storage.size(of: "\(prefix)/\(name)/\(BundleLayout.manifestName)") != nil
+            if BundleID.isCurrent(name, now: now) {
+                if hasManifest {
+                    listing.ids.append(name)
+                } else if try storage.containsObjects(under: "\(prefix)/\(name)") {
+                    listing.unpublished.append(name)
+                }
+                continue
+            }
+            guard try hasManifest || storage.containsObjects(under: "\(prefix)/\(name)") else { continue }
+            let reason: String
+            if let date = BundleID.date(of: name) {
+                reason = "dated \(Clock.format(date)), in the future (more than \(Int(BundleID.allowedClockSkew / 60)) minutes after \(Clock.format(now))): planted, or made by a wrong clock"
+            } else {
+                reason = "not a bundle id"
+            }
+            listing.stray.append(IgnoredBundle(id: name, reason: reason))
+        }
+        listing.ids.sort()
+        listing.unpublished.sort()
+        return listing
     }
 
-    /// Resolves `latest` or an id (or a unique prefix of one).
-    public func resolve(_ reference: String, environment: String) throws -> String {
-        let ids = try bundleIDs(environment: environment)
+    /// Ids of the bundles of `environment` that have a manifest, oldest first,
+    /// leaving out ids dated in the future (see `listing`). A bundle without a manifest does not exist.
+    public func bundleIDs(environment: String, now: Date) throws -> [String] {
+        try listing(environment: environment, now: now).ids
+    }
+
+    /// Resolves `latest` or an id (or a unique prefix of one) among the bundles `bundleIDs` lists.
+    public func resolve(_ reference: String, environment: String, now: Date) throws -> String {
+        let ids = try bundleIDs(environment: environment, now: now)
         if reference == "latest" {
             guard let last = ids.last else {
                 throw CofferError(.failure, "there is no bundle for environment \(environment) in \(storage.location); take one with `coffer snapshot`")
@@ -123,6 +154,22 @@ public struct Repository: Sendable {
             throw FormatError(.signature, "bundle \(id) holds the manifest of \(manifest.environment)/\(manifest.id); it was moved or swapped")
         }
         return manifest
+    }
+
+    /// Streams an object that a verified manifest lists with `declaredBytes`:
+    /// reads at most one byte more than that (so a FIFO-like endless object, or
+    /// an object with bytes appended, is never read to its end) and passes no
+    /// more than `declaredBytes` into `sink`. Throws `FormatError(.digest)`
+    /// naming `what` when the object is longer; the caller checks size and SHA-256 of what it got.
+    public func readListedObject(_ key: String, declaredBytes: Int64, what: String, into sink: ByteSink) throws {
+        var count: Int64 = 0
+        try storage.read(key, range: 0..<(declaredBytes + 1)) { chunk in
+            guard Int64(chunk.count) <= declaredBytes - count else {
+                throw FormatError(.digest, "\(what) is longer than the \(declaredBytes) bytes the manifest lists (altered or swapped)")
+            }
+            count += Int64(chunk.count)
+            try sink(chunk)
+        }
     }
 
     /// Object key of something inside a bundle.

@@ -87,7 +87,7 @@ public struct RestoreOperation {
         let repository = try Repository.open(config)
         try repository.checkFormat()
         let environmentName = config.environment.rawValue
-        let id = try repository.resolve(reference, environment: environmentName)
+        let id = try repository.resolve(reference, environment: environmentName, now: try Clock.now(environment: environment))
         let trusted = try keys.trustedSigners()
         if reference == "latest", !allowOlder, let mark,
             let missing = try RollbackGuard(config: config, repository: repository, trusted: trusted, now: try Clock.now(environment: environment))

@@ -60,7 +60,7 @@ extension KeyRotationOperation {
                 var scopedConfig = config
                 scopedConfig.environment = kind
                 let scoped = KeyRotationOperation(config: scopedConfig, environment: environment, progress: progress)
-                for id in try repository.bundleIDs(environment: name) {
+                for id in try repository.bundleIDs(environment: name, now: now) {
                     var moved: Int64 = 0
                     if try scoped.rotateBundle(repository: repository, id: id, rewrap: nil, signingKey: next, trusted: reading, moved: &moved) {
                         report.resigned.append(id)

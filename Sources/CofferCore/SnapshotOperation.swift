@@ -42,25 +42,35 @@ public struct SnapshotOperation {
         let (mark, markWarning) = RollbackGuard.mark(config)
         let repository = try Repository.open(config)
         try repository.prepareForWriting()
-        let present = try repository.bundleIDs(environment: environmentName)
-        let latest = present.last
-        let latestBytes = try latest.map { try repository.manifestBytes(environment: environmentName, id: $0).manifest }
+        let now = try Clock.now(environment: environment)
+        // The id comes from the clock; an id planted in the future is not "latest" and cannot push it.
+        let ids = try repository.bundleIDs(environment: environmentName, now: now)
+        let latest = ids.last
+        var warnings: [String] = markWarning.map { [$0] } ?? []
+        // The newest manifest that can be read: one that is a FIFO, a folder or oversized must not stop backups.
+        var latestBytes: [UInt8]? = nil
+        for id in ids.reversed() {
+            do {
+                latestBytes = try repository.manifestBytes(environment: environmentName, id: id).manifest
+                break
+            } catch let error as StorageError where error.kind == .invalid {
+                warnings.append("bundle \(id) is ignored: its manifest cannot be read (\(error.message))")
+            }
+        }
         // A rotated manifest names the digest it had when first written: the chain links those.
         let previous = latestBytes.map { (try? Manifest.parse($0))?.original ?? Manifest.digest(of: $0) }
         try SpaceCheck.check(
             sources: sources, previous: latestBytes.flatMap { try? Manifest.parse($0) }, repository: repository,
             state: StateDirectory(config: config))
-        let now = try Clock.now(environment: environment)
         guard try keys.trustedSigners().allows(signingKey.keyID, at: now) else {
             throw CofferError(
                 .key, "signing key \(signingKey.keyID) is not a trusted signer now (see \(keys.trustedSignersPath)); bundles it signed would not verify")
         }
         let removed = try repository.storage.removeAbandonedWrites(now: Int64(now.timeIntervalSince1970))
         let id = BundleID.make(at: now, after: latest)
-        var warnings: [String] = markWarning.map { [$0] } ?? []
         // A rollback found now is recorded before this bundle would hide it.
         let rollback = RollbackGuard(config: config, repository: repository, trusted: try keys.trustedSigners(), now: now)
-        let (alarms, markWarnings) = rollback.assess(mark, present: present, journal: true, raiseJournal: false)
+        let (alarms, markWarnings) = rollback.assess(mark, present: ids, journal: true, raiseJournal: false)
         warnings += alarms + markWarnings
         if let env = sources.compactMap({ $0 as? EnvSource }).first, case let missing = try env.missingNames(), !missing.isEmpty {
             warnings.append("env: \(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") not set and not in the bundle")

@@ -67,10 +67,11 @@ public struct StatusOperation {
         for journal in (try? journals.all()) ?? [] where journal.state.isInFlight {
             raise(.critical, "restore \(journal.restoreID) was interrupted (\(journal.state.rawValue)); run `coffer restore --recover`")
         }
-        let ids: [String]
+        let now = try Clock.now(environment: environment)
+        let listing: Repository.BundleListing
         do {
             try repository.checkFormat()
-            ids = try repository.bundleIDs(environment: environmentName)
+            listing = try repository.listing(environment: environmentName, now: now)
             report.freeBytes = try repository.storage.availableBytes()
         } catch {
             report.reachable = false
@@ -83,8 +84,12 @@ public struct StatusOperation {
         } catch {
             raise(.critical, "the repository does not accept writes: \(error)")
         }
-        for id in (try? repository.unpublishedBundleIDs(environment: environmentName)) ?? [] {
+        let ids = listing.ids
+        for id in listing.unpublished {
             raise(.warn, "bundle \(id) has no manifest (an interrupted write, or a deleted manifest); it is ignored, and `coffer prune` removes unfinished uploads after a day")
+        }
+        for stray in listing.stray {
+            raise(.warn, "\(BundleLayout.environmentPrefix(environmentName))/\(stray.id) is ignored: \(stray.reason); look at it and remove it by hand")
         }
         let trusted: TrustedSigners
         do {
@@ -101,6 +106,8 @@ public struct StatusOperation {
         for id in ids.dropLast() {
             do {
                 _ = try repository.verifiedManifest(environment: environmentName, id: id, trusted: trusted)
+            } catch let error as StorageError where error.kind == .invalid {
+                raise(.warn, "bundle \(id) is ignored, its manifest cannot be read: \(error)")
             } catch {
                 raise(.warn, "bundle \(id) is not trusted and is ignored: \(error)")
             }
@@ -110,7 +117,6 @@ public struct StatusOperation {
             raise(.critical, "no bundle for \(environmentName) yet; run `coffer snapshot`")
             return report
         }
-        let now = try Clock.now(environment: environment)
         do {
             let manifest = try repository.verifiedManifest(environment: environmentName, id: newest, trusted: trusted)
             report.newestID = newest
@@ -126,6 +132,8 @@ public struct StatusOperation {
                 let needed = SpaceCheck.neededBytes(sources, previous: manifest)
                 if free < needed { raise(.warn, "\(free) bytes free, the next bundle needs about \(needed)") }
             }
+        } catch let error as StorageError where error.kind == .invalid {
+            raise(.critical, "the newest bundle \(newest) cannot be read: \(error)")
         } catch {
             raise(.critical, "the newest bundle \(newest) is not trusted: \(error)")
         }

@@ -34,7 +34,7 @@ public struct ExportOperation {
     public func run(reference: String, into sink: @escaping ByteSink) throws -> Manifest {
         let repository = try Repository.open(config)
         let environment = config.environment.rawValue
-        let id = try repository.resolve(reference, environment: environment)
+        let id = try repository.resolve(reference, environment: environment, now: try Clock.now())
         let manifest = try repository.verifiedManifest(
             environment: environment, id: id, trusted: try KeyStore(directory: config.keysDirectory).trustedSigners())
         let (manifestBytes, signature) = try repository.manifestBytes(environment: environment, id: id)
@@ -44,7 +44,9 @@ public struct ExportOperation {
         for (path, expected) in objectList(manifest) {
             var counter = DigestCounter()
             try tar.addFile("\(prefix)/\(path)", size: expected.bytes, modificationTime: created) { out in
-                try repository.storage.read(repository.key(environment: environment, id: id, path)) { chunk in
+                try repository.readListedObject(
+                    repository.key(environment: environment, id: id, path), declaredBytes: expected.bytes, what: "\(path)"
+                ) { chunk in
                     counter.update(chunk)
                     try out(chunk)
                 }
@@ -157,7 +159,8 @@ public struct CopyOperation {
         let source = try Repository.open(config)
         let environment = config.environment.rawValue
         let trusted = try KeyStore(directory: config.keysDirectory).trustedSigners()
-        let ids = try reference.map { [try source.resolve($0, environment: environment)] } ?? source.bundleIDs(environment: environment)
+        let now = try Clock.now()
+        let ids = try reference.map { [try source.resolve($0, environment: environment, now: now)] } ?? source.bundleIDs(environment: environment, now: now)
         try destination.prepareForWriting()
         var results: [(String, Bool)] = []
         for id in ids {
@@ -172,7 +175,9 @@ public struct CopyOperation {
                 for (path, expected) in objectList(manifest) {
                     var counter = DigestCounter()
                     try writer.write(path) { sink in
-                        try source.storage.read(source.key(environment: environment, id: id, path)) { chunk in
+                        try source.readListedObject(
+                            source.key(environment: environment, id: id, path), declaredBytes: expected.bytes, what: "\(id): \(path)"
+                        ) { chunk in
                             counter.update(chunk)
                             try sink(chunk)
                         }

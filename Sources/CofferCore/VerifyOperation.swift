@@ -42,7 +42,7 @@ public struct VerifyOperation {
         let keys = KeyStore(directory: config.keysDirectory)
         let repository = try Repository.open(config)
         try repository.checkFormat()
-        let id = try repository.resolve(reference, environment: environment)
+        let id = try repository.resolve(reference, environment: environment, now: try Clock.now())
         let manifest = try repository.verifiedManifest(environment: environment, id: id, trusted: try keys.trustedSigners())
         RollbackGuard.raise(config, bundle: id)
         let reader = BundleReader(repository: repository, manifest: manifest)

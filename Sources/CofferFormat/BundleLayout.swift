@@ -43,21 +43,44 @@ public enum BundleLayout {
 
 /// Bundle ids sort by time and read well: `20261128T064512Z-3f9a1c2e`.
 public enum BundleID {
-    /// A new id for `date` (UTC) with 8 random hex digits, sorting after
-    /// `previous` even when both fall in the same second (so "latest" and the
-    /// `previous` chain follow the order of creation).
+    /// How far in the future an id may be dated and still count: clocks of
+    /// the hosts that share a repository may differ by this much. An id dated
+    /// later was planted, or made by a clock that was wrong; it is ignored.
+    public static let allowedClockSkew: TimeInterval = 300
+
+    /// A new id for `date` (UTC) with 8 random hex digits. The time is always
+    /// the clock's, never taken from the repository; only when `previous` (the
+    /// newest bundle) falls in the same second are the digits chosen above its
+    /// digits (a random step of at most 2^20, so thousands fit in one second),
+    /// so that "latest" and the `previous` chain follow the order of creation
+    /// (tests that fix the clock take several bundles in one second). When no
+    /// digits are left above it, the id is random and may sort before it.
     public static func make(at date: Date, after previous: String? = nil) -> String {
         let time = timeFormatter.string(from: date)
-        guard let previous, isValid(previous) else { return time + "-" + hexString(SecureRandom.bytes(4)) }
-        let previousTime = String(previous.prefix(16))
-        guard previousTime >= time else { return time + "-" + hexString(SecureRandom.bytes(4)) }
-        // Same second as the newest bundle (or a clock that went back): stay after it.
-        let previousSuffix = UInt32(previous.suffix(8), radix: 16) ?? 0
-        if previousSuffix < UInt32.max {
-            return previousTime + "-" + String(format: "%08x", UInt32.random(in: (previousSuffix + 1)...UInt32.max))
+        if let previous, isValid(previous), previous.prefix(16) == time,
+            let previousSuffix = UInt32(previous.suffix(8), radix: 16), previousSuffix < UInt32.max
+        {
+            let step = UInt32.random(in: 1...(1 << 20))
+            let next = previousSuffix.addingReportingOverflow(step)
+            return time + "-" + String(format: "%08x", next.overflow ? UInt32.max : next.partialValue)
         }
-        let nextSecond = (timeFormatter.date(from: previousTime) ?? date).addingTimeInterval(1)
-        return timeFormatter.string(from: nextSecond) + "-" + hexString(SecureRandom.bytes(4))
+        return time + "-" + hexString(SecureRandom.bytes(4))
+    }
+
+    /// The time an id names, or nil when it is not a valid id of a real time
+    /// (a 13th month, a 31st of April, a year beyond 9999).
+    public static func date(of id: String) -> Date? {
+        guard isValid(id) else { return nil }
+        let time = String(id.prefix(16))
+        let formatter = timeFormatter
+        guard let date = formatter.date(from: time), formatter.string(from: date) == time else { return nil }
+        return date
+    }
+
+    /// True when `id` is a valid id dated no later than `now` plus the allowed clock skew.
+    public static func isCurrent(_ id: String, now: Date) -> Bool {
+        guard let date = date(of: id) else { return false }
+        return date <= now.addingTimeInterval(allowedClockSkew)
     }
 
     private static var timeFormatter: DateFormatter {

@@ -89,7 +89,7 @@ public struct TrustedSigners: Sendable {
         do {
             _ = try Minisign.verify(signature, data: data, publicKey: candidates[0].key)
         } catch {
-            throw FormatError(.signature, "the \(what) signature does not verify: \(error.message)")
+            throw FormatError(.signature, "the signature of \(what) does not verify: \(error.message)")
         }
         if candidates.contains(where: { $0.from == nil && $0.until == nil }) { return signature.keyID }
         guard let date = try dated() else {

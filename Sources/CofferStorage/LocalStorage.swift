@@ -48,17 +48,46 @@ public struct LocalStorage: Storage {
         }
     }
 
+    /// Opens an object for reading: only a regular file, opened without
+    /// blocking (a FIFO or a device in its place is refused at once, a symbolic
+    /// link is not followed).
     private func open(_ key: String) throws -> FileDescriptor {
+        try checkRoot()
         do {
-            return try FileDescriptor(opening: path(key), .readOnly)
-        } catch let error as SystemError where error.code == ENOENT {
+            return try FileDescriptor.openRegularFile(path(key))
+        } catch let error as SystemError where error.code == ENOENT || error.code == ENOTDIR {
             throw StorageError(.notFound, "\(path(key)) is missing")
+        } catch let error as FileTypeError {
+            throw StorageError(.invalid, "\(error); a repository holds only regular files")
         }
     }
 
+    /// A repository path that exists must be a folder: a file there is a configuration mistake, not an empty repository.
+    private func checkRoot() throws {
+        if let status = try FileSystem.status(of: root), !status.isDirectory {
+            throw StorageError(.config, "the repository \(root) is \(status.kind), not a folder; check `repository` in the config")
+        }
+    }
+
+    /// Reads no more than `limit` bytes: the size is checked with `fstat` before
+    /// reading, and a file that grows meanwhile is refused too.
     public func readSmall(_ key: String, limit: Int) throws -> [UInt8]? {
-        guard FileSystem.exists(path(key)) else { return nil }
-        return try FileSystem.readFile(path(key), limit: limit)
+        do {
+            let file = try open(key)
+            let size = try file.status().size
+            guard size <= Int64(limit) else {
+                throw StorageError(.invalid, "\(path(key)) is \(size) bytes, more than the \(limit) expected")
+            }
+            var bytes = [UInt8](repeating: 0, count: Int(size) + 1)
+            let count = try bytes.withUnsafeMutableBytes { try file.readFully(into: $0) }
+            guard Int64(count) <= size else {
+                throw StorageError(.invalid, "\(path(key)) grew while being read, past the \(size) bytes it had")
+            }
+            bytes.removeLast(bytes.count - count)
+            return bytes
+        } catch let error as StorageError where error.kind == .notFound {
+            return nil
+        }
     }
 
     public func writeSmall(_ key: String, _ bytes: [UInt8]) throws {
@@ -98,13 +127,30 @@ public struct LocalStorage: Storage {
     }
 
     public func children(of prefix: String) throws -> [String] {
+        try checkRoot()
         let folder = path(prefix)
         guard let status = try FileSystem.status(of: folder), status.isDirectory else { return [] }
         return try FileSystem.contentsOfDirectory(folder).filter { !$0.hasPrefix(".") }
     }
 
+    /// The size `lstat` reports: a symbolic link or FIFO in place of an object
+    /// is present (and refused when read), never followed.
     public func size(of key: String) throws -> Int64? {
-        try FileSystem.status(of: path(key))?.size
+        try FileSystem.linkStatus(of: path(key))?.size
+    }
+
+    /// Walks the folder: any entry that is not a folder is an object.
+    public func containsObjects(under prefix: String) throws -> Bool {
+        func walk(_ folder: String) throws -> Bool {
+            for name in try FileSystem.contentsOfDirectory(folder) {
+                let entry = FileSystem.join(folder, name)
+                guard let status = try FileSystem.linkStatus(of: entry) else { continue }
+                if try !status.isDirectory || walk(entry) { return true }
+            }
+            return false
+        }
+        guard let status = try FileSystem.linkStatus(of: path(prefix)) else { return false }
+        return status.isDirectory ? try walk(path(prefix)) : true
     }
 
     /// Renames the bundle folder to a hidden name (one atomic step: the bundle is

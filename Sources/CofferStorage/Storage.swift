@@ -10,11 +10,15 @@ public protocol Storage: Sendable {
     /// visible to `list` until `commit`; `abort` (or a crash) leaves nothing visible.
     func beginBundle(at prefix: String) throws -> any BundleWriter
 
-    /// Streams an object, or the bytes `range` of it, into `sink`. Throws
-    /// `StorageError.notFound` when it is absent.
+    /// Streams an object, or the bytes `range` of it, into `sink`; never more
+    /// than `range` holds, so a caller that knows an object's size reads at most
+    /// that (plus one byte to notice more). Throws `StorageError.notFound` when
+    /// it is absent, `.invalid` when a local object is not a regular file.
     func read(_ key: String, range: Range<Int64>?, into sink: ByteSink) throws
 
     /// A small object whole (manifests, headers, descriptors); nil when absent.
+    /// Never reads more than `limit` bytes: a larger object throws
+    /// `StorageError.invalid`, as does a local object that is not a regular file.
     func readSmall(_ key: String, limit: Int) throws -> [UInt8]?
 
     /// Writes a small object atomically (the repository descriptor).
@@ -38,6 +42,10 @@ public protocol Storage: Sendable {
 
     /// Size of an object, or nil when absent.
     func size(of key: String) throws -> Int64?
+
+    /// True when at least one object lies anywhere under `prefix`. A prefix
+    /// that holds only empty folders (SeaweedFS keeps them after a delete) holds none.
+    func containsObjects(under prefix: String) throws -> Bool
 
     /// Deletes every object under `prefix` (one bundle). The bundle stops
     /// being visible before its objects go, so an interrupted delete never
@@ -77,6 +85,10 @@ public protocol BundleWriter: AnyObject {
 public struct StorageError: Error, CustomStringConvertible, Sendable {
     public enum Kind: String, Sendable {
         case notFound, io, exists
+        /// The object is not what a repository holds: larger than its kind or
+        /// its manifest allows, or (locally) not a regular file (a FIFO, a
+        /// device, a symbolic link, a directory).
+        case invalid
         /// The server refused the credentials or the permission.
         case denied
         /// The repository address or storage settings are wrong.

@@ -53,6 +53,13 @@ public struct FileDescriptor: ~Copyable {
         self.owned = false
     }
 
+    /// Takes ownership of a descriptor this module has just opened.
+    init(adopting raw: Int32, path: String) {
+        self.raw = raw
+        self.path = path
+        self.owned = true
+    }
+
     /// Reads up to `buffer.count` bytes; returns 0 only at end of file.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         guard buffer.count > 0, let base = buffer.baseAddress else { return 0 }
@@ -143,13 +150,43 @@ public struct FileStatus: Sendable {
     public let owner: UInt32
     /// The group id.
     public let group: UInt32
+    /// What kind of file it is.
+    public let kind: FileKind
 
     init(_ info: stat) {
         permissions = UInt32(info.st_mode) & 0o7777
         size = Int64(info.st_size)
-        isRegularFile = (info.st_mode & S_IFMT) == S_IFREG
-        isDirectory = (info.st_mode & S_IFMT) == S_IFDIR
+        kind = FileKind(mode: UInt32(info.st_mode))
+        isRegularFile = kind == .regularFile
+        isDirectory = kind == .directory
         owner = UInt32(info.st_uid)
         group = UInt32(info.st_gid)
     }
+}
+
+/// The type bits of `st_mode`, named for messages ("a FIFO, not a regular file").
+public enum FileKind: String, Sendable, CustomStringConvertible {
+    case regularFile = "a regular file"
+    case directory = "a directory"
+    case symbolicLink = "a symbolic link"
+    case fifo = "a FIFO (named pipe)"
+    case characterDevice = "a character device"
+    case blockDevice = "a block device"
+    case socket = "a socket"
+    case unknown = "a file of unknown type"
+
+    init(mode: UInt32) {
+        switch mode & UInt32(S_IFMT) {
+        case UInt32(S_IFREG): self = .regularFile
+        case UInt32(S_IFDIR): self = .directory
+        case UInt32(S_IFLNK): self = .symbolicLink
+        case UInt32(S_IFIFO): self = .fifo
+        case UInt32(S_IFCHR): self = .characterDevice
+        case UInt32(S_IFBLK): self = .blockDevice
+        case UInt32(S_IFSOCK): self = .socket
+        default: self = .unknown
+        }
+    }
+
+    public var description: String { rawValue }
 }

@@ -15,6 +15,14 @@ public enum FileSystem {
         throw SystemError("stat", path: path)
     }
 
+    /// `lstat` of a path: a symbolic link is described itself, not followed; nil when nothing is there.
+    public static func linkStatus(of path: String) throws -> FileStatus? {
+        var info = stat()
+        if lstat(path, &info) == 0 { return FileStatus(info) }
+        if errno == ENOENT || errno == ENOTDIR { return nil }
+        throw SystemError("lstat", path: path)
+    }
+
     /// True when something exists at `path`.
     public static func exists(_ path: String) -> Bool {
         var info = stat()

@@ -52,6 +52,7 @@ func classify(_ error: any Error) -> (CofferError.Category, String) {
         case .denied, .config: return (.config, error.message)
         case .exists: return (.refused, error.message)
         case .notFound, .io: return (.failure, error.message)
+        case .invalid: return (.integrity, error.message)
         }
     case let error as SystemError:
         return (.failure, error.description)

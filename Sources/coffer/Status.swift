@@ -5,7 +5,7 @@ import Foundation
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Repository health and backup freshness, for people and monitoring.",
-        discussion: "Exit status 0 ok, 1 warn (the newest bundle is stale, or space is short), 2 critical (the repository cannot be read or written (a probe object is written and deleted), there is no bundle, the newest is not trusted, a restore was interrupted, or the repository ends below this machine's high-water mark of the newest bundle and journal event it has seen: someone removed backups); bundles without a manifest or with an untrusted one are named as warnings; configuration and key errors keep their own statuses. Stale means older than 25 h in production, 8 days in staging, the retention window in development."
+        discussion: "Exit status 0 ok, 1 warn (the newest bundle is stale, or space is short), 2 critical (the repository cannot be read or written (a probe object is written and deleted), there is no bundle, the newest is not trusted or cannot be read, a restore was interrupted, or the repository ends below this machine's high-water mark of the newest bundle and journal event it has seen: someone removed backups); bundles without a manifest or with an untrusted or unreadable one, and names under bundles/ENV that are not bundle ids or are dated more than 5 minutes in the future, are named as warnings; configuration and key errors keep their own statuses. Stale means older than 25 h in production, 8 days in staging, the retention window in development."
     )
 
     @OptionGroup var global: GlobalOptions

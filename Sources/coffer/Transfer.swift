@@ -24,7 +24,7 @@ struct Export: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let config = try global.loadConfig()
-            let id = try Repository.open(config).resolve(bundle, environment: config.environment.rawValue)
+            let id = try Repository.open(config).resolve(bundle, environment: config.environment.rawValue, now: try Clock.now())
             let destination = output ?? "\(id).tar"
             try writeOutput(destination, force: force) { sink in
                 try withoutActuallyEscaping(sink) { sink in _ = try ExportOperation(config: config).run(reference: id, into: sink) }

@@ -30,7 +30,7 @@ struct JournalCommandTests {
             try original.replacingOccurrences(of: "\"restore\"", with: "\"rest0re\"").write(toFile: third, atomically: true, encoding: .utf8)
             let edited = try ws.coffer("journal")
             #expect(edited.status == 5)
-            #expect(edited.stdout.contains("journal event 3 signature does not verify"))
+            #expect(edited.stdout.contains("the signature of journal event 3 does not verify"))
             #expect(edited.stdout.contains("event 4 does not follow event 3"))
             try original.write(toFile: third, atomically: true, encoding: .utf8)
             #expect(try ws.coffer("journal").status == 0)

@@ -119,25 +119,28 @@ struct KeyRotationTests {
             try FileManager.default.copyItem(atPath: ws.path("keys/signing.pub"), toPath: ws.path("old.pub"))
             let planned = try ws.coffer("keys", "rotate", "--signing", "--json")
             #expect(planned.status == 0, "\(planned.stderr)")
-            let later = try #require(try ws.coffer("snapshot", environment: ["COFFER_NOW": "2099-01-01T00:00:00Z"]).stdout.split(separator: "\n").last.map(String.init))
-            for id in ids + [later] { #expect(try ws.coffer("verify", id).status == 0, "\(id) signed in its signer's window") }
-            #expect(try ws.coffer("audit", environment: ["COFFER_NOW": "2099-01-01T00:00:00Z"]).status == 0)
+            // A bundle made long after the rotation; the commands that must see it run at that time too
+            // (a bundle dated in the future of the clock is ignored).
+            let future = ["COFFER_NOW": "2099-01-01T00:00:00Z"]
+            let later = try #require(try ws.coffer("snapshot", environment: future).stdout.split(separator: "\n").last.map(String.init))
+            for id in ids + [later] { #expect(try ws.coffer("verify", id, environment: future).status == 0, "\(id) signed in its signer's window") }
+            #expect(try ws.coffer("audit", environment: future).status == 0)
 
             // The old key signing something dated after its window: refused.
             let folder = "backups/bundles/development/\(later)"
             #expect(try ws.run("minisign", ["-S", "-s", "old.key", "-m", "\(folder)/manifest.json", "-x", "\(folder)/manifest.json.minisig"]).status == 0)
-            let outside = try ws.coffer("verify", later)
+            let outside = try ws.coffer("verify", later, environment: future)
             #expect(outside.status == 5)
             #expect(outside.stderr.contains("outside the window"))
             // And a key that was never trusted.
             #expect(try ws.run("sh", ["-c", "minisign -G -W -p x.pub -s x.key >/dev/null && minisign -S -s x.key -m \(folder)/manifest.json -x \(folder)/manifest.json.minisig >/dev/null"]).status == 0)
-            #expect(try ws.coffer("verify", later).stderr.contains("not a trusted signing key"))
+            #expect(try ws.coffer("verify", later, environment: future).stderr.contains("not a trusted signing key"))
             // Put a good signature back: the leaked rotation must read every bundle.
             #expect(try ws.run("minisign", ["-S", "-s", "keys/signing.key", "-m", "\(folder)/manifest.json", "-x", "\(folder)/manifest.json.minisig"]).status == 0)
-            #expect(try ws.coffer("verify", later).status == 0)
+            #expect(try ws.coffer("verify", later, environment: future).status == 0)
 
             let leakedPublic = try String(contentsOfFile: ws.path("keys/signing.pub"), encoding: .utf8).split(separator: "\n")[1]
-            let leaked = try ws.coffer("keys", "rotate", "--signing", "--leaked", "--json")
+            let leaked = try ws.coffer("keys", "rotate", "--signing", "--leaked", "--json", environment: future)
             #expect(leaked.status == 0, "\(leaked.stderr)")
             let report = try #require(try JSONSerialization.jsonObject(with: Data(leaked.stdout.utf8)) as? [String: Any])
             #expect((report["resigned"] as? [String])?.count == 3)
@@ -145,7 +148,7 @@ struct KeyRotationTests {
             #expect(!trusted.contains(leakedPublic), "the leaked key is still trusted")
             #expect(try ws.coffer("keys", "list").stdout.contains("trusted from the start until further notice"))
             for id in ids + [later] {
-                #expect(try ws.coffer("verify", id).status == 0)
+                #expect(try ws.coffer("verify", id, environment: future).status == 0)
                 #expect(try ws.run("minisign", ["-Vm", "backups/bundles/development/\(id)/manifest.json", "-p", "keys/signing.pub"]).status == 0)
             }
             #expect(try ws.coffer("journal").status == 0)

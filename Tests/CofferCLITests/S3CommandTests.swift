@@ -205,6 +205,41 @@ struct S3CommandTests {
         }
     }
 
+    @Test("after prune, the deleted bundles' empty folders (SeaweedFS keeps them) are not bundles: status and audit stay clean")
+    func statusAndAuditAfterPrune() throws {
+        try withS3Project { ws, server, prefix in
+            let env = server.credentials
+            let now = Date()
+            func at(_ days: Double) -> [String: String] {
+                env.merging(["COFFER_NOW": ISO8601DateFormatter().string(from: now.addingTimeInterval(days * 86_400))]) { $1 }
+            }
+            var ids: [String] = []
+            for days in [-20.0, -10, 0] {
+                let snapshot = try ws.coffer("snapshot", environment: at(days))
+                #expect(snapshot.status == 0, "\(snapshot.stderr)")
+                ids.append(try #require(snapshot.stdout.split(separator: "\n").last.map(String.init)))
+            }
+            let prune = try ws.coffer("prune", environment: at(0))
+            #expect(prune.status == 0, "\(prune.stderr)")
+            let base = "s3://\(server.bucket)/\(prefix)/bundles/development/"
+            let objects = try ws.run(server.aws, ["--endpoint-url", server.endpoint, "s3", "ls", "--recursive", base], environment: env).stdout
+            #expect(!objects.contains(ids[0]) && !objects.contains(ids[1]) && objects.contains(ids[2]), "\(objects)")
+
+            let status = try ws.coffer("status", environment: at(0))
+            #expect(status.status == 0, "\(status.stdout)")
+            #expect(status.stdout.contains("bundles: 1, newest \(ids[2])"), "\(status.stdout)")
+            let audit = try ws.coffer("audit", environment: at(0))
+            #expect(audit.status == 0, "\(audit.stdout)")
+            let list = try ws.coffer("list", environment: at(0))
+            #expect(list.status == 0 && list.stderr.isEmpty, "\(list.stderr)")
+            // An interrupted upload (objects, no manifest) is still named.
+            try ws.write("junk", [1, 2, 3])
+            #expect(try ws.run(server.aws, ["--endpoint-url", server.endpoint, "s3", "cp", "junk", "\(base)\(ids[1])/artifacts/x"], environment: env).status == 0)
+            let unpublished = try ws.coffer("status", environment: at(0))
+            #expect(unpublished.status == 1 && unpublished.stdout.contains("bundle \(ids[1]) has no manifest"), "\(unpublished.stdout)")
+        }
+    }
+
     @Test("the server goes away mid-upload: the snapshot fails with no visible bundle, the next one succeeds, prune clears the leftovers")
     func serverGoneMidUpload() throws {
         let server = try S3Server.require()

@@ -87,7 +87,7 @@ struct TransferTests {
             let copied = try CopyOperation(config: project.config).run(reference: nil, destination: destination)
             #expect(copied.map(\.1) == [true, true])
             #expect(try CopyOperation(config: project.config).run(reference: nil, destination: destination).map(\.1) == [false, false])
-            #expect(try destination.bundleIDs(environment: "development") == [first.id, second.id])
+            #expect(try destination.bundleIDs(environment: "development", now: Date()) == [first.id, second.id])
 
             let third = try project.snapshot()
             let payload = project.bundleFolder(third.id) + "/" + third.artifacts[0].payloadPath
@@ -95,7 +95,7 @@ struct TransferTests {
             bytes[bytes.count / 2] ^= 1
             try FileSystem.writeFile(payload, bytes: bytes)
             _ = expectFailure("copy of a damaged bundle") { _ = try CopyOperation(config: project.config).run(reference: third.id, destination: destination) }
-            #expect(try destination.bundleIDs(environment: "development") == [first.id, second.id])
+            #expect(try destination.bundleIDs(environment: "development", now: Date()) == [first.id, second.id])
             #expect(try FileSystem.contentsOfDirectory(project.path("offsite/bundles/development")) == [first.id, second.id])
         }
     }

@@ -69,15 +69,27 @@ struct ManifestTests {
         #expect(!BundleID.isValid("../../etc/passwd"))
         #expect(!BundleID.isValid("20261128T064512Z-3F9A1C2E"))
         #expect(BundleID.make(at: Date(timeIntervalSince1970: 1)) < id)
-        // Within one second (or with a clock that went back), ids still increase.
+        // Within one second, ids still increase.
         var last = id
         for _ in 0..<200 {
             let next = BundleID.make(at: Date(timeIntervalSince1970: 1_795_900_000), after: last)
             #expect(next > last && BundleID.isValid(next), "\(next) after \(last)")
             last = next
         }
-        #expect(BundleID.make(at: Date(timeIntervalSince1970: 1), after: id) > id)
-        #expect(BundleID.make(at: .now, after: "20261128T210640Z-ffffffff") > "20261128T210640Z-ffffffff")
+        // The time is always the clock's, whatever the newest id says (a clock that went back, or a planted id).
+        #expect(BundleID.make(at: Date(timeIntervalSince1970: 1), after: id).hasPrefix("19700101T000001Z-"))
+        #expect(BundleID.make(at: Date(timeIntervalSince1970: 1_795_900_000), after: "99991231T235959Z-ffffffff").hasPrefix("20261128T"))
+        let full = BundleID.make(at: Date(timeIntervalSince1970: 1_795_900_000), after: String(id.prefix(17)) + "ffffffff")
+        #expect(full.hasPrefix(String(id.prefix(17))) && BundleID.isValid(full), "no digits above ffffffff: still this second")
+
+        // Dates: a real time, and the allowed clock skew.
+        #expect(BundleID.date(of: id) == Date(timeIntervalSince1970: 1_795_900_000))
+        #expect(BundleID.date(of: "20261399T999999Z-00000000") == nil)
+        #expect(BundleID.date(of: "20260431T000000Z-00000000") == nil)
+        let now = Date(timeIntervalSince1970: 1_795_900_000)
+        #expect(BundleID.isCurrent(BundleID.make(at: now.addingTimeInterval(299)), now: now))
+        #expect(!BundleID.isCurrent(BundleID.make(at: now.addingTimeInterval(301)), now: now))
+        #expect(!BundleID.isCurrent("99991231T235959Z-ffffffff", now: now))
     }
 }
 

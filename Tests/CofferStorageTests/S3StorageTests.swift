@@ -230,4 +230,65 @@ struct S3StorageTests {
         #expect(try direct.listObjects(under: "").isEmpty)
         #expect(try direct.multipartUploads().isEmpty)
     }
+
+    @Test("a deleted bundle's prefix holds no object, even where the server keeps its folders (SeaweedFS)")
+    func emptyFoldersAfterDelete() throws {
+        let storage = try S3TestServer.require().storage()
+        try writeBundle(storage, [("artifacts/x.age-header", [1, 2]), ("artifacts/x.age-payload", randomBytes(1000))])
+        #expect(try storage.containsObjects(under: bundle))
+        #expect(try storage.containsObjects(under: "\(bundle)/artifacts"))
+        try storage.deleteBundle(at: bundle)
+        #expect(try storage.listObjects(under: "").isEmpty)
+        #expect(try !storage.containsObjects(under: bundle))
+        #expect(try !storage.containsObjects(under: "\(bundle)/artifacts"))
+        // Only an object counts, not a folder marker some tools write.
+        try storage.writeSmall("\(bundle)/artifacts/", [])
+        #expect(try !storage.containsObjects(under: bundle))
+        try storage.writeSmall("\(bundle)/artifacts/orphan", [1])
+        #expect(try storage.containsObjects(under: bundle))
+    }
+
+    @Test("small reads fetch at most limit + 1 bytes; a read of the listed size + 1 stops there, in one request: counted on the wire")
+    func boundedReads() throws {
+        let server = try S3TestServer.require()
+        let proxy = try FaultProxy(server: server)
+        let storage = try server.storage(endpoint: proxy.endpoint)
+        let large = randomBytes(3 << 20)
+        try storage.writeStream("big") { sink in try large.withUnsafeBytes { try sink($0) } }
+        func downloaded(_ body: () throws -> Void) rethrows -> (bytes: Int, requests: Int) {
+            let before = proxy.log().count
+            try body()
+            // The proxy writes its log line after the answer went out: wait until the log stops growing.
+            var log = proxy.log()
+            for _ in 0..<40 {
+                usleep(50_000)
+                let again = proxy.log()
+                if again.count == log.count && again.count > before { break }
+                log = again
+            }
+            let lines = log.dropFirst(before).filter { $0.hasPrefix("GET ") }
+            let bytes = lines.reduce(0) { total, line in
+                total + (line.split(separator: " ").first { $0.hasPrefix("down=") }.flatMap { Int($0.dropFirst(5)) } ?? 0)
+            }
+            return (bytes, lines.count)
+        }
+        let small = downloaded {
+            #expect { try storage.readSmall("big", limit: 1000) } throws: { error in
+                (error as? StorageError)?.kind == .invalid && (error as? StorageError)?.message.contains("is \(3 << 20) bytes, more than the 1000 expected") == true
+            }
+        }
+        #expect(small.bytes <= 1001, "readSmall downloaded \(small.bytes) bytes for a limit of 1000")
+        #expect(try storage.readSmall("big", limit: 3 << 20) == large)
+
+        var got: [UInt8] = []
+        let ranged = try downloaded { try storage.read("big", range: 0..<1001) { got += $0 } }
+        #expect(got == Array(large[0..<1001]) && ranged.bytes == 1001)
+        // A range that ends past the object: the object's end is the end, no request beyond it.
+        try storage.writeSmall("exact", [1, 2, 3])
+        got = []
+        let past = try downloaded { try storage.read("exact", range: 0..<4) { got += $0 } }
+        #expect(got == [1, 2, 3] && past.requests == 1, "\(past)")
+        try storage.writeSmall("empty", [])
+        #expect(try storage.readSmall("empty", limit: 10) == [])
+    }
 }

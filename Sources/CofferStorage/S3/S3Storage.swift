@@ -56,11 +56,15 @@ public struct S3Storage: Storage {
         var pending: Prefetch? = Prefetch { [self, end] in try fetch(key, from: start, end: end) }
         while let current = pending {
             let chunk = try current.result()
-            if end == nil { end = chunk.total }
-            next += Int64(chunk.bytes.count)
+            // The object may end before the range does: then its end is the end (no request past it).
+            end = min(end ?? chunk.total, chunk.total)
+            let wanted = max(0, (end ?? 0) - next)
+            // Never more than the range, even from a server that ignores Range and sends everything.
+            let bytes = Int64(chunk.bytes.count) > wanted ? Array(chunk.bytes.prefix(Int(wanted))) : chunk.bytes
+            next += Int64(bytes.count)
             let from = next, to = end
-            pending = chunk.bytes.isEmpty || next >= (end ?? 0) ? nil : Prefetch { [self] in try fetch(key, from: from, end: to) }
-            try chunk.bytes.withUnsafeBytes { try sink($0) }
+            pending = bytes.isEmpty || next >= (end ?? 0) ? nil : Prefetch { [self] in try fetch(key, from: from, end: to) }
+            try bytes.withUnsafeBytes { try sink($0) }
         }
     }
 
@@ -82,17 +86,27 @@ public struct S3Storage: Storage {
         }
     }
 
+    /// One GET of the first `limit + 1` bytes: a larger object is refused
+    /// without being downloaded (`Content-Range` gives its size).
     public func readSmall(_ key: String, limit: Int) throws -> [UInt8]? {
-        let response = try client.send(.GET, key: key, accept: [200, 404])
-        if response.status == 404 {
+        let response = try client.send(.GET, key: key, headers: [("range", "bytes=0-\(limit)")], accept: [200, 206, 404, 416])
+        switch response.status {
+        case 404:
             let error = client.error(for: response, what: "GET \(location)/\(key)")
             guard error.kind == .notFound else { throw error }
             return nil
+        case 416:
+            // Only an empty object has no byte 0.
+            return []
+        default:
+            let total = response.status == 206
+                ? response.header("Content-Range").flatMap { $0.split(separator: "/").last }.flatMap { Int64($0) } ?? Int64(response.body.count)
+                : Int64(response.body.count)
+            guard total <= Int64(limit), response.body.count <= limit else {
+                throw StorageError(.invalid, "\(location)/\(key) is \(total) bytes, more than the \(limit) expected")
+            }
+            return response.body
         }
-        guard response.body.count <= limit else {
-            throw StorageError(.io, "\(location)/\(key) is \(response.body.count) bytes, more than the \(limit) expected")
-        }
-        return response.body
     }
 
     public func writeSmall(_ key: String, _ bytes: [UInt8]) throws {
@@ -129,6 +143,18 @@ public struct S3Storage: Storage {
         let response = try client.send(.HEAD, key: key, accept: [200, 404])
         guard response.status == 200 else { return nil }
         return response.header("Content-Length").flatMap { Int64($0) }
+    }
+
+    /// Lists without a delimiter, so folders (which SeaweedFS keeps, empty,
+    /// after their objects are deleted) are not objects; keys ending in `/`
+    /// (folder markers some tools write) are not either.
+    public func containsObjects(under prefix: String) throws -> Bool {
+        var found = false
+        try list(prefix: prefix + "/", delimiter: nil) { page in
+            found = page.elements("Contents").contains { object in object.value("Key").map { !$0.hasSuffix("/") } ?? false }
+            return !found
+        }
+        return found
     }
 
     /// Deletes the manifest first: from then on the bundle does not exist, and
