@@ -83,6 +83,7 @@ public struct PruneOperation {
         var decisions: [PruneDecision] = []
         var goodKept = 0
         var signed = 0
+        var unreadable = 0  // manifests that are not regular files, or too large: the repository's fault, not the keys'
         // Newest first, so the newest bundles that verify are found first.
         for id in try repository.bundleIDs(environment: environmentName, now: now).reversed() {
             var decision = PruneDecision(id: id, createdAt: nil, keep: false, reason: "")
@@ -91,6 +92,7 @@ public struct PruneOperation {
                 manifest = try repository.verifiedManifest(environment: environmentName, id: id, trusted: trusted)
             } catch {
                 // Nothing about it can be trusted, its age least of all.
+                if let error = error as? StorageError, error.kind == .invalid { unreadable += 1 }
                 decision.unverifiable = true
                 decision.keep = !deleteUnverifiable
                 decision.reason = "does not verify (\(error)); "
@@ -110,7 +112,7 @@ public struct PruneOperation {
                     let reader = BundleReader(repository: repository, manifest: manifest)
                     try manifest.artifacts.forEach { try reader.checkObjects($0) }
                     verified = true
-                } catch let error as StorageError where error.kind != .notFound {
+                } catch let error as StorageError where error.kind != .notFound && error.kind != .invalid {
                     // The storage did not answer: no decision can rest on that.
                     progress.end()
                     throw CofferError(.failure, "prune stopped before deleting anything: the objects of \(id) could not be read: \(error.message)")
@@ -141,11 +143,14 @@ public struct PruneOperation {
                 decisions[index].reason += "; kept: prune deletes nothing while no bundle verifies"
             }
             let example = decisions.first { $0.unverifiable }.map { " (\($0.id): \($0.reason.prefix { $0 != ";" }))" } ?? ""
+            let keysWrong = signed == 0 && unreadable < decisions.count
             let message =
-                signed == 0
+                signed == 0 && !keysWrong
+                ? "no bundle of \(environmentName) can be read\(example), so prune deleted nothing: a repository holds only regular files of their listed sizes; see `coffer audit`"
+                : signed == 0
                 ? "no bundle of \(environmentName) verifies\(example), so prune deleted nothing. The keys are probably wrong: \(KeyStore(directory: config.keysDirectory).signingPublicKeyPath) is not the key that signed these bundles (copied from the wrong host?), or the signing key was rotated elsewhere and its keys/trusted-signers was not copied here. Compare `coffer keys list` with the backup host"
                 : "no bundle of \(environmentName) verifies completely (every signed bundle's objects fail their digests; see `coffer audit`), so prune deleted nothing: none is known good"
-            throw PruneRefusal(category: signed == 0 ? .key : .integrity, message: message, decisions: decisions.reversed())
+            throw PruneRefusal(category: keysWrong ? .key : .integrity, message: message, decisions: decisions.reversed())
         }
         var report = PruneReport(decisions: decisions.reversed(), leftoversRemoved: 0)
         let deleted = decisions.filter { !$0.keep }.map(\.id)

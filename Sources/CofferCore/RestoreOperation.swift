@@ -196,23 +196,11 @@ public struct RestoreOperation {
         }
 
         // 2. Commit with quick swaps; undo on failure. Hooks around it.
-        if let hook = config.hooks.preRestore {
-            do {
-                try Hooks.run(hook, name: "pre_restore", in: FileSystem.directoryName(of: config.path), environment: environment)
-            } catch {
-                abandonStaging(&machine, targets)
-                throw error
-            }
-        }
-        // post_restore runs after a commit or an undo: the application must come back either way.
-        func runPostHook() -> String? {
-            guard let hook = config.hooks.postRestore else { return nil }
-            do {
-                try Hooks.run(hook, name: "post_restore", in: FileSystem.directoryName(of: config.path), environment: environment)
-                return nil
-            } catch {
-                return "\(error)"
-            }
+        do {
+            try runHook(config.hooks.preRestore, "pre_restore")
+        } catch {
+            abandonStaging(&machine, targets)
+            throw error
         }
         do {
             try machine.move(to: .committing)
@@ -229,6 +217,23 @@ public struct RestoreOperation {
             result.warnings.append(problem)
         }
         return result
+    }
+
+    /// Runs a `[hooks]` command in the config's folder (around a restore's commit and a rollback).
+    private func runHook(_ command: String?, _ name: String) throws {
+        guard let command else { return }
+        try Hooks.run(command, name: name, in: FileSystem.directoryName(of: config.path), environment: environment)
+    }
+
+    /// post_restore runs after a commit, an undo or a rollback, failed or not: the
+    /// application must come back either way. Returns the problem, if any.
+    private func runPostHook() -> String? {
+        do {
+            try runHook(config.hooks.postRestore, "post_restore")
+            return nil
+        } catch {
+            return "\(error)"
+        }
     }
 
     /// Staging failed or was stopped: removes every staged copy; no target was touched.
@@ -470,9 +475,17 @@ public struct RestoreOperation {
                 }
                 guard kept else { throw CofferError(.refused, "the pre-restore copy of \(target.name) for restore \(restoreID) is gone; cannot roll back, nothing was changed") }
             }
+            // The application is stopped around a rollback as around a restore.
+            try runHook(config.hooks.preRestore, "pre_restore")
             try machine.move(to: .rollingBack)
         }
-        try rollBackAll(&machine, targets)
+        do {
+            try rollBackAll(&machine, targets)
+        } catch {
+            if let problem = runPostHook() { throw RestoreFailure(journal: machine.journal, message: "\(error); and then \(problem)") }
+            throw error
+        }
+        if let problem = runPostHook() { FileHandle.standardError.write(Data("coffer: warning: \(problem); the rollback itself is done\n".utf8)) }
         if let problem = recordInJournal("rollback", ["bundle": .string(machine.journal.bundle), "restore": .string(restoreID)]) {
             FileHandle.standardError.write(Data("coffer: warning: \(problem)\n".utf8))
         }

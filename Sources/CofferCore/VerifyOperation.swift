@@ -11,6 +11,8 @@ public struct VerifyReport: Sendable {
         public var plainBytes: Int64
         /// nil when the artifact passed every check that ran.
         public var problem: String?
+        /// What was compared, in words (what `--restore-test` adds to `--deep`, say).
+        public var checked = ""
     }
 
     public var id: String
@@ -54,7 +56,12 @@ public struct VerifyOperation {
                 progress.begin("\(entry.name): \(deep ? "decrypting and checking" : "checking digests")")
                 do {
                     // Deep: the digests are checked while decrypting, in the same read.
-                    if deep { try deepCheck(entry, reader: reader, identities: identities, scratch: scratch) } else { try reader.checkObjects(entry) }
+                    if deep {
+                        result.checked = try deepCheck(entry, reader: reader, identities: identities, scratch: scratch)
+                    } else {
+                        try reader.checkObjects(entry)
+                        result.checked = "size and SHA-256 of the header and payload objects"
+                    }
                 } catch let error as FormatError {
                     result.problem = error.message
                 } catch let error as AgeError {
@@ -72,8 +79,8 @@ public struct VerifyOperation {
         return report
     }
 
-    /// Decrypts into the private scratch folder and checks the format there.
-    private func deepCheck(_ entry: ArtifactEntry, reader: BundleReader, identities: [any AgeIdentity], scratch: String) throws {
+    /// Decrypts into the private scratch folder and checks the format there; returns what it compared.
+    private func deepCheck(_ entry: ArtifactEntry, reader: BundleReader, identities: [any AgeIdentity], scratch: String) throws -> String {
         let plain = FileSystem.join(scratch, "\(entry.name).check")
         defer { try? FileSystem.removeFile(plain) }
         var file = try FileDescriptor(opening: plain, .createNew(permissions: 0o600))
@@ -85,21 +92,33 @@ public struct VerifyOperation {
         }
         try file.close()
         let stats: [String: JSONValue]
+        let checked: String
+        let tables = entry.stats["tables"]?.objectValue ?? [:]
+        let rows = tables.values.reduce(Int64(0)) { total, value in total + (value.intValue ?? 0) }
+        let digests = "size and SHA-256 of both objects, decrypted"
         switch entry.kind {
         case .sqlite:
             stats = try SQLiteSource.inspect(plain, name: entry.name)
+            checked = "\(digests); integrity_check ok; rows of \(tables.count) tables (\(rows) rows) equal the manifest's"
         case .redis:
             stats = try RedisSource.inspect(plain, name: entry.name)
+            let keys = (entry.stats["keys"]?.objectValue ?? [:]).values.reduce(Int64(0)) { $0 + ($1.intValue ?? 0) }
+            checked = "\(digests); every record and the CRC-64 read; keys (\(keys)) and function libraries equal the manifest's"
         case .postgres:
             try PostgresSource.check(plain, entry: entry, scratch: scratch)
-            guard let environment = restoreTestEnvironment else { return }
+            guard let environment = restoreTestEnvironment else {
+                return "\(digests); pg_restore --list reads it and it holds the data of the manifest's \(tables.count) tables (rows are counted with --restore-test)"
+            }
             stats = try restoreTest(entry, plain: plain, environment: environment)
+            checked = "\(digests); restored into a temporary database (dropped again), rows of \(tables.count) tables (\(rows) rows) equal the manifest's"
         case .env:
             stats = try EnvSource.inspect(try FileSystem.readFile(plain, limit: 64 << 20)).stats
+            checked = "\(digests); \(entry.stats["variables"]?.intValue ?? 0) variables, as the manifest says"
         default:
             throw SourceError(entry.name, "cannot check \(entry.kind.rawValue) artifacts in this build")
         }
         try compareStats(stats, entry)
+        return checked
     }
 }
 

@@ -32,12 +32,12 @@ struct Verify: AsyncParsableCommand {
                 try printJSON([
                     "id": report.id, "environment": report.environment, "deep": report.deep, "signer": report.signer,
                     "passed": report.passed,
-                    "artifacts": report.artifacts.map { ["name": $0.name, "kind": $0.kind.rawValue, "ok": $0.problem == nil, "problem": $0.problem as Any] },
+                    "artifacts": report.artifacts.map { ["name": $0.name, "kind": $0.kind.rawValue, "ok": $0.problem == nil, "problem": $0.problem as Any, "checked": $0.checked] },
                 ])
             } else {
                 say("bundle \(report.id): signature by \(report.signer) verified")
                 for artifact in report.artifacts {
-                    say("  \(artifact.problem == nil ? "ok  " : "FAIL") \(artifact.name) (\(artifact.kind.rawValue))\(artifact.problem.map { ": \($0)" } ?? "")")
+                    say("  \(artifact.problem == nil ? "ok  " : "FAIL") \(artifact.name) (\(artifact.kind.rawValue))\(artifact.problem.map { ": \($0)" } ?? ": \(artifact.checked)")")
                 }
                 say(report.passed ? "verified\(report.deep ? " (deep)" : "")" : "verification FAILED")
             }

@@ -112,8 +112,10 @@ enum ProbeOutcome: Equatable {
     case refused(Int32)
     /// `list`: exit 0, the bundle left out and counted on standard error.
     case leftOut
-    /// Exit 0, and the output names the object and what it is (prune's reasons, restore's journal warning).
+    /// Exit 0, and the output names the object and what it is (restore's journal warning).
     case reported
+    /// `status`: exit 1 (warn), and the warning names the object and what it is.
+    case warned
     /// Does not read that object: exit 0.
     case unaffected
 }
@@ -124,16 +126,17 @@ func expectedOutcome(_ role: RepositoryRole, _ command: ProbeCommand) -> ProbeOu
     case (.descriptor, _): .refused(5)
     case (.manifest, .status), (.signature, .status): .refused(2)
     case (.manifest, .list), (.signature, .list): .leftOut
-    case (.manifest, .pruneDryRun), (.signature, .pruneDryRun): .reported
+    // Prune keeps what it cannot verify, and with no bundle it can verify deletes nothing and fails.
     case (.manifest, _), (.signature, _): .refused(5)
     // Status, list and a dry-run restore read manifests only.
     case (.header, .status), (.header, .list), (.header, .restoreDryRun): .unaffected
     case (.payload, .status), (.payload, .list), (.payload, .restoreDryRun): .unaffected
-    case (.header, .pruneDryRun), (.payload, .pruneDryRun): .reported
     case (.header, _), (.payload, _): .refused(5)
     // Only audit reads the journal; a restore appends to it and says the event could not be written.
     case (.journalEvent, .audit): .refused(5)
     case (.journalEvent, .restore): .reported
+    // Status compares the journal with this machine's high-water mark: it cannot, and warns.
+    case (.journalEvent, .status): .warned
     case (.journalEvent, _): .unaffected
     }
 }
@@ -176,6 +179,9 @@ struct HostileRepositoryTests {
                         #expect(run.result.stderr.contains("1 bundle(s) left out"), "\(what)")
                     case .reported:
                         #expect(run.result.status == 0, "\(what)")
+                        #expect(run.output.contains(name) && run.output.contains(hostile.phrase), "\(what)")
+                    case .warned:
+                        #expect(run.result.status == 1, "\(what)")
                         #expect(run.output.contains(name) && run.output.contains(hostile.phrase), "\(what)")
                     case .unaffected:
                         #expect(run.result.status == 0, "\(what)")

@@ -50,3 +50,24 @@ struct RestoreOnlyTests {
         }
     }
 }
+
+@Suite("hooks around a rollback")
+struct RollbackHookTests {
+    @Test("rollback runs pre_restore before it changes anything and post_restore after, as a restore does")
+    func hooks() throws {
+        try Workspace.withSQLiteApp { ws in
+            try (try String(contentsOfFile: ws.config, encoding: .utf8)
+                + "\n[hooks]\npre_restore = \"echo pre >> hooks.log\"\npost_restore = \"sqlite3 app.db 'SELECT count(*) FROM t' >> hooks.log\"\n")
+                .write(toFile: ws.config, atomically: true, encoding: .utf8)
+            try #require(try ws.coffer("snapshot").status == 0)
+            try #require(try ws.run("sqlite3", ["app.db", "DELETE FROM t"]).status == 0)
+            let restore = try ws.coffer("restore", "latest", "--yes", "--json")
+            try #require(restore.status == 0, "\(restore.stderr)")
+            let id = try #require(try jsonObject(restore)["restore_id"] as? String)
+            try ws.write("hooks.log", [])
+            #expect(try ws.coffer("rollback", id).status == 0)
+            // post_restore saw the rolled-back content (0 rows), after pre_restore.
+            #expect(String(decoding: try ws.read("hooks.log"), as: UTF8.self) == "pre\n0\n")
+        }
+    }
+}
