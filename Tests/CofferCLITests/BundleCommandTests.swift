@@ -138,8 +138,7 @@ struct BundleCommandTests {
     @Test("a restore killed while putting targets back is finished by --recover")
     func crashDuringUndo() throws {
         try withProject { ws in
-            try (try String(contentsOfFile: ws.config, encoding: .utf8) + "\n[[sqlite]]\nname = \"second\"\npath = \"data/second.db\"\n")
-                .write(toFile: ws.config, atomically: true, encoding: .utf8)
+            try ws.appendConfig("[[sqlite]]\nname = \"second\"\npath = \"data/second.db\"\n")
             #expect(try ws.run("sqlite3", ["data/second.db", "CREATE TABLE t(x); INSERT INTO t VALUES (1);"]).status == 0)
             #expect(try ws.coffer("snapshot").status == 0)
             #expect(try ws.run("sqlite3", ["data/app.db", "DELETE FROM t"]).status == 0)

@@ -40,27 +40,7 @@ struct ByHandRestoreTests {
                 }
             }
             try pg.psql(ws, database, applicationSchema)
-            try """
-                environment = "production"
-                repository = "backups"
-                keys = "keys"
-
-                [[sqlite]]
-                name = "app"
-                path = "app.db"
-
-                [[postgres]]
-                name = "main"
-                url_env = "DATABASE_URL"
-
-                [[redis]]
-                name = "cache"
-                url_env = "REDIS_URL"
-
-                [env]
-                include = ["API_KEY"]
-                file = ".env"
-                """.write(toFile: ws.config, atomically: true, encoding: .utf8)
+            try fourTargetConfig(environment: "production", envFile: ".env").write(toFile: ws.config, atomically: true, encoding: .utf8)
             let env = [
                 "DATABASE_URL": "postgresql://\(pg.user):\(pg.password)@\(pg.host):\(pg.port)/\(database)",
                 "REDIS_URL": "redis://:\(redis.password)@127.0.0.1:\(redis.port)",

@@ -52,6 +52,11 @@ struct Workspace {
 
     func path(_ name: String) -> String { root + "/" + name }
 
+    /// Adds sections (TOML) at the end of the config.
+    func appendConfig(_ text: String) throws {
+        try (try String(contentsOfFile: config, encoding: .utf8) + "\n" + text).write(toFile: config, atomically: true, encoding: .utf8)
+    }
+
     /// Runs `coffer --config ... ARGS` in the workspace.
     @discardableResult
     func coffer(_ arguments: String..., environment: [String: String] = [:], stdin: String = "") throws -> CommandResult {

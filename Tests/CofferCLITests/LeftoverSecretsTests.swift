@@ -43,8 +43,7 @@ struct LeftoverSecretsTests {
     @Test("snapshot, export, keys rotate --reencrypt and restore killed at each fsync: the next command removes every temporary file, and no age identity is left outside the identity files")
     func killedCommandsLeaveNothing() throws {
         try Workspace.withSQLiteApp { ws in
-            try (try String(contentsOfFile: ws.config, encoding: .utf8) + "\n[env]\ninclude = [\"API_TOKEN\"]\nfile = \"app.env\"\n")
-                .write(toFile: ws.config, atomically: true, encoding: .utf8)
+            try ws.appendConfig("[env]\ninclude = [\"API_TOKEN\"]\nfile = \"app.env\"\n")
             try ws.write("app.env", Array("API_TOKEN=tok-3f9a-secret\nOTHER=1\n".utf8))
             try #require(try ws.coffer("snapshot").status == 0)
             // The keys folder's .gitignore keeps temporary key files out of git too.
@@ -92,8 +91,7 @@ struct LeftoverSecretsTests {
     @Test("started with `ulimit -c unlimited`, coffer runs with a core limit of 0 (its hook sees the limits of its parent)")
     func noCoreDumps() throws {
         try Workspace.withSQLiteApp { ws in
-            try (try String(contentsOfFile: ws.config, encoding: .utf8) + "\n[hooks]\npre_restore = \"cat /proc/$PPID/limits > limits.txt\"\n")
-                .write(toFile: ws.config, atomically: true, encoding: .utf8)
+            try ws.appendConfig("[hooks]\npre_restore = \"cat /proc/$PPID/limits > limits.txt\"\n")
             try #require(try ws.coffer("snapshot").status == 0)
             let restore = try ws.run("sh", ["-c", "ulimit -c unlimited && exec \"$0\" --config coffer.toml restore latest --yes", cofferBinary])
             #expect(restore.status == 0, "\(restore.stderr)")

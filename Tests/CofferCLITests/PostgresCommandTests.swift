@@ -169,8 +169,7 @@ struct PostgresCommandTests {
             try server.psql(ws, "postgres", "CREATE DATABASE \(second)")
             defer { _ = try? server.psql(ws, "postgres", "DROP DATABASE IF EXISTS \(second) WITH (FORCE)") }
             try server.psql(ws, second, "CREATE TABLE jobs (id int); INSERT INTO jobs SELECT generate_series(1, 7)")
-            try (try String(contentsOfFile: ws.config, encoding: .utf8) + "\n[[postgres]]\nname = \"queue\"\nurl_env = \"QUEUE_URL\"\n")
-                .write(toFile: ws.config, atomically: true, encoding: .utf8)
+            try ws.appendConfig("[[postgres]]\nname = \"queue\"\nurl_env = \"QUEUE_URL\"\n")
             let snapshot = try ws.coffer("snapshot", environment: ["DATABASE_URL": server.url(database), "QUEUE_URL": server.url(second)])
             #expect(snapshot.status == 0, "\(snapshot.stderr)")
             let bundles = ws.path("backups/bundles/development")

@@ -61,3 +61,31 @@ func holdings(_ object: [String: Any]) -> [String: String] {
     for target in object["targets"] as? [[String: Any]] ?? [] { holds[target["name"] as? String ?? "?"] = target["holds"] as? String }
     return holds
 }
+
+/// A config with the four kinds of target: SQLite `app` (app.db), PostgreSQL `main`
+/// (`DATABASE_URL`), Redis `cache` (`REDIS_URL`) and the env variable API_KEY from `envFile`.
+func fourTargetConfig(environment: String, envFile: String, extra: String = "") -> String {
+    """
+    environment = "\(environment)"
+    repository = "backups"
+    keys = "keys"
+
+    [[sqlite]]
+    name = "app"
+    path = "app.db"
+
+    [[postgres]]
+    name = "main"
+    url_env = "DATABASE_URL"
+
+    [[redis]]
+    name = "cache"
+    url_env = "REDIS_URL"
+
+    [env]
+    include = ["API_KEY"]
+    file = "\(envFile)"
+
+    \(extra)
+    """
+}

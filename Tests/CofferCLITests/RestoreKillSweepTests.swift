@@ -64,8 +64,7 @@ private struct SweepProject {
 
 private func withSweepProject(damaged: Bool, _ body: (inout SweepProject) throws -> Void) throws {
     try Workspace.withSQLiteApp { ws in
-        try (try String(contentsOfFile: ws.config, encoding: .utf8) + "\n[env]\ninclude = [\"API_KEY\"]\nfile = \"app.env\"\n")
-            .write(toFile: ws.config, atomically: true, encoding: .utf8)
+        try ws.appendConfig("[env]\ninclude = [\"API_KEY\"]\nfile = \"app.env\"\n")
         try ws.write("app.env", Array("# settings\nAPI_KEY=original\nOTHER=1\n".utf8))
         try #require(try ws.coffer("snapshot").status == 0)
         var project = SweepProject(ws: ws, damaged: damaged)

@@ -6,8 +6,7 @@ struct RestoreOnlyTests {
     /// SQLite `app` and the env file `app.env`, snapshotted, then both changed.
     private func withTwoTargets(_ body: (Workspace) throws -> Void) throws {
         try Workspace.withSQLiteApp { ws in
-            try (try String(contentsOfFile: ws.config, encoding: .utf8) + "\n[env]\ninclude = [\"API_KEY\"]\nfile = \"app.env\"\n")
-                .write(toFile: ws.config, atomically: true, encoding: .utf8)
+            try ws.appendConfig("[env]\ninclude = [\"API_KEY\"]\nfile = \"app.env\"\n")
             try ws.write("app.env", Array("API_KEY=original\n".utf8))
             try #require(try ws.coffer("snapshot").status == 0)
             try #require(try ws.run("sqlite3", ["app.db", "DELETE FROM t"]).status == 0)
@@ -56,9 +55,8 @@ struct RollbackHookTests {
     @Test("rollback runs pre_restore before it changes anything and post_restore after, as a restore does")
     func hooks() throws {
         try Workspace.withSQLiteApp { ws in
-            try (try String(contentsOfFile: ws.config, encoding: .utf8)
-                + "\n[hooks]\npre_restore = \"echo pre >> hooks.log\"\npost_restore = \"sqlite3 app.db 'SELECT count(*) FROM t' >> hooks.log\"\n")
-                .write(toFile: ws.config, atomically: true, encoding: .utf8)
+            try ws.appendConfig(
+                "[hooks]\npre_restore = \"echo pre >> hooks.log\"\npost_restore = \"sqlite3 app.db 'SELECT count(*) FROM t' >> hooks.log\"\n")
             try #require(try ws.coffer("snapshot").status == 0)
             try #require(try ws.run("sqlite3", ["app.db", "DELETE FROM t"]).status == 0)
             let restore = try ws.coffer("restore", "latest", "--yes", "--json")

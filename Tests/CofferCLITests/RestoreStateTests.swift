@@ -46,7 +46,7 @@ private final class FourTargets {
         try #require(try ws.run("sqlite3", ["app.db", "UPDATE t SET x = x + 100"]).status == 0)
         try pg.psql(ws, database, "UPDATE accounts SET name = 'changed' WHERE id = 1")
         redis.cli("-n", "0", "SET", "d0:str", "changed")
-        try Array("API_KEY=changed\nOTHER=1\n".utf8).withUnsafeBytes { try ws.write("app.env", Array($0)) }
+        try ws.write("app.env", Array("API_KEY=changed\nOTHER=1\n".utf8))
         previous = try contents()
         try #require(previous.allSatisfy { bundle[$0.key] != $0.value }, "every target must differ from the bundle")
     }
@@ -105,44 +105,22 @@ private func fill(
     _ ws: Workspace, pg: PostgresServer, database: String, login: (String, String), redis: RedisServer, pgProxy: TCPFaultProxy, redisProxy: TCPFaultProxy,
     inPlace: Bool, _ body: (FourTargets) throws -> Void
 ) throws {
-        try """
-            environment = "development"
-            repository = "backups"
-            keys = "keys"
-
-            [[sqlite]]
-            name = "app"
-            path = "app.db"
-
-            [[postgres]]
-            name = "main"
-            url_env = "DATABASE_URL"
-
-            [[redis]]
-            name = "cache"
-            url_env = "REDIS_URL"
-
-            [env]
-            include = ["API_KEY"]
-            file = "app.env"
-
-            [hooks]
-            pre_restore = "cp pg-rules.json '\(pgProxy.control)' && cp redis-rules.json '\(redisProxy.control)'"
-            """.write(toFile: ws.config, atomically: true, encoding: .utf8)
-        try #require(try ws.run("sqlite3", ["app.db", "CREATE TABLE t(x); INSERT INTO t VALUES (1),(2),(3);"]).status == 0)
-        try Array("API_KEY=original\nOTHER=1\n".utf8).withUnsafeBytes { try ws.write("app.env", Array($0)) }
-        let environment = [
-            "DATABASE_URL": "postgresql://\(login.0):\(login.1)@127.0.0.1:\(pgProxy.port)/\(database)",
-            "REDIS_URL": "redis://:\(redis.password)@127.0.0.1:\(redisProxy.port)",
-        ]
-        let project = FourTargets(ws, pg: pg, database: database, redis: redis, environment: environment, pgProxy: pgProxy, redisProxy: redisProxy)
-        project.restoreFlags = inPlace ? ["--in-place"] : []
-        let snapshot = try project.coffer("snapshot")
-        try #require(snapshot.status == 0, "\(snapshot.stderr)")
-        project.bundle = try project.contents()
-        try project.arm()
-        try project.change()
-        try body(project)
+    let hook = "[hooks]\npre_restore = \"cp pg-rules.json '\(pgProxy.control)' && cp redis-rules.json '\(redisProxy.control)'\"\n"
+    try fourTargetConfig(environment: "development", envFile: "app.env", extra: hook).write(toFile: ws.config, atomically: true, encoding: .utf8)
+    try #require(try ws.run("sqlite3", ["app.db", "CREATE TABLE t(x); INSERT INTO t VALUES (1),(2),(3);"]).status == 0)
+    try ws.write("app.env", Array("API_KEY=original\nOTHER=1\n".utf8))
+    let environment = [
+        "DATABASE_URL": "postgresql://\(login.0):\(login.1)@127.0.0.1:\(pgProxy.port)/\(database)",
+        "REDIS_URL": "redis://:\(redis.password)@127.0.0.1:\(redisProxy.port)",
+    ]
+    let project = FourTargets(ws, pg: pg, database: database, redis: redis, environment: environment, pgProxy: pgProxy, redisProxy: redisProxy)
+    project.restoreFlags = inPlace ? ["--in-place"] : []
+    let snapshot = try project.coffer("snapshot")
+    try #require(snapshot.status == 0, "\(snapshot.stderr)")
+    project.bundle = try project.contents()
+    try project.arm()
+    try project.change()
+    try body(project)
 }
 
 @Suite("restore state machine: ambiguous failures against real PostgreSQL, Redis, SQLite and env targets", .serialized)
