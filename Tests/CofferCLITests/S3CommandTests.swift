@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// The SeaweedFS server `make test` starts, as COFFER_TEST_S3_* variables.
-private struct S3Server {
+struct S3Server {
     let endpoint, bucket, accessKey, secretKey, aws, proxyScript: String
 
     static func require() throws -> S3Server {
