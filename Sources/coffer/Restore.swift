@@ -109,7 +109,13 @@ struct Restore: AsyncParsableCommand {
                 return
             }
             say("restored bundle \(result.bundle): \(result.committed.joined(separator: ", "))")
-            if let id = result.restoreID { say("restore id \(id); undo with `coffer rollback \(id)`, drop the kept copies with `coffer restore --finalize \(id)`") }
+            if let id = result.restoreID {
+                // An in-place restore keeps no copy: there is no rollback to offer.
+                say(
+                    inPlace
+                        ? "restore id \(id); restored in place: no copy was kept, so it cannot be rolled back (restore an older bundle instead); `coffer restore --finalize \(id)` closes the record"
+                        : "restore id \(id); undo with `coffer rollback \(id)`, drop the kept copies with `coffer restore --finalize \(id)`")
+            }
         }
     }
 }

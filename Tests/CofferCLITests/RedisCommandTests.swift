@@ -234,6 +234,7 @@ struct RedisCommandTests {
         let server = try RedisServer()
         server.populate()
         server.cli("ACL", "SETUSER", "backup", "on", ">backup-pass", "~*", "&*", "+@all", "-sync", "-psync")
+        server.cli("ACL", "SETUSER", "nofunctions", "on", ">nofunctions-pass", "~*", "&*", "+@all", "-sync", "-psync", "-function|dump")
         let snapshotted = server.digest()
         try withRedisProject { ws in
             let env = ["REDIS_URL": "redis://backup:backup-pass@127.0.0.1:\(server.port)"]
@@ -254,6 +255,10 @@ struct RedisCommandTests {
             let restore = try ws.coffer("restore", "latest", "--yes", environment: env)
             #expect(restore.status == 0, "\(restore.stdout)\(restore.stderr)")
             #expect(server.digest() == snapshotted)
+
+            // A user that may not FUNCTION DUMP: the snapshot says the libraries are left out.
+            let without = try ws.coffer("snapshot", environment: ["REDIS_URL": "redis://nofunctions:nofunctions-pass@127.0.0.1:\(server.port)"])
+            #expect(without.status == 0 && without.stderr.contains("FUNCTION DUMP was refused"), "\(without.stderr)")
         }
     }
 
@@ -359,6 +364,13 @@ struct RedisCommandTests {
             let old = try Data(contentsOf: URL(fileURLWithPath: server.folder + "/dump.rdb"))
             let running = try ws.coffer("restore", "latest", "--yes", environment: env)
             #expect(running.status != 0 && running.stderr.contains("is running; stop it"), "\(running.stderr)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: server.folder + "/dump.rdb")) == old)
+            // A user that may not even PING, or a wrong password: the server still answers, so it runs.
+            server.cli("ACL", "SETUSER", "noping", "on", ">noping-pass", "-@all")
+            for url in ["redis://noping:noping-pass@127.0.0.1:\(server.port)", "redis://:wrong-password@127.0.0.1:\(server.port)"] {
+                let answered = try ws.coffer("restore", "latest", "--yes", environment: ["REDIS_URL": url])
+                #expect(answered.status != 0 && answered.stderr.contains("is running; stop it"), "\(answered.stderr)")
+            }
             #expect(try Data(contentsOf: URL(fileURLWithPath: server.folder + "/dump.rdb")) == old)
 
             server.stop()

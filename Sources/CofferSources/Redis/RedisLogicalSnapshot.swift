@@ -11,6 +11,8 @@ enum RedisLogicalSnapshot {
         var keysPerDB: [Int: Int]
         var functions: Int
         var rdbVersion: Int
+        /// What the operator should hear (libraries left out, say).
+        var notes: [String] = []
     }
 
     static func write(_ connection: RedisConnection, redisVersion: String, into sink: @escaping ByteSink) throws -> Result {
@@ -19,13 +21,21 @@ enum RedisLogicalSnapshot {
             try connection.select(db)
             try copyDatabase(db, connection, writer)
         }
-        if case .string(let payload)? = try? connection.command("FUNCTION", "DUMP"), payload.count > 10,
-            case .array(let libraries)? = try? connection.command("FUNCTION", "LIST")
-        {
-            try writer.functionRecords(payload, count: libraries.count)
+        var notes: [String] = []
+        do {
+            if case .string(let payload) = try connection.command("FUNCTION", "DUMP"), payload.count > 10,
+                case .array(let libraries) = try connection.command("FUNCTION", "LIST")
+            {
+                try writer.functionRecords(payload, count: libraries.count)
+            }
+        } catch let error as RedisError where error.message.contains("NOPERM") {
+            // Said, not swallowed: the manifest would otherwise claim there are no libraries.
+            notes.append("FUNCTION DUMP was refused (\(error.message)): function libraries, if the server has any, are not in this snapshot; allow +function|dump and +function|list")
+        } catch is RedisError {
+            // Before Redis 7 there are no functions to dump.
         }
         try writer.finish(fallbackVersion: rdbVersion(forRedis: redisVersion))
-        return Result(keysPerDB: writer.keysPerDB, functions: writer.functions, rdbVersion: writer.version ?? 0)
+        return Result(keysPerDB: writer.keysPerDB, functions: writer.functions, rdbVersion: writer.version ?? 0, notes: notes)
     }
 
     /// One database, a `SCAN` page at a time; a key the walk returns twice

@@ -11,10 +11,21 @@ struct RedisOfflineRestore: RedisRestoreMethod {
 
     func stage(restoreID: String, entry: ArtifactEntry, plaintext: (ByteSink) throws -> Void) throws -> StageReport {
         // A running server writes its own dump.rdb when it shuts down, over the restored one.
-        if source.url != nil, let connection = try? source.connect(timeoutSeconds: 2), (try? connection.command("PING")) != nil {
-            throw SourceError(
-                source.name,
-                "the server in \(source.urlEnv) (\(connection.address)) is running; stop it before an offline restore into \(file), or it overwrites the file when it shuts down")
+        // Any answer means it runs: a refused PING (no +ping) or refused credentials included.
+        if source.url != nil {
+            var answers = false
+            do {
+                let connection = try source.connect(timeoutSeconds: 2)
+                _ = try? connection.command("PING")
+                answers = true
+            } catch let error as SourceError {
+                answers = !error.message.contains("cannot connect to")
+            } catch {}
+            if answers {
+                throw SourceError(
+                    source.name,
+                    "the server in \(source.urlEnv) answers, so it is running; stop it before an offline restore into \(file), or it overwrites the file when it shuts down")
+            }
         }
         let staging = SideFiles(target: file).staging(restoreID)
         try writeNewFile(staging, plaintext)

@@ -77,6 +77,7 @@ public struct RedisSource: SnapshotSource, RestoreTarget {
                     functions: logical.functions)
                 result.notes.append(
                     "\(name): \(refused.message); took a logical snapshot instead (SCAN + DUMP + PTTL: not one point in time)")
+                result.notes += logical.notes.map { "\(name): \($0)" }
                 return result
             }
         } catch let error as RedisError {
