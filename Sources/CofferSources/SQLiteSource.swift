@@ -97,7 +97,8 @@ public struct SQLiteSource: SnapshotSource, RestoreTarget {
         return swap.hasKeptCopy ? swap : nil
     }
 
-    private var undoneMarker: (String) -> String { { side.preRestore($0) + ".undone" } }
+    /// Written once an undo through the backup API finished: the live database holds its previous content again.
+    private func undoneMarker(_ restoreID: String) -> String { side.preRestore(restoreID) + ".undone" }
 
     /// Keeps the current content aside (once), then copies the staged database
     /// into the live one through the backup API: one write transaction, so the

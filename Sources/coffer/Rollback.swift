@@ -5,7 +5,7 @@ import CofferCore
 struct Rollback: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Put back what a restore replaced (while its pre-restore copies are kept).",
-        discussion: "Without an id, lists the recorded restores and their state."
+        discussion: "Runs the pre_restore hook first and post_restore afterwards, as a restore does. Every step is journaled: a rollback that was interrupted or could not finish is resumed by running it again (or `coffer restore --recover`); an in-place restore cannot be rolled back. Without an id, lists the recorded restores and their state."
     )
 
     @OptionGroup var global: GlobalOptions

@@ -207,16 +207,7 @@ struct QuickStartTests {
         let server = try RedisServer()
         server.populate()
         let snapshotted = server.digest()
-        try Workspace.with { ws in
-            try """
-                environment = "development"
-                repository = "backups"
-                keys = "keys"
-
-                [[redis]]
-                name = "cache"
-                url_env = "REDIS_URL"
-                """.write(toFile: ws.config, atomically: true, encoding: .utf8)
+        try withRedisProject { ws in
             var users: [String] = []
             for block in acl {
                 let arguments = block.split(separator: " ").map { $0 == ">CHANGE-ME" ? ">user-pw" : String($0) }

@@ -125,7 +125,7 @@ private final class FakeMaster {
 }
 
 /// A workspace backing up one Redis server, `cache`, from `REDIS_URL`.
-private func withRedisProject(extra: String = "", _ body: (Workspace) throws -> Void) throws {
+func withRedisProject(extra: String = "", _ body: (Workspace) throws -> Void) throws {
     try Workspace.with { ws in
         try """
             environment = "development"

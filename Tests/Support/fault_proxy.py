@@ -24,42 +24,21 @@ one line per request: METHOD PATH -> STATUS or ACTION up=REQUEST-BODY-BYTES
 down=RESPONSE-BODY-BYTES (so tests can count what crossed the wire).
 """
 import argparse
-import json
 import os
 import signal
 import socket
 import threading
 
-lock = threading.Lock()
+from proxy_control import ControlFile
+
 args = None
-
-
-def read_control():
-    try:
-        with open(args.control) as f:
-            text = f.read().strip()
-        return json.loads(text) if text else {}
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-
-
-def write_control(control):
-    tmp = args.control + ".proxy-tmp"
-    with open(tmp, "w") as f:
-        json.dump(control, f)
-    os.replace(tmp, args.control)
-
-
-def log(line):
-    if args.log:
-        with lock, open(args.log, "a") as f:
-            f.write(line + "\n")
+control_file = None  # ControlFile, set in main
 
 
 def decide():
     """What to do with the next request: 'pass', 'fail', 'drop:B' or 'down'."""
-    with lock:
-        control = read_control()
+    with control_file.lock:
+        control = control_file.read()
         if control.get("down"):
             return "down"
         if "down_after_requests" in control:
@@ -67,10 +46,10 @@ def decide():
             if left <= 0:
                 return "down"
             control["down_after_requests"] = left - 1
-            write_control(control)
+            control_file.write(control)
         if int(control.get("fail", 0)) > 0:
             control["fail"] = int(control["fail"]) - 1
-            write_control(control)
+            control_file.write(control)
             return "fail"
         if "drop_after_bytes" in control:
             return "drop:%d" % int(control["drop_after_bytes"])
@@ -80,10 +59,10 @@ def decide():
 
 
 def consume(key):
-    with lock:
-        control = read_control()
+    with control_file.lock:
+        control = control_file.read()
         control.pop(key, None)
-        write_control(control)
+        control_file.write(control)
 
 
 class Reader:
@@ -162,7 +141,7 @@ def serve(client):
             length = content_length(head)
             action = decide()
             if action == "down":
-                log("%s %s -> down" % (method, path))
+                control_file.log("%s %s -> down" % (method, path))
                 return
             if action == "fail":
                 reader.exactly(length)
@@ -170,7 +149,7 @@ def serve(client):
                 client.sendall(
                     b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\nContent-Length: %d\r\n\r\n" % len(body) + body
                 )
-                log("%s %s -> 500" % (method, path))
+                control_file.log("%s %s -> 500" % (method, path))
                 continue
             if upstream is None:
                 upstream = socket.create_connection(args.upstream_address)
@@ -179,16 +158,16 @@ def serve(client):
                 cut = int(action[5:])
                 consume("drop_after_bytes")
                 upstream.sendall(head + reader.exactly(cut))
-                log("%s %s -> dropped after %d bytes" % (method, path, cut))
+                control_file.log("%s %s -> dropped after %d bytes" % (method, path, cut))
                 return
             upstream.sendall(head + reader.exactly(length))
             response_head, response_body, status = read_response(upstream_reader, method)
             if action.startswith("lose:") and action[5:] in path:
                 consume("lose_response")
-                log("%s %s -> %d lost on the way back" % (method, path, status))
+                control_file.log("%s %s -> %d lost on the way back" % (method, path, status))
                 return
             client.sendall(response_head + response_body)
-            log("%s %s -> %d up=%d down=%d" % (method, path, status, length, len(response_body)))
+            control_file.log("%s %s -> %d up=%d down=%d" % (method, path, status, length, len(response_body)))
     except (OSError, EOFError, ValueError):
         return
     finally:
@@ -209,6 +188,8 @@ def main():
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--log")
     args = parser.parse_args()
+    global control_file
+    control_file = ControlFile(args.control, args.log)
     # A parent's worker thread may have spawned us with these blocked; stopping must work.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     host, _, port = args.upstream.rpartition(":")

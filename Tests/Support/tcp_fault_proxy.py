@@ -32,47 +32,26 @@ even when it straddles two chunks. --log gets one line per event: "open",
 "close", "lose_answer TEXT", "cut_before TEXT", "down".
 """
 import argparse
-import json
 import os
 import signal
 import socket
 import sys
 import threading
 
-lock = threading.Lock()
+from proxy_control import ControlFile
+
 args = None
+control_file = None  # ControlFile, set in main
 TAIL = 255  # bytes of client data kept per connection, to find TEXT across chunks
 ANSWER_WAIT = 2.0
-
-
-def read_control():
-    try:
-        with open(args.control) as f:
-            text = f.read().strip()
-        return json.loads(text) if text else {}
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-
-
-def write_control(control):
-    tmp = args.control + ".proxy-tmp"
-    with open(tmp, "w") as f:
-        json.dump(control, f)
-    os.replace(tmp, args.control)
-
-
-def log(line):
-    if args.log:
-        with lock, open(args.log, "a") as f:
-            f.write(line + "\n")
 
 
 def decide(tail, chunk):
     """What to do with a client chunk: ('pass',), ('down',), ('cut_before', T) or
     ('lose_answer', T). A one-shot rule that fires is removed under the lock, so
     it fires for one connection only."""
-    with lock:
-        control = read_control()
+    with control_file.lock:
+        control = control_file.read()
         if control.get("down"):
             return ("down",)
         for key in ("cut_before", "lose_answer"):
@@ -83,7 +62,7 @@ def decide(tail, chunk):
             window = (tail[-(len(pattern) - 1):] if len(pattern) > 1 else b"") + chunk
             if pattern in window:
                 del control[key]
-                write_control(control)
+                control_file.write(control)
                 return (key, text)
         return ("pass",)
 
@@ -131,25 +110,25 @@ class Connection:
                 return True
             action = decide(tail, chunk)
             if action[0] == "down":
-                log("down")
+                control_file.log("down")
                 return False
             if action[0] == "cut_before":
-                log("cut_before " + action[1])
+                control_file.log("cut_before " + action[1])
                 return False
             if action[0] == "lose_answer":
                 with self.guard:
                     self.losing = True
                 self.upstream.sendall(chunk)
                 self.answered.wait(ANSWER_WAIT)
-                log("lose_answer " + action[1])
+                control_file.log("lose_answer " + action[1])
                 return False
             self.upstream.sendall(chunk)
             tail = (tail + chunk)[-TAIL:]
 
 
 def serve(client):
-    with lock:
-        control = read_control()
+    with control_file.lock:
+        control = control_file.read()
         down = control.get("down")
         remaining = control.get("down_after_connections")
         if not down and remaining is not None:
@@ -159,9 +138,9 @@ def serve(client):
                 control["down"] = True
             else:
                 control["down_after_connections"] = remaining - 1
-            write_control(control)
+            control_file.write(control)
     if down:
-        log("down")
+        control_file.log("down")
         client.close()
         return
     try:
@@ -169,7 +148,7 @@ def serve(client):
     except OSError:
         client.close()
         return
-    log("open")
+    control_file.log("open")
     connection = Connection(client, upstream)
     reader = threading.Thread(target=connection.downstream, daemon=True)
     reader.start()
@@ -179,7 +158,7 @@ def serve(client):
     except OSError:
         pass
     finally:
-        log("close")
+        control_file.log("close")
         connection.cut()
 
 
@@ -195,6 +174,8 @@ def main():
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--log")
     args = parser.parse_args()
+    global control_file
+    control_file = ControlFile(args.control, args.log)
     # A parent's worker thread may have spawned us with these blocked; stopping must work.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     signal.signal(signal.SIGTERM, stop)

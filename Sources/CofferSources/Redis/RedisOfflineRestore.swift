@@ -37,7 +37,7 @@ struct RedisOfflineRestore: RedisRestoreMethod {
         }
     }
 
-    var swap: (String) -> FileSwap { { FileSwap(target: file, restoreID: $0) } }
+    func swap(_ restoreID: String) -> FileSwap { FileSwap(target: file, restoreID: restoreID) }
 
     /// Keeps the current file (a hard link), then renames the staged file into place.
     func commit(restoreID: String) throws { try swap(restoreID).commit(name: source.name) }
