@@ -13,6 +13,8 @@ public struct CofferError: Error, CustomStringConvertible, Sendable {
         case integrity = 5
         /// Refused because it would overwrite or lose something.
         case refused = 6
+        /// Another run holds the repository lock (a snapshot, prune or key rotation of the same environment).
+        case busy = 7
     }
 
     public let category: Category

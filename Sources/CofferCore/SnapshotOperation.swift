@@ -85,6 +85,10 @@ public struct SnapshotOperation {
                     artifacts.append(artifact)
                     warnings += notes
                     if environment["COFFER_FAULT"] == "snapshot-after-artifact" { ProcessIdentity.crashForTesting() }
+                    // A slow source, for the lock tests: `snapshot-pause-SECONDS` sleeps after each artifact.
+                    if let fault = environment["COFFER_FAULT"], fault.hasPrefix("snapshot-pause-"), let seconds = Double(fault.dropFirst(15)) {
+                        Thread.sleep(forTimeInterval: seconds)
+                    }
                 }
             }
             let manifest = Manifest(

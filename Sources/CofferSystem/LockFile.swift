@@ -21,6 +21,15 @@ public final class LockFile: @unchecked Sendable {
         descriptor = fd
     }
 
+    /// Replaces the file's bytes (who holds the lock, for a process that finds it taken).
+    /// Readers open the file by path; the lock itself stays on the descriptor.
+    public func replaceContents(_ bytes: [UInt8]) throws {
+        guard descriptor >= 0 else { return }
+        guard ftruncate(descriptor, 0) == 0 else { throw SystemError("ftruncate", path: "lock file") }
+        let written = bytes.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
+        guard written == bytes.count else { throw SystemError("pwrite", path: "lock file") }
+    }
+
     public func release() {
         if descriptor >= 0 {
             close(descriptor)

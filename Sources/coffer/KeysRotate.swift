@@ -9,7 +9,7 @@ extension Keys {
             commandName: "rotate",
             abstract: "Give an environment a new age identity and rewrap every bundle for it, without rewriting any payload.",
             discussion: """
-                For every artifact the file key is taken from its age header with the current identity and wrapped for a new recipient in a new header object beside the untouched payload; the manifest is re-signed. Only headers and manifests move (a few KB a bundle), whatever the size of the data. Safe to kill at any moment: every bundle stays restorable with the old or the new identity, and running the command again finishes the job with the same new identity (kept in ENV.age.next until done). The old identity stays in ENV.age, after the new one, until `coffer keys rotate --retire`, which removes it once no bundle needs it and otherwise names the bundles that still do. A rotation that the current identity cannot do for every bundle is refused before anything changes.
+                For every artifact the file key is taken from its age header with the current identity and wrapped for a new recipient in a new header object beside the untouched payload; the manifest is re-signed. Only headers and manifests move (a few KB a bundle), whatever the size of the data. Safe to kill at any moment: every bundle stays restorable with the old or the new identity, and running the command again finishes the job with the same new identity (kept in ENV.age.next until done). The old identity stays in ENV.age, after the new one, until `coffer keys rotate --retire`, which removes it once no bundle needs it and otherwise names the bundles that still do. A rotation that the current identity cannot do for every bundle is refused before anything changes. Holds the repository lock of the environment (with --signing: of every environment) while it works; exit 7 while another run holds it (see --wait).
                 """
         )
 
@@ -33,9 +33,14 @@ extension Keys {
         @Option(name: .customLong("password-env"), help: ArgumentHelp("Password of an encrypted signing key, from this environment variable.", valueName: "var"))
         var passwordVariable: String?
 
+        @OptionGroup var lock: LockOptions
+
         func run() async throws {
             try await reportingErrors {
                 let config = try global.loadConfig().selecting(environment: environmentName)
+                // A new signing key concerns every environment's snapshots; an identity only its own.
+                let leases = signing ? try lock.acquireAll(config, purpose: "keys rotate") : [try lock.acquire(config, purpose: "keys rotate")]
+                defer { for lease in leases { try? lease.release() } }
                 let operation = KeyRotationOperation(config: config, environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
                 if signing {
                     try rotateSigningKey(operation, config: config)

@@ -7,7 +7,7 @@ struct Prune: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Delete the bundles that fall outside the retention policy.",
         discussion: """
-            Deletes only bundles it has verified. Keeps every bundle younger than [retention] days (default by environment: production 30, staging 14, development 7) and the newest keep_last bundles (default 1) that verify (signature and every object's digest), however old; deletes the other verified ones and prints what it keeps and why. A bundle whose manifest does not verify (damaged, planted, or signed by a key this host does not trust) has no age it can trust: it is kept and named, and `coffer status` and `coffer audit` report it, until --delete-unverifiable removes it (by name; --dry-run shows which). When no bundle verifies at all, nothing is deleted and the exit status is 4: the keys are probably wrong (a wrong signing.pub, or a signing key rotated on another host without its keys/trusted-signers); 5 when bundles are signed but none has intact objects. Also removes what interrupted snapshots left behind: bundles that never got a manifest and unfinished multipart uploads, once older than a day. The clock is COFFER_NOW when set.
+            Deletes only bundles it has verified. Keeps every bundle younger than [retention] days (default by environment: production 30, staging 14, development 7) and the newest keep_last bundles (default 1) that verify (signature and every object's digest), however old; deletes the other verified ones and prints what it keeps and why. A bundle whose manifest does not verify (damaged, planted, or signed by a key this host does not trust) has no age it can trust: it is kept and named, and `coffer status` and `coffer audit` report it, until --delete-unverifiable removes it (by name; --dry-run shows which). When no bundle verifies at all, nothing is deleted and the exit status is 4: the keys are probably wrong (a wrong signing.pub, or a signing key rotated on another host without its keys/trusted-signers); 5 when bundles are signed but none has intact objects. Also removes what interrupted snapshots left behind: bundles that never got a manifest and unfinished multipart uploads, once older than a day. The clock is COFFER_NOW when set. Holds the repository lock of the environment (exit 7 while another run holds it; see --wait).
             """
     )
 
@@ -26,6 +26,8 @@ struct Prune: AsyncParsableCommand {
         help: ArgumentHelp("Password of an encrypted signing key, from this environment variable, to sign the journal event.", valueName: "var"))
     var passwordVariable: String?
 
+    @OptionGroup var lock: LockOptions
+
     func run() async throws {
         try await reportingErrors {
             let config = try global.loadConfig()
@@ -35,6 +37,9 @@ struct Prune: AsyncParsableCommand {
                     try readSecret(environmentVariable: passwordVariable, prompt: "Signing key password: ", what: "signing key password")
                 }
             }
+            // A dry run deletes nothing: it does not need to exclude anyone.
+            let lease = dryRun ? nil : try lock.acquire(config, purpose: "prune")
+            defer { try? lease?.release() }
             let result: PruneReport
             do {
                 result = try operation.run(dryRun: dryRun, deleteUnverifiable: deleteUnverifiable)
@@ -42,6 +47,7 @@ struct Prune: AsyncParsableCommand {
                 try report(PruneReport(decisions: refusal.decisions, leftoversRemoved: 0), dryRun: dryRun, json: global.json, refused: refusal.message)
                 throw CofferError(refusal.category, refusal.message)
             }
+            try lease?.release()
             try report(result, dryRun: dryRun, json: global.json)
         }
     }

@@ -7,7 +7,7 @@ struct Snapshot: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Seal every configured source into one signed, encrypted bundle.",
         discussion: """
-            Needs keys/ENV.age.pub and keys/signing.key. The bundle appears whole or not at all; leftovers of an interrupted snapshot are removed by the next one. The new bundle id is the last line of standard output (with --json: an object with "id").
+            Needs keys/ENV.age.pub and keys/signing.key. The bundle appears whole or not at all; leftovers of an interrupted snapshot are removed by the next one. The new bundle id is the last line of standard output (with --json: an object with "id"). Holds the repository lock of the environment for the whole run (with --prune too): while another snapshot, prune or key rotation holds it, exits 7 naming who holds it since when, unless --wait gives it time.
             """
     )
 
@@ -22,6 +22,8 @@ struct Snapshot: AsyncParsableCommand {
     @Flag(help: "After a successful snapshot, apply the retention policy (as `coffer prune`).")
     var prune = false
 
+    @OptionGroup var lock: LockOptions
+
     func run() async throws {
         try await reportingErrors {
             let config = try global.loadConfig()
@@ -30,6 +32,8 @@ struct Snapshot: AsyncParsableCommand {
             let signingKey = try keys.signingKey {
                 try readSecret(environmentVariable: passwordVariable, prompt: "Signing key password: ", what: "signing key password")
             }
+            let lease = try lock.acquire(config, purpose: "snapshot")
+            defer { try? lease.release() }
             let operation = SnapshotOperation(config: config, environment: environment, progress: TerminalProgress())
             let result = try operation.run(label: label, signingKey: signingKey)
             for warning in result.warnings { warn(warning) }
@@ -38,6 +42,7 @@ struct Snapshot: AsyncParsableCommand {
             var pruned: [PruneDecision] = []
             var pruneRefusal: PruneRefusal?
             if prune {
+                try lease.checkHeld()
                 var pruning = PruneOperation(config: config, environment: environment, progress: TerminalProgress())
                 pruning.signingKey = signingKey
                 do {
@@ -53,6 +58,7 @@ struct Snapshot: AsyncParsableCommand {
                     pruneRefusal = refusal
                 }
             }
+            try lease.release()
             if global.json {
                 try printJSON([
                     "id": manifest.id, "environment": manifest.environment, "created_at": manifest.createdAt,
