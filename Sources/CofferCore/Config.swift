@@ -32,6 +32,29 @@ public struct CofferConfig: Sendable {
     public var env: EnvSource?
     public var s3: S3Settings?
     public var hooks = Hooks()
+    /// `[schedule]`: when and how `coffer schedule` runs the snapshot unattended.
+    public var schedule = Schedule()
+
+    /// `[schedule]`. Without `on_calendar`, production runs daily and staging
+    /// weekly; development has no schedule unless it sets one.
+    public struct Schedule: Sendable {
+        /// A systemd `OnCalendar=` expression, such as `*-*-* 03:15:00`.
+        public var onCalendar: String?
+        /// Seconds of random delay so that many hosts do not start at once (`RandomizedDelaySec=`).
+        public var randomizedDelay = 600
+        /// The user that runs it (systemd `User=`; the cron.d user field, default root).
+        public var user: String?
+        /// The file with the variables the config's `*_env` keys name (systemd `EnvironmentFile=`; sourced under cron).
+        public var environmentFile: String?
+        /// Five cron fields, for a calendar expression cron cannot express exactly.
+        public var cron: String?
+        /// How long the scheduled snapshot waits for a run that holds the repository lock (`--wait`), in seconds.
+        public var wait = 1800
+        /// Whether `verify latest --deep` follows a successful snapshot.
+        public var verify = true
+
+        public init() {}
+    }
 
     /// Commands run around a restore's commit (`/bin/sh -c`), such as stopping and
     /// starting the application. `post_restore` runs whether the commit succeeded or was undone.

@@ -34,7 +34,7 @@ public enum ConfigLoader {
         }
         let base = FileSystem.directoryName(of: path)
         var reader = TableReader(table: table, context: path, section: nil, lines: text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
-        try reader.allowOnly(["environment", "repository", "keys", "retention", "sqlite", "postgres", "redis", "env", "s3", "hooks"])
+        try reader.allowOnly(["environment", "repository", "keys", "retention", "sqlite", "postgres", "redis", "env", "s3", "hooks", "schedule"])
 
         let environmentName = try reader.string("environment") ?? "development"
         guard let environment = EnvironmentKind(rawValue: environmentName) else {
@@ -109,13 +109,58 @@ public enum ConfigLoader {
             hooks.postRestore = try section.string("post_restore")
         }
 
+        var schedule = CofferConfig.Schedule()
+        if var section = try reader.table("schedule") {
+            try section.allowOnly(["on_calendar", "randomized_delay", "user", "environment_file", "cron", "wait", "verify"])
+            schedule = try parseSchedule(section, base: base)
+        }
+
         if repository.hasPrefix("s3://") && s3 == nil {
             throw CofferError(.config, "\(path): repository is \(repository) but there is no [s3] section with its endpoint")
         }
 
         return CofferConfig(
             path: path, environment: environment, repository: repository, keysDirectory: keys, retention: retention,
-            sqlite: sqlite, postgres: postgres, redis: redis, env: env, s3: s3, hooks: hooks)
+            sqlite: sqlite, postgres: postgres, redis: redis, env: env, s3: s3, hooks: hooks, schedule: schedule)
+    }
+
+    static func parseSchedule(_ section: TableReader, base: String) throws -> CofferConfig.Schedule {
+        var schedule = CofferConfig.Schedule()
+        func duration(_ key: String) throws -> Int? {
+            guard let value = section.table[key] else { return nil }
+            if let int = value.int, int >= 0 { return int }
+            guard let text = value.string, let seconds = DurationText.seconds(text) else {
+                throw section.error(key, "must be a duration such as \"10m\", \"90s\" or \"1h\"")
+            }
+            return seconds
+        }
+        if let calendar = try section.string("on_calendar") {
+            guard !calendar.trimmingWhitespace().isEmpty, !calendar.contains("\n") else {
+                throw section.error("on_calendar", "must be one systemd calendar expression, such as \"*-*-* 03:15:00\"")
+            }
+            schedule.onCalendar = calendar.trimmingWhitespace()
+        }
+        schedule.randomizedDelay = try duration("randomized_delay") ?? schedule.randomizedDelay
+        schedule.wait = try duration("wait") ?? schedule.wait
+        if let user = try section.string("user") {
+            let allowed = user.utf8.allSatisfy { (97...122).contains($0) || (65...90).contains($0) || (48...57).contains($0) || $0 == 45 || $0 == 95 || $0 == 46 }
+            guard allowed, let first = user.utf8.first, first != 45, user.utf8.count <= 32 else {
+                throw section.error("user", "'\(user)' is not a user name")
+            }
+            schedule.user = user
+        }
+        if let file = try section.string("environment_file") {
+            guard !file.isEmpty, !file.contains("\n") else { throw section.error("environment_file", "must be a file path") }
+            schedule.environmentFile = FileSystem.absolute(file, relativeTo: base)
+        }
+        if let cron = try section.string("cron") {
+            guard CronSchedule.isValidFields(cron) else {
+                throw section.error("cron", "must be five cron fields (minute hour day-of-month month day-of-week), such as \"15 3 * * *\"")
+            }
+            schedule.cron = cron.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+        }
+        schedule.verify = try section.bool("verify") ?? schedule.verify
+        return schedule
     }
 
     static func isValidName(_ name: String) -> Bool {
