@@ -75,12 +75,17 @@ final class S3Lease: Sendable {
             let target = key(folder, top + 1)
             do {
                 try storage.createSmall(target, mine.bytes())
-            } catch let error as StorageError where error.kind == .exists {
-                continue  // another run created this generation first: look again at who holds it
             } catch {
-                // The create may have happened even though the answer was lost: ask the server.
-                guard let back = try? storage.readSmall(target, limit: 1 << 16), let written = LockHolder.parse(back) else { throw error }
-                if written.token != mine.token { continue }
+                // The create may have happened although its answer was lost (and a retry of it then
+                // finds the object there): ask the server whose object it is before acting on a guess.
+                let back = try? storage.readSmall(target, limit: 1 << 16)
+                if let written = back.flatMap({ $0 }).flatMap(LockHolder.parse), written.token == mine.token {
+                    // Ours after all.
+                } else if (error as? StorageError)?.kind == .exists || back.flatMap({ $0 }) != nil {
+                    continue  // another run created this generation first: look again at who holds it
+                } else {
+                    throw error
+                }
             }
             guard try generations(storage, folder).last == top + 1 else { continue }
             if let takeover { request.message(takeover) }
