@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import CofferCore
@@ -64,6 +65,17 @@ struct ScheduleTests {
                 #expect(error.category == .config && error.message.contains(key), "\(error.message)")
             }
         }
+    }
+
+    @Test("the configuration block of docs/OPERATIONS.md loads, [schedule] included")
+    func documentedConfig() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/OPERATIONS.md").standardized.path
+        let text = try String(contentsOfFile: root, encoding: .utf8)
+        let section = try #require(text.components(separatedBy: "## Configuration\n").dropFirst().first)
+        let block = try #require(section.components(separatedBy: "```toml\n").dropFirst().first?.components(separatedBy: "```").first)
+        let config = try ConfigLoader.parse(block, path: "/etc/coffer/coffer.toml")
+        #expect(config.schedule.onCalendar == "*-*-* 03:15:00" && config.schedule.environmentFile == "/etc/coffer/coffer.env")
+        #expect(config.schedule.cron == CronSchedule.fields(onCalendar: "*-*-* 03:15:00"))
     }
 
     @Test("durations: units, sums, bare seconds; the format picks the largest exact unit")
