@@ -1,3 +1,4 @@
+import CofferSystem
 import Foundation
 
 /// Who holds (or held) a repository lock: enough for a second run to say who
@@ -17,6 +18,16 @@ public struct LockHolder: Sendable, Equatable {
     public var releasedAt: Date?
     /// The lease object's number (S3); 0 for a local lock.
     public var generation: Int
+    /// `ProcessIdentity.pidSpace` of the holder: where it is equal to ours, `pid` can be checked.
+    public var pidSpace: String?
+
+    /// True when the holder's process is provably gone: same kernel boot and pid
+    /// namespace as this process, and no process with its pid. A reused pid
+    /// only makes it look alive (the lease then waits for its expiry).
+    public var processIsGone: Bool {
+        guard let pidSpace, pidSpace == ProcessIdentity.pidSpace, pid > 0 else { return false }
+        return !ProcessIdentity.isAlive(pid)
+    }
 
     /// "a snapshot on HOST (pid N) since TIME (12s ago)".
     public func summary(now: Date = Date()) -> String {
@@ -42,6 +53,7 @@ public struct LockHolder: Sendable, Equatable {
         ]
         if let expiresAt { object["expires_at"] = Clock.format(expiresAt) }
         if let releasedAt { object["released_at"] = Clock.format(releasedAt) }
+        if let pidSpace { object["pid_space"] = pidSpace }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         return [UInt8](data) + [10]
     }
@@ -55,6 +67,6 @@ public struct LockHolder: Sendable, Equatable {
         return LockHolder(
             host: host, pid: Int32(truncatingIfNeeded: pid), command: command, token: token, acquiredAt: acquired,
             expiresAt: (object["expires_at"] as? String).flatMap(Clock.parse), releasedAt: (object["released_at"] as? String).flatMap(Clock.parse),
-            generation: object["generation"] as? Int ?? 0)
+            generation: object["generation"] as? Int ?? 0, pidSpace: object["pid_space"] as? String)
     }
 }

@@ -118,7 +118,7 @@ struct LockRequest: Sendable {
     func holder(generation: Int, expiresAt: Date?) -> LockHolder {
         LockHolder(
             host: ProcessIdentity.hostName, pid: ProcessIdentity.current, command: purpose, token: token, acquiredAt: Date(),
-            expiresAt: expiresAt, releasedAt: nil, generation: generation)
+            expiresAt: expiresAt, releasedAt: nil, generation: generation, pidSpace: ProcessIdentity.pidSpace)
     }
 
     func busy(_ holder: LockHolder?, now: Date, where location: String) -> CofferError {

@@ -54,7 +54,7 @@ final class S3Lease: Sendable {
             if top > 0 {
                 let bytes = try storage.readSmall(key(folder, top), limit: 1 << 16)
                 let existing = bytes.flatMap(LockHolder.parse)
-                if let existing, existing.releasedAt == nil, let expiry = existing.expiresAt, expiry > now {
+                if let existing, existing.releasedAt == nil, let expiry = existing.expiresAt, expiry > now, !existing.processIsGone {
                     if now >= request.deadline { throw request.busy(existing, now: now, where: key(folder, top)) }
                     if !announced {
                         request.message(request.waiting(existing, now: now))
@@ -63,7 +63,10 @@ final class S3Lease: Sendable {
                     Thread.sleep(forTimeInterval: min(request.timing.poll, max(0.05, request.deadline.timeIntervalSince(now))))
                     continue
                 }
-                if let existing, existing.releasedAt == nil {
+                if let existing, existing.releasedAt == nil, let expiry = existing.expiresAt, expiry > now {
+                    takeover =
+                        "taking over the repository lock of \(existing.summary(now: now)): that process is gone (it ended without releasing \(key(folder, top)), which had \(LockHolder.span(expiry.timeIntervalSince(now))) to run)"
+                } else if let existing, existing.releasedAt == nil {
                     let expired = existing.expiresAt.map { LockHolder.span(now.timeIntervalSince($0)) } ?? "an unknown time"
                     takeover =
                         "taking over the repository lock of \(existing.summary(now: now)): its lease \(key(folder, top)) expired \(expired) ago without being renewed or released, so that run died or lost its connection"
@@ -87,10 +90,11 @@ final class S3Lease: Sendable {
                     throw error
                 }
             }
-            guard try generations(storage, folder).last == top + 1 else { continue }
+            let after = try generations(storage, folder)
+            guard after.last == top + 1 else { continue }
             if let takeover { request.message(takeover) }
             let lease = S3Lease(storage: storage, folder: folder, timing: request.timing, holder: mine, message: request.message)
-            lease.removeOlder(than: top + 1)
+            lease.remove(after.filter { $0 < top + 1 })
             return RepositoryLease(s3: lease)
         }
     }
@@ -132,9 +136,8 @@ final class S3Lease: Sendable {
         current.withLock { $0 = mine }
     }
 
-    /// Deletes the generations below `generation` (earlier runs' markers); failures only leave small objects.
-    func removeOlder(than generation: Int) {
-        guard let older = try? Self.generations(storage, folder) else { return }
-        for number in older where number < generation { try? storage.delete(key(number)) }
+    /// Deletes earlier runs' generations (below ours); failures only leave small objects.
+    func remove(_ older: [Int]) {
+        for number in older where number < holder.generation { try? storage.delete(key(number)) }
     }
 }

@@ -12,6 +12,25 @@ public enum ProcessIdentity {
         pid == getpid() || kill(pid, 0) == 0 || errno == EPERM
     }
 
+    /// Names the space in which `current` and `isAlive` pids mean the same
+    /// processes: this boot of the kernel and this pid namespace. Two processes
+    /// with equal spaces can test each other's pids; nil when it cannot be read.
+    public static var pidSpace: String? {
+        // A /proc file says it has size 0: read it with one read(2), not by its size.
+        let fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        var boot = [UInt8](repeating: 0, count: 64)
+        let count = boot.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard count > 0 else { return nil }
+        boot.removeLast(boot.count - count)
+        var buffer = [CChar](repeating: 0, count: 128)
+        let length = readlink("/proc/self/ns/pid", &buffer, buffer.count - 1)
+        guard length > 0 else { return nil }
+        let namespace = String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return String(decoding: boot.filter { $0 > 32 }, as: UTF8.self) + " " + namespace
+    }
+
     /// The host name, for manifests and journals.
     public static var hostName: String {
         var buffer = [CChar](repeating: 0, count: 256)

@@ -7,14 +7,16 @@ final class BackgroundRun {
     private let out: String
     private let err: String
 
-    init(_ ws: Workspace, _ arguments: [String], environment: [String: String] = [:]) throws {
+    /// `wrapper` runs coffer under another program (such as `unshare`).
+    init(_ ws: Workspace, _ arguments: [String], environment: [String: String] = [:], wrapper: [String] = []) throws {
         let base = ws.root + "/.run-bg-" + UUID().uuidString
         out = base + ".out"
         err = base + ".err"
         _ = FileManager.default.createFile(atPath: out, contents: nil)
         _ = FileManager.default.createFile(atPath: err, contents: nil)
-        process.executableURL = URL(fileURLWithPath: cofferBinary)
-        process.arguments = ["--config", ws.config] + arguments
+        let command = wrapper + [cofferBinary, "--config", ws.config] + arguments
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         process.currentDirectoryURL = URL(fileURLWithPath: ws.root)
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardInput = FileHandle.nullDevice

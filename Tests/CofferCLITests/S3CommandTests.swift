@@ -249,8 +249,9 @@ struct S3CommandTests {
         // About 20 MB of random rows: three parts of 8 MiB.
         try withS3Project(endpoint: proxy.endpoint, rows: 20_000) { ws, server, prefix in
             let env = server.credentials
-            // Descriptor read and write, two listings for leftovers, one for ids, one for the new bundle, start of the upload, part 1: then gone.
-            try setProxy("{\"down_after_requests\": 8}")
+            // The lease (a listing, its create, a listing), descriptor read and write, two listings for leftovers, one for ids,
+            // one for the new bundle, start of the upload, part 1: then gone.
+            try setProxy("{\"down_after_requests\": 11}")
             let failed = try ws.coffer("snapshot", environment: env)
             #expect(failed.status == 1, "\(failed.stderr)")
             #expect(failed.stderr.contains("is the S3 server up?"))

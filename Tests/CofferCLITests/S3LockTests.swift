@@ -15,16 +15,17 @@ private func withS3LockProject(endpoint: String? = nil, _ body: (Workspace, S3Se
     }
 }
 
-/// The lease objects under `locks/development/`, by name, parsed.
+/// The lease objects under `locks/development/`, by name, parsed (one aws call).
 private func leases(_ ws: Workspace, _ server: S3Server, _ prefix: String) throws -> [String: [String: Any]] {
-    let listed = try ws.run(
-        server.aws, ["--endpoint-url", server.endpoint, "s3", "ls", "s3://\(server.bucket)/\(prefix)/locks/development/"], environment: server.credentials)
+    let folder = ws.path(".leases-" + UUID().uuidString)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    _ = try ws.run(
+        server.aws, ["--endpoint-url", server.endpoint, "s3", "cp", "--recursive", "--quiet", "s3://\(server.bucket)/\(prefix)/locks/development/", folder],
+        environment: server.credentials)
     var result: [String: [String: Any]] = [:]
-    for name in listed.stdout.split(separator: "\n").compactMap({ $0.split(separator: " ").last.map(String.init) }) where name.hasSuffix(".lease") {
-        let fetched = try ws.run(
-            server.aws, ["--endpoint-url", server.endpoint, "s3", "cp", "s3://\(server.bucket)/\(prefix)/locks/development/\(name)", "-"],
-            environment: server.credentials)
-        result[name] = (try? JSONSerialization.jsonObject(with: Data(fetched.stdout.utf8))) as? [String: Any] ?? [:]
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where name.hasSuffix(".lease") {
+        let data = (try? Data(contentsOf: URL(fileURLWithPath: folder + "/" + name))) ?? Data()
+        result[name] = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
     }
     return result
 }
@@ -89,7 +90,7 @@ struct S3LockTests {
     func concurrentSnapshots() throws {
         try withS3LockProject { ws, server, prefix in
             let env = server.credentials
-            let first = try BackgroundRun(ws, ["snapshot"], environment: env.merging(["COFFER_FAULT": "snapshot-pause-4"]) { $1 })
+            let first = try BackgroundRun(ws, ["snapshot"], environment: env.merging(["COFFER_FAULT": "snapshot-pause-10"]) { $1 })
             #expect(try eventually { held(try leases(ws, server, prefix)) }, "the first snapshot never took the lease")
             let second = try ws.coffer("snapshot", environment: env)
             #expect(second.status == 7, "\(second.stderr)")
@@ -134,7 +135,7 @@ struct S3LockTests {
     func renewal() throws {
         try withS3LockProject { ws, server, prefix in
             let env = server.credentials.merging(["COFFER_LEASE_SECONDS": "3"]) { $1 }
-            let long = try BackgroundRun(ws, ["snapshot"], environment: env.merging(["COFFER_FAULT": "snapshot-pause-8"]) { $1 })
+            let long = try BackgroundRun(ws, ["snapshot"], environment: env.merging(["COFFER_FAULT": "snapshot-pause-12"]) { $1 })
             #expect(try eventually { held(try leases(ws, server, prefix)) })
             usleep(5_000_000)  // past the first expiry: only renewal keeps it
             let other = try ws.coffer("snapshot", environment: env)
@@ -146,20 +147,40 @@ struct S3LockTests {
         }
     }
 
-    @Test("a run killed with SIGKILL leaves a lease: refused until it expires, then taken over naming it")
-    func killedRun() throws {
+    @Test("a run killed with SIGKILL on this machine: its process is gone, so its lease is taken over at once, naming it")
+    func killedRunHere() throws {
         try withS3LockProject { ws, server, prefix in
-            let env = server.credentials.merging(["COFFER_LEASE_SECONDS": "3"]) { $1 }
+            let env = server.credentials
             let victim = try BackgroundRun(ws, ["snapshot"], environment: env.merging(["COFFER_FAULT": "snapshot-pause-60"]) { $1 })
             #expect(try eventually { held(try leases(ws, server, prefix)) })
             victim.kill9()
             _ = victim.finish()
+            let next = try ws.coffer("snapshot", environment: env)
+            #expect(next.status == 0, "\(next.stderr)")
+            #expect(next.stderr.contains("(pid \(victim.pid))") && next.stderr.contains("that process is gone"), "\(next.stderr)")
+            #expect(try bundleCount(ws, env) == 1)
+        }
+    }
+
+    @Test("a run killed with SIGKILL elsewhere (its own pid namespace, as on another host): refused until its lease expires, then taken over")
+    func killedRunElsewhere() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"), "unshare (util-linux) is needed")
+        try withS3LockProject { ws, server, prefix in
+            let env = server.credentials.merging(["COFFER_LEASE_SECONDS": "3"]) { $1 }
+            let probe = try ws.run("/usr/bin/unshare", ["--pid", "--fork", "--kill-child", "/bin/true"])
+            try #require(probe.status == 0, "unshare --pid needs root (CAP_SYS_ADMIN): \(probe.stderr)")
+            let victim = try BackgroundRun(
+                ws, ["snapshot"], environment: env.merging(["COFFER_FAULT": "snapshot-pause-60"]) { $1 },
+                wrapper: ["/usr/bin/unshare", "--pid", "--fork", "--kill-child"])
+            #expect(try eventually { held(try leases(ws, server, prefix)) })
+            victim.kill9()
+            _ = victim.finish()
             let early = try ws.coffer("snapshot", environment: env)
-            #expect(early.status == 7 && early.stderr.contains("(pid \(victim.pid))"), "\(early.stderr)")
+            #expect(early.status == 7 && early.stderr.contains("(pid 1)"), "pid 1 in its namespace: \(early.stderr)")
             usleep(3_500_000)
             let later = try ws.coffer("snapshot", environment: env)
             #expect(later.status == 0, "\(later.stderr)")
-            #expect(later.stderr.contains("taking over the repository lock of a snapshot on") && later.stderr.contains("(pid \(victim.pid))"), "\(later.stderr)")
+            #expect(later.stderr.contains("taking over the repository lock of a snapshot on") && later.stderr.contains("expired"), "\(later.stderr)")
             #expect(try bundleCount(ws, env) == 1)
         }
     }
