@@ -36,6 +36,8 @@ public enum RepositoryLock {
         let name = config.environment.rawValue
         let request = LockRequest(environment: name, purpose: purpose, deadline: deadline, wait: wait, timing: timing, message: message)
         if !config.repository.hasPrefix("s3://") {
+            // A repository path that is a file (or of an unknown format) is reported as such, not as a lock folder that cannot be made.
+            try (repository ?? Repository.open(config)).checkFormat()
             return try acquireLocal(folder: FileSystem.join(config.repository, "locks"), request)
         }
         let storage = try (repository ?? Repository.open(config)).storage

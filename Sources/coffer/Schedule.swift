@@ -9,7 +9,7 @@ enum Scheduler: String, EnumerableFlag {
 
     static func help(for value: Scheduler) -> ArgumentHelp? {
         switch value {
-        case .systemd: return "A systemd service and timer (the default)."
+        case .systemd: return "A systemd service and timer."
         case .cron: return "A cron.d file with one job line."
         }
     }
