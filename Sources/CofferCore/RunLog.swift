@@ -70,7 +70,10 @@ public struct RunLog: Sendable {
 
     /// The runs recorded, oldest first; empty when there are none.
     public func records() -> [RunRecord] {
-        guard let bytes = try? FileSystem.readFile(path, limit: 64 << 20) else { return [] }
+        Self.parse((try? FileSystem.readFile(path, limit: 64 << 20)) ?? [])
+    }
+
+    static func parse(_ bytes: [UInt8]) -> [RunRecord] {
         let decoder = JSONDecoder()
         return bytes.split(separator: 0x0A).compactMap { try? decoder.decode(RunRecord.self, from: Data($0)) }
     }
@@ -90,14 +93,17 @@ public struct RunLog: Sendable {
             throw CofferError(.failure, "\(path).lock stayed locked by another coffer process for 5 s")
         }
         defer { lock.release() }
-        var existing = records()
+        let bytes = (try? FileSystem.readFile(path, limit: 64 << 20)) ?? []
+        var existing = Self.parse(bytes)
         var numbered = record
         numbered.environment = environment
         let before = existing.last { $0.kind == record.kind }?.failuresTotal ?? 0
         numbered.failuresTotal = before + (record.outcome == .failed ? 1 : 0)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let line = Array(try encoder.encode(numbered)) + [0x0A]
+        // After a torn last line (a crash mid-append) the new record starts on a line of its own.
+        let torn = bytes.last.map { $0 != 0x0A } ?? false
+        let line = (torn ? [0x0A] : []) + Array(try encoder.encode(numbered)) + [0x0A]
         existing.append(numbered)
         if existing.count > keep * 2 {
             // Rewrite whole: the newest `keep` lines, atomically.
