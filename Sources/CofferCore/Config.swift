@@ -56,6 +56,20 @@ public struct CofferConfig: Sendable {
         public init() {}
     }
 
+    public var serve = ServeSettings()
+
+    /// `coffer serve`: where it listens, how often it reads the repository, and
+    /// where its bearer tokens come from (variables or files, never the config).
+    public struct ServeSettings: Sendable {
+        public var listen = "127.0.0.1:9187"
+        /// Seconds between two looks at the repository; scrapes in between cost it nothing.
+        public var refresh = 300
+        public var readTokenEnv = "COFFER_READ_TOKEN"
+        public var adminTokenEnv = "COFFER_ADMIN_TOKEN"
+        public var readTokenFile: String?
+        public var adminTokenFile: String?
+    }
+
     /// Commands run around a restore's commit (`/bin/sh -c`), such as stopping and
     /// starting the application. `post_restore` runs whether the commit succeeded or was undone.
     public struct Hooks: Sendable {

@@ -21,24 +21,27 @@ struct Audit: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let config = try global.loadConfig().selecting(environment: environmentName)
-            let report = try AuditOperation(config: config, environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
-                .run(deep: deep)
-            for warning in report.warnings { warn(warning) }
-            if global.json {
-                try printJSON([
-                    "environment": report.environment, "deep": report.deep, "passed": report.passed, "journal_events": report.journalEvents,
-                    "problems": report.problems, "warnings": report.warnings,
-                    "bundles": report.bundles.map { ["id": $0.id, "created_at": $0.createdAt as Any, "problems": $0.problems] },
-                ])
-            } else {
-                for bundle in report.bundles {
-                    say("\(bundle.problems.isEmpty ? "ok  " : "FAIL") \(bundle.id)\(bundle.problems.isEmpty ? "" : ": " + bundle.problems.joined(separator: "; "))")
+            try await recordingRun(.audit, config: config) { record in
+                let report = try AuditOperation(config: config, environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
+                    .run(deep: deep)
+                for warning in report.warnings { warn(warning) }
+                if !report.passed { record.message = "audit failed: \(report.problems.first ?? "a bundle failed")" }
+                if global.json {
+                    try printJSON([
+                        "environment": report.environment, "deep": report.deep, "passed": report.passed, "journal_events": report.journalEvents,
+                        "problems": report.problems, "warnings": report.warnings,
+                        "bundles": report.bundles.map { ["id": $0.id, "created_at": $0.createdAt as Any, "problems": $0.problems] },
+                    ])
+                } else {
+                    for bundle in report.bundles {
+                        say("\(bundle.problems.isEmpty ? "ok  " : "FAIL") \(bundle.id)\(bundle.problems.isEmpty ? "" : ": " + bundle.problems.joined(separator: "; "))")
+                    }
+                    say("journal: \(report.journalEvents) event(s)")
+                    for problem in report.problems { say("FAIL \(problem)") }
+                    say(report.passed ? "audit passed (\(report.deep ? "deep" : "signatures and digests"))" : "audit FAILED")
                 }
-                say("journal: \(report.journalEvents) event(s)")
-                for problem in report.problems { say("FAIL \(problem)") }
-                say(report.passed ? "audit passed (\(report.deep ? "deep" : "signatures and digests"))" : "audit FAILED")
+                if !report.passed { throw ExitCode(CofferError.Category.integrity.rawValue) }
             }
-            if !report.passed { throw ExitCode(CofferError.Category.integrity.rawValue) }
         }
     }
 }

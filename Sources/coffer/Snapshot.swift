@@ -27,55 +27,60 @@ struct Snapshot: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let config = try global.loadConfig()
-            let environment = ProcessInfo.processInfo.environment
-            let keys = KeyStore(directory: config.keysDirectory)
-            let signingKey = try keys.signingKey {
-                try readSecret(environmentVariable: passwordVariable, prompt: "Signing key password: ", what: "signing key password")
-            }
-            let lease = try lock.acquire(config, purpose: "snapshot")
-            defer { try? lease.release() }
-            let operation = SnapshotOperation(config: config, environment: environment, progress: TerminalProgress())
-            let result = try operation.run(label: label, signingKey: signingKey)
-            for warning in result.warnings { warn(warning) }
-            let manifest = result.manifest
-            // The bundle exists now: a prune that refuses still lets its id be printed, then fails.
-            var pruned: [PruneDecision] = []
-            var pruneRefusal: PruneRefusal?
-            if prune {
-                try lease.checkHeld()
-                var pruning = PruneOperation(config: config, environment: environment, progress: TerminalProgress())
-                pruning.signingKey = signingKey
-                do {
-                    let report = try pruning.run(dryRun: false)
-                    pruned = report.decisions
-                    if let warning = report.warning { warn(warning) }
-                    if !report.keptUnverifiable.isEmpty {
-                        warn(
-                            "prune kept \(report.keptUnverifiable.count) bundle(s) that do not verify: \(report.keptUnverifiable.joined(separator: ", ")); see `coffer audit`, and remove them with `coffer prune --delete-unverifiable` once you know why")
-                    }
-                } catch let refusal as PruneRefusal {
-                    warn("prune: \(refusal.message)")
-                    pruneRefusal = refusal
+            try await recordingRun(.snapshot, config: config) { record in
+                let environment = ProcessInfo.processInfo.environment
+                let keys = KeyStore(directory: config.keysDirectory)
+                let signingKey = try keys.signingKey {
+                    try readSecret(environmentVariable: passwordVariable, prompt: "Signing key password: ", what: "signing key password")
                 }
-            }
-            try lease.release()
-            if global.json {
-                try printJSON([
-                    "id": manifest.id, "environment": manifest.environment, "created_at": manifest.createdAt,
-                    "artifacts": manifest.artifacts.map { ["name": $0.name, "kind": $0.kind.rawValue, "plain_bytes": $0.plainBytes, "stored_bytes": $0.header.bytes + $0.payload.bytes] },
-                    "warnings": result.warnings,
-                    "deleted": pruned.filter { !$0.keep }.map(\.id),
-                    "prune_refused": pruneRefusal?.message as Any,
-                ])
+                let lease = try lock.acquire(config, purpose: "snapshot")
+                defer { try? lease.release() }
+                let operation = SnapshotOperation(config: config, environment: environment, progress: TerminalProgress())
+                let result = try operation.run(label: label, signingKey: signingKey)
+                for warning in result.warnings { warn(warning) }
+                let manifest = result.manifest
+                record.bundle = manifest.id
+                record.bytes = manifest.artifacts.reduce(0) { $0 + $1.header.bytes + $1.payload.bytes }
+                record.sources = manifest.artifacts.map(\.name)
+                // The bundle exists now: a prune that refuses still lets its id be printed, then fails.
+                var pruned: [PruneDecision] = []
+                var pruneRefusal: PruneRefusal?
+                if prune {
+                    try lease.checkHeld()
+                    var pruning = PruneOperation(config: config, environment: environment, progress: TerminalProgress())
+                    pruning.signingKey = signingKey
+                    do {
+                        let report = try pruning.run(dryRun: false)
+                        pruned = report.decisions
+                        if let warning = report.warning { warn(warning) }
+                        if !report.keptUnverifiable.isEmpty {
+                            warn(
+                                "prune kept \(report.keptUnverifiable.count) bundle(s) that do not verify: \(report.keptUnverifiable.joined(separator: ", ")); see `coffer audit`, and remove them with `coffer prune --delete-unverifiable` once you know why")
+                        }
+                    } catch let refusal as PruneRefusal {
+                        warn("prune: \(refusal.message)")
+                        pruneRefusal = refusal
+                    }
+                }
+                try lease.release()
+                if global.json {
+                    try printJSON([
+                        "id": manifest.id, "environment": manifest.environment, "created_at": manifest.createdAt,
+                        "artifacts": manifest.artifacts.map { ["name": $0.name, "kind": $0.kind.rawValue, "plain_bytes": $0.plainBytes, "stored_bytes": $0.header.bytes + $0.payload.bytes] },
+                        "warnings": result.warnings,
+                        "deleted": pruned.filter { !$0.keep }.map(\.id),
+                        "prune_refused": pruneRefusal?.message as Any,
+                    ])
+                    if let pruneRefusal { throw ExitCode(pruneRefusal.category.rawValue) }
+                    return
+                }
+                for decision in pruned where !decision.keep { say("  pruned \(decision.id): \(decision.reason)") }
+                for artifact in manifest.artifacts {
+                    say("  \(artifact.name) (\(artifact.kind.rawValue)): \(formatBytes(artifact.plainBytes)) -> \(formatBytes(artifact.header.bytes + artifact.payload.bytes)) sealed")
+                }
+                say(manifest.id)
                 if let pruneRefusal { throw ExitCode(pruneRefusal.category.rawValue) }
-                return
             }
-            for decision in pruned where !decision.keep { say("  pruned \(decision.id): \(decision.reason)") }
-            for artifact in manifest.artifacts {
-                say("  \(artifact.name) (\(artifact.kind.rawValue)): \(formatBytes(artifact.plainBytes)) -> \(formatBytes(artifact.header.bytes + artifact.payload.bytes)) sealed")
-            }
-            say(manifest.id)
-            if let pruneRefusal { throw ExitCode(pruneRefusal.category.rawValue) }
         }
     }
 }

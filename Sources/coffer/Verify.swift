@@ -25,23 +25,28 @@ struct Verify: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            var operation = VerifyOperation(config: try global.loadConfig(), progress: TerminalProgress())
-            if restoreTest { operation.restoreTestEnvironment = ProcessInfo.processInfo.environment }
-            let report = try operation.run(reference: bundle, deep: deep || restoreTest)
-            if global.json {
-                try printJSON([
-                    "id": report.id, "environment": report.environment, "deep": report.deep, "signer": report.signer,
-                    "passed": report.passed,
-                    "artifacts": report.artifacts.map { ["name": $0.name, "kind": $0.kind.rawValue, "ok": $0.problem == nil, "problem": $0.problem as Any, "checked": $0.checked] },
-                ])
-            } else {
-                say("bundle \(report.id): signature by \(report.signer) verified")
-                for artifact in report.artifacts {
-                    say("  \(artifact.problem == nil ? "ok  " : "FAIL") \(artifact.name) (\(artifact.kind.rawValue))\(artifact.problem.map { ": \($0)" } ?? ": \(artifact.checked)")")
+            let config = try global.loadConfig()
+            var operation = VerifyOperation(config: config, progress: TerminalProgress())
+            try await recordingRun(.verify, config: config) { record in
+                if restoreTest { operation.restoreTestEnvironment = ProcessInfo.processInfo.environment }
+                let report = try operation.run(reference: bundle, deep: deep || restoreTest)
+                record.bundle = report.id
+                record.message = report.passed ? nil : "bundle \(report.id) failed verification: \(report.artifacts.filter { $0.problem != nil }.map(\.name).joined(separator: ", "))"
+                if global.json {
+                    try printJSON([
+                        "id": report.id, "environment": report.environment, "deep": report.deep, "signer": report.signer,
+                        "passed": report.passed,
+                        "artifacts": report.artifacts.map { ["name": $0.name, "kind": $0.kind.rawValue, "ok": $0.problem == nil, "problem": $0.problem as Any, "checked": $0.checked] },
+                    ])
+                } else {
+                    say("bundle \(report.id): signature by \(report.signer) verified")
+                    for artifact in report.artifacts {
+                        say("  \(artifact.problem == nil ? "ok  " : "FAIL") \(artifact.name) (\(artifact.kind.rawValue))\(artifact.problem.map { ": \($0)" } ?? ": \(artifact.checked)")")
+                    }
+                    say(report.passed ? "verified\(report.deep ? " (deep)" : "")" : "verification FAILED")
                 }
-                say(report.passed ? "verified\(report.deep ? " (deep)" : "")" : "verification FAILED")
+                if !report.passed { throw ExitCode(CofferError.Category.integrity.rawValue) }
             }
-            if !report.passed { throw ExitCode(CofferError.Category.integrity.rawValue) }
         }
     }
 }
