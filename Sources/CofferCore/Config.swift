@@ -32,6 +32,8 @@ public struct CofferConfig: Sendable {
     public var env: EnvSource?
     public var s3: S3Settings?
     public var hooks = Hooks()
+    /// `[[notify]]`: where run outcomes and problems are announced.
+    public var notify: [Notifier] = []
 
     /// Commands run around a restore's commit (`/bin/sh -c`), such as stopping and
     /// starting the application. `post_restore` runs whether the commit succeeded or was undone.

@@ -34,7 +34,7 @@ public enum ConfigLoader {
         }
         let base = FileSystem.directoryName(of: path)
         var reader = TableReader(table: table, context: path, section: nil, lines: text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
-        try reader.allowOnly(["environment", "repository", "keys", "retention", "sqlite", "postgres", "redis", "env", "s3", "hooks"])
+        try reader.allowOnly(["environment", "repository", "keys", "retention", "sqlite", "postgres", "redis", "env", "s3", "hooks", "notify"])
 
         let environmentName = try reader.string("environment") ?? "development"
         guard let environment = EnvironmentKind(rawValue: environmentName) else {
@@ -109,13 +109,15 @@ public enum ConfigLoader {
             hooks.postRestore = try section.string("post_restore")
         }
 
+        let notify = try notifiers(reader)
+
         if repository.hasPrefix("s3://") && s3 == nil {
             throw CofferError(.config, "\(path): repository is \(repository) but there is no [s3] section with its endpoint")
         }
 
         return CofferConfig(
             path: path, environment: environment, repository: repository, keysDirectory: keys, retention: retention,
-            sqlite: sqlite, postgres: postgres, redis: redis, env: env, s3: s3, hooks: hooks)
+            sqlite: sqlite, postgres: postgres, redis: redis, env: env, s3: s3, hooks: hooks, notify: notify)
     }
 
     static func isValidName(_ name: String) -> Bool {

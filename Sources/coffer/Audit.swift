@@ -21,24 +21,30 @@ struct Audit: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let config = try global.loadConfig().selecting(environment: environmentName)
-            let report = try AuditOperation(config: config, environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
-                .run(deep: deep)
-            for warning in report.warnings { warn(warning) }
-            if global.json {
-                try printJSON([
-                    "environment": report.environment, "deep": report.deep, "passed": report.passed, "journal_events": report.journalEvents,
-                    "problems": report.problems, "warnings": report.warnings,
-                    "bundles": report.bundles.map { ["id": $0.id, "created_at": $0.createdAt as Any, "problems": $0.problems] },
-                ])
-            } else {
-                for bundle in report.bundles {
-                    say("\(bundle.problems.isEmpty ? "ok  " : "FAIL") \(bundle.id)\(bundle.problems.isEmpty ? "" : ": " + bundle.problems.joined(separator: "; "))")
+            try announced(config, .audit) { run in
+                let report = try AuditOperation(config: config, environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
+                    .run(deep: deep)
+                for warning in report.warnings { warn(warning) }
+                if !report.passed {
+                    let failing = report.bundles.filter { !$0.problems.isEmpty }.map { "\($0.id): \($0.problems.joined(separator: "; "))" }
+                    run.failed(message: "audit of \(report.environment) failed: " + (report.problems + failing).joined(separator: "; "))
                 }
-                say("journal: \(report.journalEvents) event(s)")
-                for problem in report.problems { say("FAIL \(problem)") }
-                say(report.passed ? "audit passed (\(report.deep ? "deep" : "signatures and digests"))" : "audit FAILED")
+                if global.json {
+                    try printJSON([
+                        "environment": report.environment, "deep": report.deep, "passed": report.passed, "journal_events": report.journalEvents,
+                        "problems": report.problems, "warnings": report.warnings + run.warnings,
+                        "bundles": report.bundles.map { ["id": $0.id, "created_at": $0.createdAt as Any, "problems": $0.problems] },
+                    ])
+                } else {
+                    for bundle in report.bundles {
+                        say("\(bundle.problems.isEmpty ? "ok  " : "FAIL") \(bundle.id)\(bundle.problems.isEmpty ? "" : ": " + bundle.problems.joined(separator: "; "))")
+                    }
+                    say("journal: \(report.journalEvents) event(s)")
+                    for problem in report.problems { say("FAIL \(problem)") }
+                    say(report.passed ? "audit passed (\(report.deep ? "deep" : "signatures and digests"))" : "audit FAILED")
+                }
+                if !report.passed { throw ExitCode(CofferError.Category.integrity.rawValue) }
             }
-            if !report.passed { throw ExitCode(CofferError.Category.integrity.rawValue) }
         }
     }
 }

@@ -25,56 +25,60 @@ struct Snapshot: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let config = try global.loadConfig()
-            let environment = ProcessInfo.processInfo.environment
-            let keys = KeyStore(directory: config.keysDirectory)
-            let signingKey = try keys.signingKey {
-                try readSecret(environmentVariable: passwordVariable, prompt: "Signing key password: ", what: "signing key password")
-            }
-            let operation = SnapshotOperation(config: config, environment: environment, progress: TerminalProgress())
-            let result = try operation.run(label: label, signingKey: signingKey)
-            for warning in result.warnings { warn(warning) }
-            let manifest = result.manifest
-            // The bundle exists now: a prune that refuses still lets its id be printed, then fails.
-            var pruned: [PruneDecision] = []
-            var pruneRefusal: PruneRefusal?
-            if prune {
-                var pruning = PruneOperation(config: config, environment: environment, progress: TerminalProgress())
-                pruning.signingKey = signingKey
-                do {
-                    let report = try pruning.run(dryRun: false)
-                    pruned = report.decisions
-                    if let warning = report.warning { warn(warning) }
-                    if !report.keptUnverifiable.isEmpty {
-                        warn(
-                            "prune kept \(report.keptUnverifiable.count) bundle(s) that do not verify: \(report.keptUnverifiable.joined(separator: ", ")); see `coffer audit`, and remove them with `coffer prune --delete-unverifiable` once you know why")
-                    }
-                } catch let refusal as PruneRefusal {
-                    warn("prune: \(refusal.message)")
-                    pruneRefusal = refusal
+            try announced(config, .snapshot) { run in
+                let environment = ProcessInfo.processInfo.environment
+                let keys = KeyStore(directory: config.keysDirectory)
+                let signingKey = try keys.signingKey {
+                    try readSecret(environmentVariable: passwordVariable, prompt: "Signing key password: ", what: "signing key password")
                 }
-            }
-            if global.json {
-                try printJSON([
-                    "id": manifest.id, "environment": manifest.environment, "created_at": manifest.createdAt,
-                    "artifacts": manifest.artifacts.map { ["name": $0.name, "kind": $0.kind.rawValue, "plain_bytes": $0.plainBytes, "stored_bytes": $0.header.bytes + $0.payload.bytes] },
-                    "warnings": result.warnings,
-                    "deleted": pruned.filter { !$0.keep }.map(\.id),
-                    "prune_refused": pruneRefusal?.message as Any,
-                ])
+                let operation = SnapshotOperation(config: config, environment: environment, progress: TerminalProgress())
+                let result = try operation.run(label: label, signingKey: signingKey)
+                for warning in result.warnings { warn(warning) }
+                let manifest = result.manifest
+                // The bundle exists now: a prune that refuses still lets its id be printed, then fails.
+                var pruned: [PruneDecision] = []
+                var pruneRefusal: PruneRefusal?
+                if prune {
+                    var pruning = PruneOperation(config: config, environment: environment, progress: TerminalProgress())
+                    pruning.signingKey = signingKey
+                    do {
+                        let report = try pruning.run(dryRun: false)
+                        pruned = report.decisions
+                        if let warning = report.warning { warn(warning) }
+                        if !report.keptUnverifiable.isEmpty {
+                            warn(
+                                "prune kept \(report.keptUnverifiable.count) bundle(s) that do not verify: \(report.keptUnverifiable.joined(separator: ", ")); see `coffer audit`, and remove them with `coffer prune --delete-unverifiable` once you know why")
+                        }
+                    } catch let refusal as PruneRefusal {
+                        warn("prune: \(refusal.message)")
+                        pruneRefusal = refusal
+                    }
+                }
+                run.succeeded(message: "sealed " + manifest.artifacts.map { "\($0.name) (\($0.kind.rawValue), \(formatBytes($0.plainBytes)))" }.joined(separator: ", "), bundle: manifest.id)
+                if global.json {
+                    try printJSON([
+                        "id": manifest.id, "environment": manifest.environment, "created_at": manifest.createdAt,
+                        "artifacts": manifest.artifacts.map { ["name": $0.name, "kind": $0.kind.rawValue, "plain_bytes": $0.plainBytes, "stored_bytes": $0.header.bytes + $0.payload.bytes] },
+                        "warnings": result.warnings + run.warnings,
+                        "deleted": pruned.filter { !$0.keep }.map(\.id),
+                        "prune_refused": pruneRefusal?.message as Any,
+                    ])
+                    if let pruneRefusal { throw ExitCode(pruneRefusal.category.rawValue) }
+                    return
+                }
+                for decision in pruned where !decision.keep { say("  pruned \(decision.id): \(decision.reason)") }
+                for artifact in manifest.artifacts {
+                    say("  \(artifact.name) (\(artifact.kind.rawValue)): \(formatBytes(artifact.plainBytes)) -> \(formatBytes(artifact.header.bytes + artifact.payload.bytes)) sealed")
+                }
+                say(manifest.id)
                 if let pruneRefusal { throw ExitCode(pruneRefusal.category.rawValue) }
-                return
             }
-            for decision in pruned where !decision.keep { say("  pruned \(decision.id): \(decision.reason)") }
-            for artifact in manifest.artifacts {
-                say("  \(artifact.name) (\(artifact.kind.rawValue)): \(formatBytes(artifact.plainBytes)) -> \(formatBytes(artifact.header.bytes + artifact.payload.bytes)) sealed")
-            }
-            say(manifest.id)
-            if let pruneRefusal { throw ExitCode(pruneRefusal.category.rawValue) }
         }
     }
 }
 
 /// A warning line on standard error.
 func warn(_ message: String) {
+    LogTail.shared.append("coffer: warning: \(message)")
     FileHandle.standardError.write(Data("coffer: warning: \(message)\n".utf8))
 }

@@ -12,14 +12,18 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let report = try StatusOperation(config: try global.loadConfig(), environment: ProcessInfo.processInfo.environment).run()
+            let config = try global.loadConfig()
+            let report = try StatusOperation(config: config, environment: ProcessInfo.processInfo.environment).run()
+            // Stale and storage-critical are announced when they start and when they clear.
+            let notifyWarnings = Notifications(config: config, environment: ProcessInfo.processInfo.environment).observe(status: report)
+            for warning in notifyWarnings { warn(warning) }
             if global.json {
                 try printJSON([
                     "level": report.level.name, "environment": report.environment, "repository": report.repository,
                     "reachable": report.reachable, "writable": report.writable, "free_bytes": report.freeBytes as Any, "bundles": report.bundles,
                     "newest": report.newestID as Any, "newest_created_at": report.newestCreatedAt as Any,
                     "newest_age_seconds": report.newestAge as Any, "freshness_limit_seconds": report.freshnessLimit,
-                    "problems": report.problems,
+                    "problems": report.problems, "warnings": notifyWarnings,
                 ])
             } else {
                 say("\(report.level.name.uppercased())  \(report.environment)  \(report.repository)")

@@ -25,23 +25,31 @@ struct Verify: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            var operation = VerifyOperation(config: try global.loadConfig(), progress: TerminalProgress())
-            if restoreTest { operation.restoreTestEnvironment = ProcessInfo.processInfo.environment }
-            let report = try operation.run(reference: bundle, deep: deep || restoreTest)
-            if global.json {
-                try printJSON([
-                    "id": report.id, "environment": report.environment, "deep": report.deep, "signer": report.signer,
-                    "passed": report.passed,
-                    "artifacts": report.artifacts.map { ["name": $0.name, "kind": $0.kind.rawValue, "ok": $0.problem == nil, "problem": $0.problem as Any, "checked": $0.checked] },
-                ])
-            } else {
-                say("bundle \(report.id): signature by \(report.signer) verified")
-                for artifact in report.artifacts {
-                    say("  \(artifact.problem == nil ? "ok  " : "FAIL") \(artifact.name) (\(artifact.kind.rawValue))\(artifact.problem.map { ": \($0)" } ?? ": \(artifact.checked)")")
+            let config = try global.loadConfig()
+            try announced(config, .verify) { run in
+                var operation = VerifyOperation(config: config, progress: TerminalProgress())
+                if restoreTest { operation.restoreTestEnvironment = ProcessInfo.processInfo.environment }
+                let report = try operation.run(reference: bundle, deep: deep || restoreTest)
+                if !report.passed {
+                    run.failed(
+                        message: "bundle \(report.id) did not verify: " + report.artifacts.compactMap { a in a.problem.map { "\(a.name): \($0)" } }.joined(separator: "; "),
+                        bundle: report.id)
                 }
-                say(report.passed ? "verified\(report.deep ? " (deep)" : "")" : "verification FAILED")
+                if global.json {
+                    try printJSON([
+                        "id": report.id, "environment": report.environment, "deep": report.deep, "signer": report.signer,
+                        "passed": report.passed, "warnings": run.warnings,
+                        "artifacts": report.artifacts.map { ["name": $0.name, "kind": $0.kind.rawValue, "ok": $0.problem == nil, "problem": $0.problem as Any, "checked": $0.checked] },
+                    ])
+                } else {
+                    say("bundle \(report.id): signature by \(report.signer) verified")
+                    for artifact in report.artifacts {
+                        say("  \(artifact.problem == nil ? "ok  " : "FAIL") \(artifact.name) (\(artifact.kind.rawValue))\(artifact.problem.map { ": \($0)" } ?? ": \(artifact.checked)")")
+                    }
+                    say(report.passed ? "verified\(report.deep ? " (deep)" : "")" : "verification FAILED")
+                }
+                if !report.passed { throw ExitCode(CofferError.Category.integrity.rawValue) }
             }
-            if !report.passed { throw ExitCode(CofferError.Category.integrity.rawValue) }
         }
     }
 }

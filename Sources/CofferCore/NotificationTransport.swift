@@ -1,0 +1,101 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
+
+/// The one place notifications touch HTTP. Blocking on purpose (operations are
+/// synchronous): call it from a command or a background thread, never from an
+/// event loop. Every request has its own deadline; a request that fails fast
+/// (refused connection, 5xx, 429) is tried once more, one that timed out is
+/// not, so a batch takes at most its longest timeout plus half a second and a
+/// second attempt's timeout.
+enum NotificationTransport {
+    /// Requests sent concurrently; the result for each is nil (delivered) or
+    /// what went wrong, in words that never include the URL.
+    static func send(_ batch: [(request: NotificationRequest, timeout: Int)]) -> [String?] {
+        guard !batch.isEmpty else { return [] }
+        let longest = batch.map(\.timeout).max() ?? 10
+        let client = HTTPClient(
+            eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+            configuration: .init(
+                redirectConfiguration: .disallow,
+                timeout: .init(connect: .seconds(Int64(longest)), read: .seconds(Int64(longest))),
+                connectionPool: .init(idleTimeout: .seconds(5))))
+        defer { try? client.syncShutdown() }
+
+        var results = [String?](repeating: "not sent", count: batch.count)
+        var pending = Array(batch.indices)
+        for attempt in 1...2 where !pending.isEmpty {
+            if attempt > 1 { usleep(500_000) }
+            let started: [(Int, EventLoopFuture<HTTPClient.Response>?)] = pending.map { index in
+                let (request, timeout) = batch[index]
+                do {
+                    var http = try HTTPClient.Request(url: request.url, method: HTTPMethod(rawValue: request.method))
+                    http.headers = HTTPHeaders(request.headers + [("User-Agent", CofferVersion.tool)])
+                    http.body = .bytes(request.body)
+                    let delegate = ResponseAccumulator(request: http, maxBodySize: 64 * 1024)
+                    return (index, client.execute(request: http, delegate: delegate, deadline: .now() + .seconds(Int64(timeout))).futureResult)
+                } catch {
+                    results[index] = "the URL is not a valid http(s) URL"
+                    return (index, nil)
+                }
+            }
+            var retry: [Int] = []
+            for (index, future) in started {
+                guard let future else { continue }
+                do {
+                    let response = try future.wait()
+                    let status = Int(response.status.code)
+                    if (200..<300).contains(status) {
+                        results[index] = nil
+                    } else {
+                        results[index] = "HTTP \(status)"
+                        if status >= 500 || status == 429 { retry.append(index) }
+                    }
+                } catch {
+                    let (text, retryable) = describe(error, timeout: batch[index].timeout)
+                    results[index] = scrub(text, url: batch[index].request.url)
+                    if retryable { retry.append(index) }
+                }
+            }
+            if attempt > 1 {
+                for index in pending { results[index] = results[index].map { $0 + " (after 2 attempts)" } }
+            }
+            pending = retry
+        }
+        return results
+    }
+
+    /// Words for a failed request, and whether trying again soon may help.
+    static func describe(_ error: any Error, timeout: Int) -> (String, Bool) {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .deadlineExceeded, .readTimeout: return ("no answer within \(timeout) s", false)
+            case .connectTimeout: return ("could not connect within \(timeout) s", false)
+            case .remoteConnectionClosed: return ("the server closed the connection", true)
+            case .invalidURL, .emptyHost, .emptyScheme: return ("the URL is not a valid http(s) URL", false)
+            default: return ("\(error)", true)
+            }
+        }
+        let text = String(describing: error)
+        if text.contains("refused") { return ("connection refused", true) }
+        if let error = error as? IOError { return ("\(error.description)", true) }
+        return (String(text.prefix(300)), true)
+    }
+
+    /// `text` without the URL or its path and query, which may hold the token.
+    static func scrub(_ text: String, url: String) -> String {
+        var result = text.replacingOccurrences(of: url, with: "<url>")
+        guard let schemeEnd = url.range(of: "://") else { return result }
+        let rest = url[schemeEnd.upperBound...]
+        let pathStart = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+        if let at = rest[..<pathStart].lastIndex(of: "@") {
+            result = result.replacingOccurrences(of: String(rest[..<at]), with: "<userinfo>")
+        }
+        let secret = String(rest[pathStart...])
+        if secret.count > 1 { result = result.replacingOccurrences(of: secret, with: "/<path>") }
+        return result
+    }
+}
