@@ -7,10 +7,11 @@ import NIOHTTP1
 
 /// The one place notifications touch HTTP. Blocking on purpose (operations are
 /// synchronous): call it from a command or a background thread, never from an
-/// event loop. Every request has its own deadline; a request that fails fast
-/// (refused connection, 5xx, 429) is tried once more, one that timed out is
-/// not, so a batch takes at most its longest timeout plus half a second and a
-/// second attempt's timeout.
+/// event loop. Every request has its own deadline; one answered with a 5xx or
+/// 429, or whose connection the server closed, is tried once more after half a
+/// second; one that timed out or could not connect (the connection pool keeps
+/// trying until the deadline) is not. A batch takes at most twice its longest
+/// timeout plus half a second.
 enum NotificationTransport {
     /// Requests sent concurrently; the result for each is nil (delivered) or
     /// what went wrong, in words that never include the URL.
@@ -79,10 +80,11 @@ enum NotificationTransport {
             default: return ("\(error)", true)
             }
         }
+        // The connection pool already kept trying to connect until the deadline: no second attempt.
         let text = String(describing: error)
-        if text.contains("refused") { return ("connection refused", true) }
-        if let error = error as? IOError { return ("\(error.description)", true) }
-        return (String(text.prefix(300)), true)
+        if text.contains("refused") { return ("connection refused", false) }
+        if let error = error as? IOError { return ("\(error.description)", false) }
+        return (String(text.prefix(300)), false)
     }
 
     /// `text` without the URL or its path and query, which may hold the token.
