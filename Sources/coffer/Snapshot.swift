@@ -7,7 +7,7 @@ struct Snapshot: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Seal every configured source into one signed, encrypted bundle.",
         discussion: """
-            Needs keys/ENV.age.pub and keys/signing.key. The bundle appears whole or not at all; leftovers of an interrupted snapshot are removed by the next one. The new bundle id is the last line of standard output (with --json: an object with "id").
+            Needs keys/ENV.age.pub and keys/signing.key. The bundle appears whole or not at all; leftovers of an interrupted snapshot are removed by the next one. The new bundle id is the last line of standard output (with --json: an object with "id"). [[notify]] entries hear of the start (before any work), the success or the failure; a notifier that cannot be reached is a warning, never a failed snapshot.
             """
     )
 
