@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import AsyncHTTPClient
+import Foundation
 import NIOCore
 import NIOHTTP1
 
@@ -33,8 +34,9 @@ enum NotificationTransport {
             let started: [(Int, EventLoopFuture<HTTPClient.Response>?)] = pending.map { index in
                 let (request, timeout) = batch[index]
                 do {
-                    var http = try HTTPClient.Request(url: request.url, method: HTTPMethod(rawValue: request.method))
-                    http.headers = HTTPHeaders(request.headers + [("User-Agent", CofferVersion.tool)])
+                    let (url, authorization) = splitCredentials(request.url)
+                    var http = try HTTPClient.Request(url: url, method: HTTPMethod(rawValue: request.method))
+                    http.headers = HTTPHeaders(request.headers + [("User-Agent", CofferVersion.tool)] + (authorization.map { [("Authorization", $0)] } ?? []))
                     http.body = .bytes(request.body)
                     let delegate = ResponseAccumulator(request: http, maxBodySize: 64 * 1024)
                     return (index, client.execute(request: http, delegate: delegate, deadline: .now() + .seconds(Int64(timeout))).futureResult)
@@ -67,6 +69,16 @@ enum NotificationTransport {
             pending = retry
         }
         return results
+    }
+
+    /// The URL without `user:password@`, and those as a Basic `Authorization` value
+    /// (the HTTP client does not send a URL's user info by itself; ntfy takes it).
+    static func splitCredentials(_ url: String) -> (String, String?) {
+        guard var components = URLComponents(string: url), components.user != nil || components.password != nil else { return (url, nil) }
+        let credentials = "\(components.user ?? ""):\(components.password ?? "")"
+        components.user = nil
+        components.password = nil
+        return (components.string ?? url, "Basic " + Data(credentials.utf8).base64EncodedString())
     }
 
     /// Words for a failed request, and whether trying again soon may help.

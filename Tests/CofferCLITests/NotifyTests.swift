@@ -53,7 +53,7 @@ struct NotifyTests {
         ) { ws, receiver in
             let environment = [
                 "T_SLACK": receiver.url("/slack/services/T0/B0/\(Self.token)"), "T_DISCORD": receiver.url("/discord/api/webhooks/1/\(Self.token)"),
-                "T_HOOK": receiver.url("/hook/\(Self.token)"), "T_NTFY": receiver.url("/ntfy/\(Self.token)"),
+                "T_HOOK": receiver.url("/hook/\(Self.token)"), "T_NTFY": "http://coffer:\(Self.token)@127.0.0.1:\(receiver.port)/ntfy/topic",
                 "T_HC": receiver.url("/hc/\(Self.token)"),
             ]
             let snapshot = try ws.coffer("snapshot", environment: environment)
@@ -93,6 +93,9 @@ struct NotifyTests {
             #expect(ntfy.first?.headers["priority"] == "4")
             #expect(ntfy.first?.headers["tags"] == "floppy_disk,backup")
             #expect(ntfy.first?.body.contains(id) == true)
+            // The URL's user and password become Basic authentication (ntfy's protected topics).
+            #expect(ntfy.first?.path == "/ntfy/topic")
+            #expect(ntfy.first?.headers["authorization"] == "Basic " + Data("coffer:\(Self.token)".utf8).base64EncodedString())
 
             let hc = receiver.requests(to: "/hc")
             #expect(hc.map(\.path) == ["/hc/\(Self.token)/start", "/hc/\(Self.token)"])
