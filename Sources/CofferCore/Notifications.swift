@@ -102,6 +102,7 @@ public struct Notifications: Sendable {
     /// Whether any notifier wants `stale` or `storage-critical`, or one of them is still owed a change.
     public var watchesConditions: Bool {
         config.notify.contains { $0.events.contains(.stale) || $0.events.contains(.storageCritical) }
+            || store.load().conditions.values.contains { !$0.undelivered.isEmpty }
     }
 
     // MARK: - Delivery
