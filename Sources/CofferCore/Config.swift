@@ -32,8 +32,21 @@ public struct CofferConfig: Sendable {
     public var env: EnvSource?
     public var s3: S3Settings?
     public var hooks = Hooks()
+    public var serve = ServeSettings()
     /// `[[notify]]`: where run outcomes and problems are announced.
     public var notify: [Notifier] = []
+
+    /// `coffer serve`: where it listens, how often it reads the repository, and
+    /// where its bearer tokens come from (variables or files, never the config).
+    public struct ServeSettings: Sendable {
+        public var listen = "127.0.0.1:9187"
+        /// Seconds between two looks at the repository; scrapes in between cost it nothing.
+        public var refresh = 300
+        public var readTokenEnv = "COFFER_READ_TOKEN"
+        public var adminTokenEnv = "COFFER_ADMIN_TOKEN"
+        public var readTokenFile: String?
+        public var adminTokenFile: String?
+    }
 
     /// Commands run around a restore's commit (`/bin/sh -c`), such as stopping and
     /// starting the application. `post_restore` runs whether the commit succeeded or was undone.

@@ -34,7 +34,7 @@ public enum ConfigLoader {
         }
         let base = FileSystem.directoryName(of: path)
         var reader = TableReader(table: table, context: path, section: nil, lines: text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
-        try reader.allowOnly(["environment", "repository", "keys", "retention", "sqlite", "postgres", "redis", "env", "s3", "hooks", "notify"])
+        try reader.allowOnly(["environment", "repository", "keys", "retention", "sqlite", "postgres", "redis", "env", "s3", "hooks", "serve", "notify"])
 
         let environmentName = try reader.string("environment") ?? "development"
         guard let environment = EnvironmentKind(rawValue: environmentName) else {
@@ -109,6 +109,17 @@ public enum ConfigLoader {
             hooks.postRestore = try section.string("post_restore")
         }
 
+        var serve = CofferConfig.ServeSettings()
+        if var section = try reader.table("serve") {
+            try section.allowOnly(["listen", "refresh", "read_token_env", "admin_token_env", "read_token_file", "admin_token_file"])
+            serve.listen = try section.string("listen") ?? serve.listen
+            serve.refresh = try section.int("refresh", range: 5...86_400) ?? serve.refresh
+            serve.readTokenEnv = try section.string("read_token_env") ?? serve.readTokenEnv
+            serve.adminTokenEnv = try section.string("admin_token_env") ?? serve.adminTokenEnv
+            serve.readTokenFile = try section.string("read_token_file").map { FileSystem.absolute($0, relativeTo: base) }
+            serve.adminTokenFile = try section.string("admin_token_file").map { FileSystem.absolute($0, relativeTo: base) }
+        }
+
         let notify = try notifiers(reader)
 
         if repository.hasPrefix("s3://") && s3 == nil {
@@ -117,7 +128,7 @@ public enum ConfigLoader {
 
         return CofferConfig(
             path: path, environment: environment, repository: repository, keysDirectory: keys, retention: retention,
-            sqlite: sqlite, postgres: postgres, redis: redis, env: env, s3: s3, hooks: hooks, notify: notify)
+            sqlite: sqlite, postgres: postgres, redis: redis, env: env, s3: s3, hooks: hooks, serve: serve, notify: notify)
     }
 
     static func isValidName(_ name: String) -> Bool {

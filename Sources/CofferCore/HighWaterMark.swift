@@ -113,10 +113,7 @@ public struct HighWaterMarkStore: Sendable {
 
     /// The lock, waited for a few seconds (another coffer on this machine updating the same mark).
     private static func lock(_ path: String) throws -> LockFile {
-        for _ in 0..<250 {
-            if let lock = try LockFile(path: path) { return lock }
-            usleep(20_000)
-        }
+        if let lock = try LockFile.waiting(path: path, seconds: 5) { return lock }
         throw CofferError(.failure, "\(path) stayed locked by another coffer process for 5 s")
     }
 }

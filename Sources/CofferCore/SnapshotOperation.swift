@@ -81,6 +81,8 @@ public struct SnapshotOperation {
             var artifacts: [ArtifactEntry] = []
             try StateDirectory(config: config).withScratch { scratch in
                 for source in sources {
+                    // Test-only: a snapshot long enough to be interrupted (serve's shutdown, lock tests).
+                    if environment["COFFER_FAULT"] == "snapshot-slow" { Thread.sleep(forTimeInterval: 2) }
                     let (artifact, notes) = try seal(source, recipients: recipients, writer: writer, scratch: scratch)
                     artifacts.append(artifact)
                     warnings += notes

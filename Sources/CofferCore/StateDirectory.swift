@@ -3,6 +3,7 @@ import CofferSystem
 /// Coffer's local working folder beside the config (`.coffer/`, mode 0700):
 /// `tmp/` for plaintext that must not outlive a command, `restores/` for the
 /// restore journals, `ledger/` for the temporary files of running commands,
+/// `runs/` for the record of each command's runs (`RunLog`),
 /// `high-water/` for the newest bundle and journal event seen of each
 /// repository (see `HighWaterMarkStore`).
 public struct StateDirectory: Sendable {
@@ -16,6 +17,9 @@ public struct StateDirectory: Sendable {
 
     /// Each process's list of the temporary files it creates (`TemporaryLedger`).
     public var ledger: String { FileSystem.join(root, "ledger") }
+
+    /// The run logs, one per environment (`RunLog`).
+    public var runs: String { FileSystem.join(root, "runs") }
 
     /// The high-water marks, one file per repository and environment.
     public var highWater: String { FileSystem.join(root, "high-water") }

@@ -27,6 +27,39 @@ public struct StatusReport: Sendable {
     public var problems: [String]
     /// About how many bytes the next bundle needs, when the free space is known.
     public var neededBytes: Int64? = nil
+    /// The trusted bundles, oldest first (for the status page's chart and per-source freshness).
+    public var history: [BundleSummary] = []
+    /// When the repository was read.
+    public var checkedAt: Date = Date(timeIntervalSince1970: 0)
+
+    /// One trusted bundle as the monitoring side needs it.
+    public struct BundleSummary: Sendable, Equatable {
+        public var id: String
+        public var createdAt: Date
+        /// Header and payload bytes of every artifact.
+        public var storedBytes: Int64
+        public var sources: [String]
+
+        init(_ manifest: Manifest) {
+            id = manifest.id
+            createdAt = Clock.parse(manifest.createdAt) ?? Date(timeIntervalSince1970: 0)
+            storedBytes = manifest.artifacts.reduce(0) { $0 + $1.header.bytes + $1.payload.bytes }
+            sources = manifest.artifacts.map(\.name)
+        }
+    }
+}
+
+extension StatusReport {
+    /// `coffer status --json`, and serve's `GET /status`: the same object.
+    public var jsonObject: [String: Any] {
+        [
+            "level": level.name, "environment": environment, "repository": repository,
+            "reachable": reachable, "writable": writable, "free_bytes": freeBytes as Any, "bundles": bundles,
+            "newest": newestID as Any, "newest_created_at": newestCreatedAt as Any,
+            "newest_age_seconds": newestAge as Any, "freshness_limit_seconds": freshnessLimit,
+            "problems": problems, "checked_at": Clock.format(checkedAt),
+        ]
+    }
 }
 
 /// `coffer status`: can the repository be reached and written, is there room for the next
@@ -72,6 +105,7 @@ public struct StatusOperation {
             raise(.critical, "restore \(journal.restoreID) was interrupted (\(journal.state.rawValue)); run `coffer restore --recover`")
         }
         let now = try Clock.now(environment: environment)
+        report.checkedAt = now
         let listing: Repository.BundleListing
         do {
             try repository.checkFormat()
@@ -109,7 +143,8 @@ public struct StatusOperation {
         for warning in rollback.warnings { raise(.warn, warning) }
         for id in ids.dropLast() {
             do {
-                _ = try repository.verifiedManifest(environment: environmentName, id: id, trusted: trusted)
+                let manifest = try repository.verifiedManifest(environment: environmentName, id: id, trusted: trusted)
+                report.history.append(.init(manifest))
             } catch let error as StorageError where error.kind == .invalid {
                 raise(.warn, "bundle \(id) is ignored, its manifest cannot be read: \(error)")
             } catch {
@@ -123,6 +158,7 @@ public struct StatusOperation {
         }
         do {
             let manifest = try repository.verifiedManifest(environment: environmentName, id: newest, trusted: trusted)
+            report.history.append(.init(manifest))
             report.newestID = newest
             report.newestCreatedAt = manifest.createdAt
             if let created = Clock.parse(manifest.createdAt) {

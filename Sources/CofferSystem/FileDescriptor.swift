@@ -152,8 +152,11 @@ public struct FileStatus: Sendable {
     public let group: UInt32
     /// What kind of file it is.
     public let kind: FileKind
+    /// Last modification, nanoseconds since 1970: with `size`, tells a cache that a file changed.
+    public let modifiedNanoseconds: Int64
 
     init(_ info: stat) {
+        modifiedNanoseconds = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
         permissions = UInt32(info.st_mode) & 0o7777
         size = Int64(info.st_size)
         kind = FileKind(mode: UInt32(info.st_mode))

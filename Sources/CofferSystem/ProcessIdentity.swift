@@ -19,6 +19,14 @@ public enum ProcessIdentity {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// The absolute path of this program (`/proc/self/exe`), for running itself again.
+    public static var executablePath: String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard count > 0 else { return CommandLine.arguments[0] }
+        return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// Ends the process at once, without cleanup: used only by fault-injection
     /// tests (`COFFER_FAULT`) to stand in for a crash or `kill -9`.
     public static func crashForTesting() -> Never {

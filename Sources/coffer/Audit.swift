@@ -21,11 +21,12 @@ struct Audit: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let config = try global.loadConfig().selecting(environment: environmentName)
-            try announced(config, .audit) { run in
+            try await announcedRun(.audit, config: config) { record, run in
                 let report = try AuditOperation(config: config, environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
                     .run(deep: deep)
                 for warning in report.warnings { warn(warning) }
                 if !report.passed {
+                    record.message = "audit failed: \(report.problems.first ?? "a bundle failed")"
                     let failing = report.bundles.filter { !$0.problems.isEmpty }.map { "\($0.id): \($0.problems.joined(separator: "; "))" }
                     run.failed(message: "audit of \(report.environment) failed: " + (report.problems + failing).joined(separator: "; "))
                 }

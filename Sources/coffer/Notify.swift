@@ -9,6 +9,21 @@ func announced<T>(_ config: CofferConfig, _ command: NotifiedCommand, _ body: (N
         .run(describe: { classify($0).1 }, body)
 }
 
+/// A command's run both recorded in the run log (`recordingRun`) and announced (`announced`): one wrapper per command.
+func announcedRun<T>(
+    _ command: NotifiedCommand, config: CofferConfig, _ body: (inout RunRecord, NotificationRun) throws -> T
+) async throws -> T {
+    let kind: RunRecord.Kind
+    switch command {
+    case .snapshot: kind = .snapshot
+    case .verify: kind = .verify
+    case .audit: kind = .audit
+    }
+    return try await recordingRun(kind, config: config) { record in
+        try announced(config, command) { run in try body(&record, run) }
+    }
+}
+
 /// Sends one event (a restore or rollback done); returns the warnings, already shown on standard error.
 @discardableResult
 func announce(_ config: CofferConfig, _ kind: NotificationEventKind, message: String, bundle: String? = nil, restoreID: String? = nil) -> [String] {

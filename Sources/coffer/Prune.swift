@@ -29,20 +29,22 @@ struct Prune: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let config = try global.loadConfig()
-            var operation = PruneOperation(config: config, environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
-            if let passwordVariable {
-                operation.signingKey = try KeyStore(directory: config.keysDirectory).signingKey {
-                    try readSecret(environmentVariable: passwordVariable, prompt: "Signing key password: ", what: "signing key password")
+            try await recordingRun(.prune, config: config) { _ in
+                var operation = PruneOperation(config: config, environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
+                if let passwordVariable {
+                    operation.signingKey = try KeyStore(directory: config.keysDirectory).signingKey {
+                        try readSecret(environmentVariable: passwordVariable, prompt: "Signing key password: ", what: "signing key password")
+                    }
                 }
+                let result: PruneReport
+                do {
+                    result = try operation.run(dryRun: dryRun, deleteUnverifiable: deleteUnverifiable)
+                } catch let refusal as PruneRefusal {
+                    try report(PruneReport(decisions: refusal.decisions, leftoversRemoved: 0), dryRun: dryRun, json: global.json, refused: refusal.message)
+                    throw CofferError(refusal.category, refusal.message)
+                }
+                try report(result, dryRun: dryRun, json: global.json)
             }
-            let result: PruneReport
-            do {
-                result = try operation.run(dryRun: dryRun, deleteUnverifiable: deleteUnverifiable)
-            } catch let refusal as PruneRefusal {
-                try report(PruneReport(decisions: refusal.decisions, leftoversRemoved: 0), dryRun: dryRun, json: global.json, refused: refusal.message)
-                throw CofferError(refusal.category, refusal.message)
-            }
-            try report(result, dryRun: dryRun, json: global.json)
         }
     }
 }

@@ -25,7 +25,7 @@ struct Snapshot: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let config = try global.loadConfig()
-            try announced(config, .snapshot) { run in
+            try await announcedRun(.snapshot, config: config) { record, run in
                 let environment = ProcessInfo.processInfo.environment
                 let keys = KeyStore(directory: config.keysDirectory)
                 let signingKey = try keys.signingKey {
@@ -35,6 +35,9 @@ struct Snapshot: AsyncParsableCommand {
                 let result = try operation.run(label: label, signingKey: signingKey)
                 for warning in result.warnings { warn(warning) }
                 let manifest = result.manifest
+                record.bundle = manifest.id
+                record.bytes = manifest.artifacts.reduce(0) { $0 + $1.header.bytes + $1.payload.bytes }
+                record.sources = manifest.artifacts.map(\.name)
                 // The bundle exists now: a prune that refuses still lets its id be printed, then fails.
                 var pruned: [PruneDecision] = []
                 var pruneRefusal: PruneRefusal?

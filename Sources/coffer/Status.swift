@@ -1,5 +1,6 @@
 import ArgumentParser
 import CofferCore
+import CofferSystem
 import Foundation
 
 struct Status: AsyncParsableCommand {
@@ -10,21 +11,32 @@ struct Status: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @Option(
+        help: ArgumentHelp(
+            "Also write the metrics in the Prometheus text format to this file, atomically (for node_exporter's textfile collector; the file is written even when the status is not ok).",
+            valueName: "file"))
+    var prometheus: String?
+
     func run() async throws {
         try await reportingErrors {
             let config = try global.loadConfig()
-            let report = try StatusOperation(config: config, environment: ProcessInfo.processInfo.environment).run()
+            let environment = ProcessInfo.processInfo.environment
+            let report: StatusReport
+            do {
+                report = try StatusOperation(config: config, environment: environment).run()
+            } catch {
+                // The metrics still say so (coffer_up 0) before the error is reported.
+                if let prometheus {
+                    try writeMetrics(.unreachable(config: config, problem: classify(error).1, at: Date()), config: config, to: prometheus)
+                }
+                throw error
+            }
+            if let prometheus { try writeMetrics(report, config: config, to: prometheus) }
             // Stale and storage-critical are announced when they start and when they clear.
-            let notifyWarnings = Notifications(config: config, environment: ProcessInfo.processInfo.environment).observe(status: report)
+            let notifyWarnings = Notifications(config: config, environment: environment).observe(status: report)
             for warning in notifyWarnings { warn(warning) }
             if global.json {
-                try printJSON([
-                    "level": report.level.name, "environment": report.environment, "repository": report.repository,
-                    "reachable": report.reachable, "writable": report.writable, "free_bytes": report.freeBytes as Any, "bundles": report.bundles,
-                    "newest": report.newestID as Any, "newest_created_at": report.newestCreatedAt as Any,
-                    "newest_age_seconds": report.newestAge as Any, "freshness_limit_seconds": report.freshnessLimit,
-                    "problems": report.problems, "warnings": notifyWarnings,
-                ])
+                try printJSON(report.jsonObject.merging(["warnings": notifyWarnings]) { $1 })
             } else {
                 say("\(report.level.name.uppercased())  \(report.environment)  \(report.repository)")
                 say("  bundles: \(report.bundles)\(report.newestID.map { ", newest \($0)" } ?? "")\(report.newestAge.map { " (\($0 / 3600) h old)" } ?? "")")
@@ -34,4 +46,13 @@ struct Status: AsyncParsableCommand {
             if report.level != .ok { throw ExitCode(report.level.rawValue) }
         }
     }
+}
+
+/// The metrics of `report` and the run log, written whole or not at all, readable by the collector's user.
+func writeMetrics(_ report: StatusReport, config: CofferConfig, to path: String) throws {
+    let runs = RunLog(state: StateDirectory(config: config), environment: config.environment.rawValue).records()
+    let view = MonitorView(environment: report.environment, latest: report, lastReached: report.reachable ? report : nil, events: [], runs: runs)
+    let file = try AtomicFile(creating: FileSystem.absolute(path), permissions: 0o644)
+    try file.write(Array(PrometheusMetrics.render([view]).utf8))
+    try file.commit()
 }

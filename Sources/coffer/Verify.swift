@@ -26,10 +26,12 @@ struct Verify: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let config = try global.loadConfig()
-            try announced(config, .verify) { run in
-                var operation = VerifyOperation(config: config, progress: TerminalProgress())
+            var operation = VerifyOperation(config: config, progress: TerminalProgress())
+            try await announcedRun(.verify, config: config) { record, run in
                 if restoreTest { operation.restoreTestEnvironment = ProcessInfo.processInfo.environment }
                 let report = try operation.run(reference: bundle, deep: deep || restoreTest)
+                record.bundle = report.id
+                record.message = report.passed ? nil : "bundle \(report.id) failed verification: \(report.artifacts.filter { $0.problem != nil }.map(\.name).joined(separator: ", "))"
                 if !report.passed {
                     run.failed(
                         message: "bundle \(report.id) did not verify: " + report.artifacts.compactMap { a in a.problem.map { "\(a.name): \($0)" } }.joined(separator: "; "),

@@ -23,7 +23,7 @@ struct S3Server {
 }
 
 /// A workspace whose repository is a fresh prefix of the test bucket, holding a SQLite database and a dotenv file.
-private func withS3Project(endpoint: String? = nil, rows: Int = 3, _ body: (Workspace, S3Server, String) throws -> Void) throws {
+func withS3Project(endpoint: String? = nil, rows: Int = 3, _ body: (Workspace, S3Server, String) throws -> Void) throws {
     let server = try S3Server.require()
     try Workspace.with { ws in
         let prefix = "cli-" + UUID().uuidString.lowercased()
@@ -55,7 +55,7 @@ private func count(_ ws: Workspace) throws -> String {
 }
 
 /// Tests/Support/fault_proxy.py between coffer and SeaweedFS: faults on cue, and a log of every request with its byte counts.
-private final class CLIFaultProxy {
+final class CLIFaultProxy {
     let process = Process()
     let folder = NSTemporaryDirectory() + "coffer-proxy-" + UUID().uuidString
     private(set) var endpoint = ""
