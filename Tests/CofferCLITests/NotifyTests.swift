@@ -219,6 +219,29 @@ struct NotifyTests {
         }
     }
 
+    @Test("coffer serve: its periodic look at the repository announces stale once, like `coffer status`")
+    func serveObserves() throws {
+        try withNotifying(
+            """
+            [[notify]]
+            kind = "webhook"
+            url_env = "T_HOOK"
+            events = ["stale"]
+            """
+        ) { ws, receiver in
+            let start = Date()
+            #expect(try ws.coffer("snapshot", environment: clock(start, days: 0)).status == 0)
+            let serve = try ServeProcess(ws, environment: clock(start, days: 8).merging(["T_HOOK": receiver.url("/hook/\(Self.token)")]) { $1 })
+            for _ in 0..<200 where receiver.requests.isEmpty { usleep(100_000) }
+            #expect(receiver.requests.map { $0.json["event"] as? String } == ["stale"])
+            #expect(serve.terminate() == 0)
+            #expect(!serve.stderr.contains(Self.token))
+            // The state is shared: `coffer status` at the same clock announces nothing more.
+            #expect(try ws.coffer("status", environment: clock(start, days: 8).merging(["T_HOOK": receiver.url("/hook/\(Self.token)")]) { $1 }).status == 1)
+            #expect(receiver.requests.count == 1)
+        }
+    }
+
     @Test("storage critical: announced when the repository cannot be read, once, and when it recovers")
     func storageCritical() throws {
         try withNotifying(
