@@ -34,7 +34,7 @@ public enum ConfigLoader {
         }
         let base = FileSystem.directoryName(of: path)
         var reader = TableReader(table: table, context: path, section: nil, lines: text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
-        try reader.allowOnly(["environment", "repository", "keys", "retention", "sqlite", "postgres", "redis", "env", "s3", "hooks", "serve"])
+        try reader.allowOnly(["environment", "repository", "keys", "retention", "sqlite", "postgres", "redis", "env", "s3", "hooks", "serve", "notify"])
 
         let environmentName = try reader.string("environment") ?? "development"
         guard let environment = EnvironmentKind(rawValue: environmentName) else {
@@ -120,13 +120,15 @@ public enum ConfigLoader {
             serve.adminTokenFile = try section.string("admin_token_file").map { FileSystem.absolute($0, relativeTo: base) }
         }
 
+        let notify = try notifiers(reader)
+
         if repository.hasPrefix("s3://") && s3 == nil {
             throw CofferError(.config, "\(path): repository is \(repository) but there is no [s3] section with its endpoint")
         }
 
         return CofferConfig(
             path: path, environment: environment, repository: repository, keysDirectory: keys, retention: retention,
-            sqlite: sqlite, postgres: postgres, redis: redis, env: env, s3: s3, hooks: hooks, serve: serve)
+            sqlite: sqlite, postgres: postgres, redis: redis, env: env, s3: s3, hooks: hooks, serve: serve, notify: notify)
     }
 
     static func isValidName(_ name: String) -> Bool {

@@ -7,7 +7,7 @@ struct Snapshot: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Seal every configured source into one signed, encrypted bundle.",
         discussion: """
-            Needs keys/ENV.age.pub and keys/signing.key. The bundle appears whole or not at all; leftovers of an interrupted snapshot are removed by the next one. The new bundle id is the last line of standard output (with --json: an object with "id").
+            Needs keys/ENV.age.pub and keys/signing.key. The bundle appears whole or not at all; leftovers of an interrupted snapshot are removed by the next one. The new bundle id is the last line of standard output (with --json: an object with "id"). [[notify]] entries hear of the start (before any work), the success or the failure; a notifier that cannot be reached is a warning, never a failed snapshot.
             """
     )
 
@@ -25,7 +25,7 @@ struct Snapshot: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let config = try global.loadConfig()
-            try await recordingRun(.snapshot, config: config) { record in
+            try await announcedRun(.snapshot, config: config) { record, run in
                 let environment = ProcessInfo.processInfo.environment
                 let keys = KeyStore(directory: config.keysDirectory)
                 let signingKey = try keys.signingKey {
@@ -57,11 +57,12 @@ struct Snapshot: AsyncParsableCommand {
                         pruneRefusal = refusal
                     }
                 }
+                run.succeeded(message: "sealed " + manifest.artifacts.map { "\($0.name) (\($0.kind.rawValue), \(formatBytes($0.plainBytes)))" }.joined(separator: ", "), bundle: manifest.id)
                 if global.json {
                     try printJSON([
                         "id": manifest.id, "environment": manifest.environment, "created_at": manifest.createdAt,
                         "artifacts": manifest.artifacts.map { ["name": $0.name, "kind": $0.kind.rawValue, "plain_bytes": $0.plainBytes, "stored_bytes": $0.header.bytes + $0.payload.bytes] },
-                        "warnings": result.warnings,
+                        "warnings": result.warnings + run.warnings,
                         "deleted": pruned.filter { !$0.keep }.map(\.id),
                         "prune_refused": pruneRefusal?.message as Any,
                     ])
@@ -81,5 +82,6 @@ struct Snapshot: AsyncParsableCommand {
 
 /// A warning line on standard error.
 func warn(_ message: String) {
+    LogTail.shared.append("coffer: warning: \(message)")
     FileHandle.standardError.write(Data("coffer: warning: \(message)\n".utf8))
 }
