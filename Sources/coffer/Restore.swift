@@ -135,7 +135,7 @@ func printPlan(_ plan: [RestorePlanItem], heading: String) {
     say(heading)
     for item in plan {
         let action = item.skipped.map { "not restored: \($0)" } ?? "-> \(item.target)"
-        say("  \(item.artifact) (\(item.kind.rawValue), \(formatBytes(item.plainBytes))) \(action)")
+        say("  \(item.artifact) (\(item.kind.rawValue), \(ByteCount.format(item.plainBytes))) \(action)")
     }
 }
 

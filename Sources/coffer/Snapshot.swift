@@ -57,7 +57,7 @@ struct Snapshot: AsyncParsableCommand {
                         pruneRefusal = refusal
                     }
                 }
-                run.succeeded(message: "sealed " + manifest.artifacts.map { "\($0.name) (\($0.kind.rawValue), \(formatBytes($0.plainBytes)))" }.joined(separator: ", "), bundle: manifest.id)
+                run.succeeded(message: "sealed " + manifest.artifacts.map { "\($0.name) (\($0.kind.rawValue), \(ByteCount.format($0.plainBytes)))" }.joined(separator: ", "), bundle: manifest.id)
                 if global.json {
                     try printJSON([
                         "id": manifest.id, "environment": manifest.environment, "created_at": manifest.createdAt,
@@ -71,7 +71,7 @@ struct Snapshot: AsyncParsableCommand {
                 }
                 for decision in pruned where !decision.keep { say("  pruned \(decision.id): \(decision.reason)") }
                 for artifact in manifest.artifacts {
-                    say("  \(artifact.name) (\(artifact.kind.rawValue)): \(formatBytes(artifact.plainBytes)) -> \(formatBytes(artifact.header.bytes + artifact.payload.bytes)) sealed")
+                    say("  \(artifact.name) (\(artifact.kind.rawValue)): \(ByteCount.format(artifact.plainBytes)) -> \(ByteCount.format(artifact.header.bytes + artifact.payload.bytes)) sealed")
                 }
                 say(manifest.id)
                 if let pruneRefusal { throw ExitCode(pruneRefusal.category.rawValue) }

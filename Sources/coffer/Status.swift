@@ -40,7 +40,7 @@ struct Status: AsyncParsableCommand {
             } else {
                 say("\(report.level.name.uppercased())  \(report.environment)  \(report.repository)")
                 say("  bundles: \(report.bundles)\(report.newestID.map { ", newest \($0)" } ?? "")\(report.newestAge.map { " (\($0 / 3600) h old)" } ?? "")")
-                if let free = report.freeBytes { say("  free space: \(formatBytes(free))") }
+                if let free = report.freeBytes { say("  free space: \(ByteCount.format(free))") }
                 for problem in report.problems { say("  \(problem)") }
             }
             if report.level != .ok { throw ExitCode(report.level.rawValue) }
