@@ -59,6 +59,10 @@ let package = Package(
             dependencies: [
                 "CofferSystem", "CofferCrypto", "CofferFormat", "CofferSources", "CofferStorage",
                 .product(name: "TOMLKit", package: "TOMLKit"),
+                // Notifications only (NotificationTransport.swift); S3 has its own client in CofferStorage.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

@@ -57,6 +57,8 @@ public struct CofferConfig: Sendable {
     }
 
     public var serve = ServeSettings()
+    /// `[[notify]]`: where run outcomes and problems are announced.
+    public var notify: [Notifier] = []
 
     /// `coffer serve`: where it listens, how often it reads the repository, and
     /// where its bearer tokens come from (variables or files, never the config).

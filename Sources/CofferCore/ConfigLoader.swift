@@ -34,7 +34,7 @@ public enum ConfigLoader {
         }
         let base = FileSystem.directoryName(of: path)
         var reader = TableReader(table: table, context: path, section: nil, lines: text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
-        try reader.allowOnly(["environment", "repository", "keys", "retention", "sqlite", "postgres", "redis", "env", "s3", "hooks", "serve", "schedule"])
+        try reader.allowOnly(["environment", "repository", "keys", "retention", "sqlite", "postgres", "redis", "env", "s3", "hooks", "serve", "schedule", "notify"])
 
         let environmentName = try reader.string("environment") ?? "development"
         guard let environment = EnvironmentKind(rawValue: environmentName) else {
@@ -126,13 +126,15 @@ public enum ConfigLoader {
             schedule = try parseSchedule(section, base: base)
         }
 
+        let notify = try notifiers(reader)
+
         if repository.hasPrefix("s3://") && s3 == nil {
             throw CofferError(.config, "\(path): repository is \(repository) but there is no [s3] section with its endpoint")
         }
 
         return CofferConfig(
             path: path, environment: environment, repository: repository, keysDirectory: keys, retention: retention,
-            sqlite: sqlite, postgres: postgres, redis: redis, env: env, s3: s3, hooks: hooks, schedule: schedule, serve: serve)
+            sqlite: sqlite, postgres: postgres, redis: redis, env: env, s3: s3, hooks: hooks, schedule: schedule, serve: serve, notify: notify)
     }
 
     static func parseSchedule(_ section: TableReader, base: String) throws -> CofferConfig.Schedule {

@@ -25,6 +25,8 @@ public struct StatusReport: Sendable {
     /// The age above which the newest bundle is stale.
     public var freshnessLimit: Int64
     public var problems: [String]
+    /// About how many bytes the next bundle needs, when the free space is known.
+    public var neededBytes: Int64? = nil
     /// The trusted bundles, oldest first (for the status page's chart and per-source freshness).
     public var history: [BundleSummary] = []
     /// When the repository was read.
@@ -95,6 +97,8 @@ public struct StatusOperation {
         // Before the repository is listed, so a bundle written meanwhile is in the listing.
         let (mark, markWarning) = RollbackGuard.mark(config)
         if let markWarning { raise(.warn, markWarning) }
+        // Notifiers whose last delivery failed (kept in the state folder until one succeeds).
+        for problem in Notifications(config: config, environment: environment).problems() { raise(.warn, problem) }
         // An interrupted restore may leave targets half-replaced until it is recovered.
         let journals = RestoreJournalStore(state: StateDirectory(config: config))
         for journal in (try? journals.all()) ?? [] where journal.state.isInFlight {
@@ -166,6 +170,7 @@ public struct StatusOperation {
             }
             if let free = report.freeBytes, let sources = try? SourceCatalog.sources(config, environment: environment) {
                 let needed = SpaceCheck.neededBytes(sources, previous: manifest)
+                report.neededBytes = needed
                 if free < needed { raise(.warn, "\(free) bytes free, the next bundle needs about \(needed)") }
             }
         } catch let error as StorageError where error.kind == .invalid {

@@ -29,7 +29,12 @@ actor MonitorCache {
 
     private func lookNow() async {
         let (config, environment, previous) = (self.config, self.environment, view)
-        let look = await runBlocking { MonitorRefresh.look(config: config, environment: environment, previous: previous) }
+        let look = await runBlocking {
+            let look = MonitorRefresh.look(config: config, environment: environment, previous: previous)
+            // [[notify]]: stale and storage-critical announced when they change (delivery problems are kept for `status`).
+            _ = Notifications(config: config, environment: environment).observe(status: look.latest)
+            return look
+        }
         view = look
         runsStamp = stamp()
         metricsText = nil

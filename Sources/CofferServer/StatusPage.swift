@@ -54,8 +54,8 @@ enum StatusPage {
         }
         rows.append(("Bundles", "<span id=\"bundles\">\(values?.bundles ?? 0)</span>"))
         let stored = values?.history.reduce(Int64(0)) { $0 + $1.storedBytes } ?? 0
-        let free = values?.freeBytes.map { ", \(bytes($0)) free" } ?? ""
-        rows.append(("Storage", "<span id=\"storage\">\(bytes(stored)) in trusted bundles\(free)</span>" + (view.up && view.latest.writable ? "" : " <strong>not writable</strong>")))
+        let free = values?.freeBytes.map { ", \(ByteCount.format($0)) free" } ?? ""
+        rows.append(("Storage", "<span id=\"storage\">\(ByteCount.format(stored)) in trusted bundles\(free)</span>" + (view.up && view.latest.writable ? "" : " <strong>not writable</strong>")))
         rows.append(("Last snapshot", runText(view.latestRun(.snapshot), now: now)))
         rows.append(("Last verify", runText(view.latestRun(.verify), now: now)))
         rows.append(("Last audit", runText(view.latestRun(.audit), now: now)))
@@ -104,7 +104,7 @@ enum StatusPage {
         for (index, bundle) in bundles.enumerated() {
             let barHeight = Double(bundle.storedBytes) / maxBytes * plotHeight
             let x = left + Double(index) * step
-            let title = "\(bundle.id): \(bytes(bundle.storedBytes))" + (durations[bundle.id].map { String(format: ", %.1f s", $0) } ?? "")
+            let title = "\(bundle.id): \(ByteCount.format(bundle.storedBytes))" + (durations[bundle.id].map { String(format: ", %.1f s", $0) } ?? "")
             let barX = x + step * 0.15
             let barY = top + plotHeight - barHeight
             shapes += "<rect class=\"size\" x=\"\(number(barX))\" y=\"\(number(barY))\" width=\"\(number(max(1, step * 0.7)))\" height=\"\(number(max(1, barHeight)))\" fill=\"#5c8fc7\"><title>\(escape(title))</title></rect>\n"
@@ -118,7 +118,7 @@ enum StatusPage {
         return """
             <svg id="chart" viewBox="0 0 \(Int(width)) \(Int(height))" role="img" aria-label="Stored size and snapshot duration of \(bundles.count) bundles" xmlns="http://www.w3.org/2000/svg">
             <line x1="\(left)" y1="\(top + plotHeight)" x2="\(left + plotWidth)" y2="\(top + plotHeight)" stroke="#8a949c"/>
-            <text x="\(left - 6)" y="\(top + 10)" text-anchor="end" font-size="11" fill="#5c8fc7">\(escape(bytes(Int64(maxBytes))))</text>
+            <text x="\(left - 6)" y="\(top + 10)" text-anchor="end" font-size="11" fill="#5c8fc7">\(escape(ByteCount.format(Int64(maxBytes))))</text>
             <text x="\(left + plotWidth + 6)" y="\(top + 10)" font-size="11" fill="#c0531b">\(String(format: "%.1f s", maxSeconds))</text>
             <text x="\(left)" y="\(height - 8)" font-size="11" fill="#44505a">\(first)</text>
             <text x="\(left + plotWidth)" y="\(height - 8)" text-anchor="end" font-size="11" fill="#44505a">\(last)</text>
@@ -150,17 +150,6 @@ enum StatusPage {
         if seconds < 7200 { return "\(seconds / 60) min" }
         if seconds < 172_800 { return "\(seconds / 3600) h" }
         return "\(seconds / 86_400) days"
-    }
-
-    static func bytes(_ count: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var value = Double(count)
-        var unit = 0
-        while value >= 1024 && unit < units.count - 1 {
-            value /= 1024
-            unit += 1
-        }
-        return unit == 0 ? "\(count) B" : "\(String(format: "%.1f", value)) \(units[unit])"
     }
 
     static func number(_ value: Double) -> String { String(format: "%.1f", value) }

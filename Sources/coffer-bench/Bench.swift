@@ -5,7 +5,8 @@ import Foundation
 ///
 /// Usage: coffer-bench --coffer PATH [--size-mb 500] [--runs 7] [--sqlite-mb 1000] [--s3-mb 700] [--s3-runs 3]
 ///                     [--rotation-mb 500] [--rotation-bundles 10] [--redis-keys 2000000] [--redis-runs 3]
-///                     [--postgres-runs 2] [--only age|minisign|gzip|snapshot|s3|rotation|redis|postgres] [--dir DIR]
+///                     [--postgres-runs 2] [--serve-bundles 1000]
+///                     [--only age|minisign|gzip|snapshot|s3|rotation|redis|postgres|serve] [--dir DIR]
 /// Outputs go to DIR (default /dev/shm, so disk writeback does not add noise);
 /// each figure is the median of the runs, tools alternating.
 @main
@@ -22,7 +23,7 @@ struct Bench {
         let parts: [(String, (Options, String, inout Report) throws -> Void)] = [
             ("age", benchmarkAge), ("minisign", benchmarkMinisign), ("gzip", benchmarkGzip), ("snapshot", benchmarkSnapshot),
             ("s3", benchmarkS3Snapshot), ("rotation", benchmarkRotation), ("redis", benchmarkRedis),
-            ("postgres", benchmarkPostgres),
+            ("postgres", benchmarkPostgres), ("serve", benchmarkServe),
         ]
         for (name, part) in parts where options.only == nil || options.only == name {
             try part(options, dir, &report)
@@ -158,6 +159,7 @@ struct Options {
     var redisKeys = 2_000_000
     var redisRuns = 3
     var postgresRuns = 2
+    var serveBundles = 1000
     var only: String?
     var directory = FileManager.default.isWritableFile(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
 
@@ -178,6 +180,7 @@ struct Options {
             case "--redis-keys": redisKeys = Int(value) ?? redisKeys
             case "--redis-runs": redisRuns = Int(value) ?? redisRuns
             case "--postgres-runs": postgresRuns = Int(value) ?? postgresRuns
+            case "--serve-bundles": serveBundles = Int(value) ?? serveBundles
             case "--only": only = value
             default: throw BenchError("unknown option \(flag)")
             }

@@ -21,15 +21,19 @@ struct Audit: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let config = try global.loadConfig().selecting(environment: environmentName)
-            try await recordingRun(.audit, config: config) { record in
+            try await announcedRun(.audit, config: config) { record, run in
                 let report = try AuditOperation(config: config, environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
                     .run(deep: deep)
                 for warning in report.warnings { warn(warning) }
-                if !report.passed { record.message = "audit failed: \(report.problems.first ?? "a bundle failed")" }
+                if !report.passed {
+                    record.message = "audit failed: \(report.problems.first ?? "a bundle failed")"
+                    let failing = report.bundles.filter { !$0.problems.isEmpty }.map { "\($0.id): \($0.problems.joined(separator: "; "))" }
+                    run.failed(message: "audit of \(report.environment) failed: " + (report.problems + failing).joined(separator: "; "))
+                }
                 if global.json {
                     try printJSON([
                         "environment": report.environment, "deep": report.deep, "passed": report.passed, "journal_events": report.journalEvents,
-                        "problems": report.problems, "warnings": report.warnings,
+                        "problems": report.problems, "warnings": report.warnings + run.warnings,
                         "bundles": report.bundles.map { ["id": $0.id, "created_at": $0.createdAt as Any, "problems": $0.problems] },
                     ])
                 } else {

@@ -27,7 +27,7 @@ struct List: AsyncParsableCommand {
             if bundles.isEmpty { say("no bundles yet; take one with `coffer snapshot`") }
             for bundle in bundles {
                 let label = bundle.label.map { "  \"\($0)\"" } ?? ""
-                say("\(bundle.id)  \(bundle.artifacts.joined(separator: ","))  \(formatBytes(bundle.plainBytes)) -> \(formatBytes(bundle.storedBytes))\(label)")
+                say("\(bundle.id)  \(bundle.artifacts.joined(separator: ","))  \(ByteCount.format(bundle.plainBytes)) -> \(ByteCount.format(bundle.storedBytes))\(label)")
             }
         }
     }

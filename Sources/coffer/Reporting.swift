@@ -18,6 +18,7 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
         throw error
     } catch {
         let (category, message) = classify(error)
+        LogTail.shared.append("coffer: error: \(message)")
         FileHandle.standardError.write(Data("coffer: error: \(message)\n".utf8))
         throw ExitCode(category.rawValue)
     }
@@ -70,6 +71,7 @@ func printJSON(_ value: Any) throws {
 
 /// Human output on standard output.
 func say(_ line: String) {
+    LogTail.shared.append(line)
     print(line)
 }
 

@@ -57,8 +57,9 @@ struct Restore: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
+            let config = try global.loadConfig()
             var operation = RestoreOperation(
-                config: try global.loadConfig(), environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
+                config: config, environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
             operation.inPlace = inPlace
             operation.allowOlder = allowOlder
             let selected = only.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty }
@@ -94,12 +95,14 @@ struct Restore: AsyncParsableCommand {
                 throw failure
             }
             for warning in result.warnings { warn(warning) }
+            let notifyWarnings =
+                dryRun ? [] : announce(config, .restoreDone, message: "restored bundle \(result.bundle) into \(result.committed.joined(separator: ", "))", bundle: result.bundle, restoreID: result.restoreID)
             if global.json {
                 try printJSON([
                     "bundle": result.bundle, "restore_id": result.restoreID as Any, "dry_run": dryRun, "committed": result.committed,
                     "state": dryRun ? "dry-run" : "committed",
                     "targets": dryRun ? [] : result.plan.filter { $0.skipped == nil }.map { ["name": $0.artifact, "target": $0.target, "holds": "bundle"] },
-                    "warnings": result.warnings,
+                    "warnings": result.warnings + notifyWarnings,
                     "plan": result.plan.map { ["artifact": $0.artifact, "kind": $0.kind.rawValue, "target": $0.target, "plain_bytes": $0.plainBytes, "skipped": $0.skipped as Any] },
                 ])
                 return
@@ -132,7 +135,7 @@ func printPlan(_ plan: [RestorePlanItem], heading: String) {
     say(heading)
     for item in plan {
         let action = item.skipped.map { "not restored: \($0)" } ?? "-> \(item.target)"
-        say("  \(item.artifact) (\(item.kind.rawValue), \(formatBytes(item.plainBytes))) \(action)")
+        say("  \(item.artifact) (\(item.kind.rawValue), \(ByteCount.format(item.plainBytes))) \(action)")
     }
 }
 

@@ -15,7 +15,8 @@ struct Rollback: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let operation = RestoreOperation(config: try global.loadConfig(), environment: ProcessInfo.processInfo.environment, progress: SilentProgress())
+            let config = try global.loadConfig()
+            let operation = RestoreOperation(config: config, environment: ProcessInfo.processInfo.environment, progress: SilentProgress())
             guard let restoreID else {
                 let history = try operation.history()
                 if global.json {
@@ -33,8 +34,11 @@ struct Rollback: AsyncParsableCommand {
                 try printJSON(journalJSON(failure.journal).merging(["error": failure.message]) { $1 })
                 throw failure
             }
+            let notifyWarnings = announce(
+                config, .rollbackDone, message: "rolled back restore \(journal.restoreID): \(journal.targets.map(\.name).joined(separator: ", ")) hold their previous content",
+                bundle: journal.bundle, restoreID: journal.restoreID)
             if global.json {
-                try printJSON(journalJSON(journal))
+                try printJSON(journalJSON(journal).merging(["warnings": notifyWarnings]) { $1 })
             } else {
                 say("rolled back restore \(journal.restoreID): \(journal.targets.map(\.name).joined(separator: ", ")) hold their previous content")
             }

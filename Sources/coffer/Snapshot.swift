@@ -7,7 +7,7 @@ struct Snapshot: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Seal every configured source into one signed, encrypted bundle.",
         discussion: """
-            Needs keys/ENV.age.pub and keys/signing.key. The bundle appears whole or not at all; leftovers of an interrupted snapshot are removed by the next one. The new bundle id is the last line of standard output (with --json: an object with "id"). Holds the repository lock of the environment for the whole run (with --prune too): while another snapshot, prune or key rotation holds it, exits 7 naming who holds it since when, unless --wait gives it time.
+            Needs keys/ENV.age.pub and keys/signing.key. The bundle appears whole or not at all; leftovers of an interrupted snapshot are removed by the next one. The new bundle id is the last line of standard output (with --json: an object with "id"). Holds the repository lock of the environment for the whole run (with --prune too): while another snapshot, prune or key rotation holds it, exits 7 naming who holds it since when, unless --wait gives it time. [[notify]] entries hear of the start (before any work), the success or the failure; a notifier that cannot be reached is a warning, never a failed snapshot.
             """
     )
 
@@ -27,7 +27,7 @@ struct Snapshot: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let config = try global.loadConfig()
-            try await recordingRun(.snapshot, config: config) { record in
+            try await announcedRun(.snapshot, config: config) { record, run in
                 let environment = ProcessInfo.processInfo.environment
                 let keys = KeyStore(directory: config.keysDirectory)
                 let signingKey = try keys.signingKey {
@@ -63,11 +63,12 @@ struct Snapshot: AsyncParsableCommand {
                     }
                 }
                 try lease.release()
+                run.succeeded(message: "sealed " + manifest.artifacts.map { "\($0.name) (\($0.kind.rawValue), \(ByteCount.format($0.plainBytes)))" }.joined(separator: ", "), bundle: manifest.id)
                 if global.json {
                     try printJSON([
                         "id": manifest.id, "environment": manifest.environment, "created_at": manifest.createdAt,
                         "artifacts": manifest.artifacts.map { ["name": $0.name, "kind": $0.kind.rawValue, "plain_bytes": $0.plainBytes, "stored_bytes": $0.header.bytes + $0.payload.bytes] },
-                        "warnings": result.warnings,
+                        "warnings": result.warnings + run.warnings,
                         "deleted": pruned.filter { !$0.keep }.map(\.id),
                         "prune_refused": pruneRefusal?.message as Any,
                     ])
@@ -76,7 +77,7 @@ struct Snapshot: AsyncParsableCommand {
                 }
                 for decision in pruned where !decision.keep { say("  pruned \(decision.id): \(decision.reason)") }
                 for artifact in manifest.artifacts {
-                    say("  \(artifact.name) (\(artifact.kind.rawValue)): \(formatBytes(artifact.plainBytes)) -> \(formatBytes(artifact.header.bytes + artifact.payload.bytes)) sealed")
+                    say("  \(artifact.name) (\(artifact.kind.rawValue)): \(ByteCount.format(artifact.plainBytes)) -> \(ByteCount.format(artifact.header.bytes + artifact.payload.bytes)) sealed")
                 }
                 say(manifest.id)
                 if let pruneRefusal { throw ExitCode(pruneRefusal.category.rawValue) }
@@ -87,5 +88,6 @@ struct Snapshot: AsyncParsableCommand {
 
 /// A warning line on standard error.
 func warn(_ message: String) {
+    LogTail.shared.append("coffer: warning: \(message)")
     FileHandle.standardError.write(Data("coffer: warning: \(message)\n".utf8))
 }

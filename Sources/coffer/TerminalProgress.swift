@@ -38,19 +38,7 @@ final class TerminalProgress: ProgressReporter {
         guard force || now.timeIntervalSince(lastDraw) > 0.2 else { return }
         lastDraw = now
         let seconds = max(now.timeIntervalSince(started), 0.001)
-        let line = "\r\u{1B}[K  \(step)  \(formatBytes(Int64(bytes)))  \(formatBytes(Int64(Double(bytes) / seconds)))/s"
+        let line = "\r\u{1B}[K  \(step)  \(ByteCount.format(Int64(bytes)))  \(ByteCount.format(Int64(Double(bytes) / seconds)))/s"
         FileHandle.standardError.write(Data(line.utf8))
     }
-}
-
-/// `12.3 MB` style sizes.
-func formatBytes(_ count: Int64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"]
-    var value = Double(count)
-    var unit = 0
-    while value >= 1000 && unit < units.count - 1 {
-        value /= 1000
-        unit += 1
-    }
-    return unit == 0 ? "\(count) B" : String(format: "%.1f %@", value, units[unit])
 }

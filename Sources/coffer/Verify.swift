@@ -27,15 +27,20 @@ struct Verify: AsyncParsableCommand {
         try await reportingErrors {
             let config = try global.loadConfig()
             var operation = VerifyOperation(config: config, progress: TerminalProgress())
-            try await recordingRun(.verify, config: config) { record in
+            try await announcedRun(.verify, config: config) { record, run in
                 if restoreTest { operation.restoreTestEnvironment = ProcessInfo.processInfo.environment }
                 let report = try operation.run(reference: bundle, deep: deep || restoreTest)
                 record.bundle = report.id
                 record.message = report.passed ? nil : "bundle \(report.id) failed verification: \(report.artifacts.filter { $0.problem != nil }.map(\.name).joined(separator: ", "))"
+                if !report.passed {
+                    run.failed(
+                        message: "bundle \(report.id) did not verify: " + report.artifacts.compactMap { a in a.problem.map { "\(a.name): \($0)" } }.joined(separator: "; "),
+                        bundle: report.id)
+                }
                 if global.json {
                     try printJSON([
                         "id": report.id, "environment": report.environment, "deep": report.deep, "signer": report.signer,
-                        "passed": report.passed,
+                        "passed": report.passed, "warnings": run.warnings,
                         "artifacts": report.artifacts.map { ["name": $0.name, "kind": $0.kind.rawValue, "ok": $0.problem == nil, "problem": $0.problem as Any, "checked": $0.checked] },
                     ])
                 } else {

@@ -136,6 +136,16 @@ struct ServeTests {
             let audited = try String(contentsOfFile: ws.path("metrics/coffer.prom"), encoding: .utf8)
             #expect(metricValue(audited, "coffer_audit_success{environment=\"production\"}") == 1)
 
+            // The ready alert rules: promtool accepts them, their own unit tests pass, and every metric they name exists.
+            let rules = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/prometheus").standardized.path
+            let checked = try ws.run("promtool", ["check", "rules", rules + "/coffer-alerts.yml"])
+            #expect(checked.status == 0, "\(checked.stdout) \(checked.stderr)")
+            let tested = try ws.run("sh", ["-c", "cd '\(rules)' && promtool test rules coffer-alerts.test.yml"])
+            #expect(tested.status == 0, "\(tested.stdout) \(tested.stderr)")
+            let ruleText = try String(contentsOfFile: rules + "/coffer-alerts.yml", encoding: .utf8)
+            let named = Set(ruleText.matches(of: /coffer_[a-z_]+/).map { String($0.output) })
+            for name in named { #expect(audited.contains("# TYPE \(name) "), "the rules name \(name), which coffer does not export") }
+
             // A stale bundle: status exits 1 and still writes the file.
             #expect(try ws.coffer("status", "--prometheus", "metrics/coffer.prom", environment: ["COFFER_NOW": "2099-01-01T00:00:00Z"]).status == 1)
             let stale = try String(contentsOfFile: ws.path("metrics/coffer.prom"), encoding: .utf8)
