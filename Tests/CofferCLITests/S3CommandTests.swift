@@ -77,6 +77,9 @@ final class CLIFaultProxy {
 
     func control(_ json: String) throws { try json.write(toFile: folder + "/control.json", atomically: true, encoding: .utf8) }
 
+    /// The request log so far, left as it is.
+    var log: String { (try? String(contentsOfFile: folder + "/log", encoding: .utf8)) ?? "" }
+
     /// The request log since the last call, emptied.
     func takeLog() throws -> [String] {
         let text = (try? String(contentsOfFile: folder + "/log", encoding: .utf8)) ?? ""

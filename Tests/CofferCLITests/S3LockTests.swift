@@ -53,37 +53,6 @@ private func bundleCount(_ ws: Workspace, _ env: [String: String]) throws -> Int
     try ws.coffer("list", environment: env).stdout.split(separator: "\n").filter { $0.hasPrefix("20") }.count
 }
 
-/// Tests/Support/fault_proxy.py in front of SeaweedFS.
-private final class LockFaultProxy {
-    let process = Process()
-    let folder = NSTemporaryDirectory() + "coffer-lock-proxy-" + UUID().uuidString
-    private(set) var endpoint = ""
-
-    init(server: S3Server) throws {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3", server.proxyScript, "--upstream", server.endpoint.replacingOccurrences(of: "http://", with: ""),
-            "--control", folder + "/control.json", "--port-file", folder + "/port", "--log", folder + "/log",
-        ]
-        try process.run()
-        for _ in 0..<200 where endpoint.isEmpty {
-            let port = ((try? String(contentsOfFile: folder + "/port", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-            if !port.isEmpty { endpoint = "http://127.0.0.1:\(port)" } else { usleep(50_000) }
-        }
-        try #require(!endpoint.isEmpty, "the fault proxy did not start")
-    }
-
-    func control(_ json: String) throws { try json.write(toFile: folder + "/control.json", atomically: true, encoding: .utf8) }
-    var log: String { (try? String(contentsOfFile: folder + "/log", encoding: .utf8)) ?? "" }
-
-    deinit {
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        try? FileManager.default.removeItem(atPath: folder)
-    }
-}
-
 @Suite("repository lock on S3: leases (real SeaweedFS)", .serialized)
 struct S3LockTests {
     @Test("a second snapshot exits 7 naming the holder; with --wait it runs after; the lease is released after the run")
@@ -201,7 +170,7 @@ struct S3LockTests {
     @Test("the answer to the lease's create is lost: the server is asked, and the lease is recognised as this run's")
     func lostCreateAnswer() throws {
         let server = try S3Server.require()
-        let proxy = try LockFaultProxy(server: server)
+        let proxy = try CLIFaultProxy(server: server)
         try withS3LockProject(endpoint: proxy.endpoint) { ws, server, prefix in
             try proxy.control(#"{"lose_response": ".lease"}"#)
             let result = try ws.coffer("snapshot", environment: server.credentials)
