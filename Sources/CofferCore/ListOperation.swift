@@ -51,7 +51,7 @@ public struct ListOperation {
                     BundleSummary(
                         id: id, createdAt: manifest.createdAt, label: manifest.label, artifacts: manifest.artifacts.map(\.name),
                         plainBytes: manifest.artifacts.reduce(0) { $0 + $1.plainBytes },
-                        storedBytes: manifest.artifacts.reduce(0) { $0 + $1.header.bytes + $1.payload.bytes }))
+                        storedBytes: manifest.storedBytes))
             } catch let error as FormatError {
                 ignored.append(IgnoredBundle(id: id, reason: "not trusted: \(error.message)"))
             } catch let error as StorageError where error.kind == .invalid {

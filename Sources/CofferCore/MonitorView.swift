@@ -24,6 +24,14 @@ public struct MonitorView: Sendable {
         self.runs = runs
     }
 
+    /// One look at the repository with the run log as it is now; `previous`
+    /// supplies the values kept when this look did not reach the repository.
+    public init(config: CofferConfig, look report: StatusReport, previous: MonitorView? = nil, events: [JournalEvent] = []) {
+        self.init(
+            environment: report.environment, latest: report, lastReached: report.reachable ? report : previous?.values, events: events,
+            runs: RunLog(config: config).records())
+    }
+
     /// Whether the newest look reached the repository.
     public var up: Bool { latest.reachable }
 
@@ -68,15 +76,13 @@ public enum MonitorRefresh {
         {
             events = (try? recentEvents(Journal(repository: repository, environment: name), trusted: trusted, count: eventCount)) ?? events
         }
-        let runs = RunLog(state: StateDirectory(config: config), environment: name).records()
-        return MonitorView(
-            environment: name, latest: report, lastReached: report.reachable ? report : previous?.values, events: events, runs: runs)
+        return MonitorView(config: config, look: report, previous: previous, events: events)
     }
 
     /// The same view with the run log read again: what a scrape costs (one local file).
     public static func withCurrentRuns(_ view: MonitorView, config: CofferConfig) -> MonitorView {
         var copy = view
-        copy.runs = RunLog(state: StateDirectory(config: config), environment: view.environment).records()
+        copy.runs = RunLog(config: config).records()
         return copy
     }
 

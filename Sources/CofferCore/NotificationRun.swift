@@ -2,6 +2,15 @@
 public enum NotifiedCommand: Sendable {
     case snapshot, verify, audit
 
+    /// The run log's name for the same command.
+    public var runKind: RunRecord.Kind {
+        switch self {
+        case .snapshot: return .snapshot
+        case .verify: return .verify
+        case .audit: return .audit
+        }
+    }
+
     var failure: NotificationEventKind {
         switch self {
         case .snapshot: return .snapshotFailed

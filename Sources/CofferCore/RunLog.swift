@@ -68,6 +68,11 @@ public struct RunLog: Sendable {
         self.environment = environment
     }
 
+    /// The run log of the config's environment.
+    public init(config: CofferConfig) {
+        self.init(state: StateDirectory(config: config), environment: config.environment.rawValue)
+    }
+
     /// The runs recorded, oldest first; empty when there are none.
     public func records() -> [RunRecord] {
         Self.parse((try? FileSystem.readFile(path, limit: 64 << 20)) ?? [])

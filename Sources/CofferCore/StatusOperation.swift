@@ -43,7 +43,7 @@ public struct StatusReport: Sendable {
         init(_ manifest: Manifest) {
             id = manifest.id
             createdAt = Clock.parse(manifest.createdAt) ?? Date(timeIntervalSince1970: 0)
-            storedBytes = manifest.artifacts.reduce(0) { $0 + $1.header.bytes + $1.payload.bytes }
+            storedBytes = manifest.storedBytes
             sources = manifest.artifacts.map(\.name)
         }
     }

@@ -62,6 +62,9 @@ public struct ArtifactEntry: Codable, Equatable, Sendable {
         self.stats = stats
     }
 
+    /// Bytes in the repository: the header and payload objects.
+    public var storedBytes: Int64 { header.bytes + payload.bytes }
+
     /// The header object's path, relative to the bundle.
     public var headerPath: String { headerObject ?? path + "-header" }
 
@@ -100,6 +103,9 @@ public struct Manifest: Codable, Equatable, Sendable {
     /// SHA-256 of the previous manifest of the same environment, or nil for the first.
     public var previous: String?
     public var artifacts: [ArtifactEntry]
+
+    /// Bytes the bundle takes in the repository, manifest aside.
+    public var storedBytes: Int64 { artifacts.reduce(0) { $0 + $1.storedBytes } }
     /// Set by key rotation: SHA-256 of the bundle's manifest as first written,
     /// the digest the next bundle's `previous` names.
     public var original: String?

@@ -63,7 +63,7 @@ actor MonitorCache {
     }
 
     private func stamp() -> (size: Int64, modified: Int64)? {
-        let log = RunLog(state: StateDirectory(config: config), environment: config.environment.rawValue)
+        let log = RunLog(config: config)
         return (try? FileSystem.status(of: log.path)).flatMap { $0 }.map { ($0.size, $0.modifiedNanoseconds) }
     }
 }

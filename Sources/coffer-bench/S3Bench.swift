@@ -6,13 +6,8 @@ extension Bench {
     /// median of the runs: the S3 target is 1.15x the local time and 96 MiB peak RSS.
     /// The local repository sits on the same disk as SeaweedFS's data.
     static func benchmarkS3Snapshot(_ options: Options, dir: String, report: inout Report) throws {
-        let env = ProcessInfo.processInfo.environment
-        guard let endpoint = env["COFFER_TEST_S3_ENDPOINT"], let bucket = env["COFFER_TEST_S3_BUCKET"],
-            let accessKey = env["COFFER_TEST_S3_ACCESS_KEY"], let secretKey = env["COFFER_TEST_S3_SECRET_KEY"],
-            let dataDirectory = env["COFFER_TEST_S3_DATA"]
-        else {
-            throw BenchError("the S3 benchmark needs the SeaweedFS server of scripts/with-test-servers.sh (run `make bench`)")
-        }
+        let server = try BenchS3Server(for: "S3")
+        let (endpoint, bucket, dataDirectory) = (server.endpoint, server.bucket, server.dataDirectory)
         let project = dir + "/s3-project"
         try FileManager.default.createDirectory(atPath: project + "/data", withIntermediateDirectories: true)
         let localRepository = dataDirectory + "/../bench-local-repository"
@@ -34,7 +29,7 @@ extension Bench {
         try config(localRepository).write(toFile: project + "/local.toml", atomically: true, encoding: .utf8)
         try config("s3://\(bucket)/bench-\(getpid())").write(toFile: project + "/s3.toml", atomically: true, encoding: .utf8)
         let local = ["COFFER_CONFIG": project + "/local.toml"]
-        let s3 = ["COFFER_CONFIG": project + "/s3.toml", "AWS_ACCESS_KEY_ID": accessKey, "AWS_SECRET_ACCESS_KEY": secretKey]
+        let s3 = ["COFFER_CONFIG": project + "/s3.toml"].merging(server.credentials) { $1 }
         try check(measureChild(options.coffer, ["keys", "init"], environment: local).status, "coffer keys init")
         let database = project + "/data/big.db"
         try makeSQLiteDatabase(database, megabytes: options.s3MB)

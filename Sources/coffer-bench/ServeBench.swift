@@ -10,17 +10,12 @@ extension Bench {
     /// `/metrics` under wrk with 4 connections (target p99 < 20 ms), the storage
     /// requests those scrapes caused (target 0), and serve's idle RSS (target <= 32 MiB).
     static func benchmarkServe(_ options: Options, dir: String, report: inout Report) throws {
-        let env = ProcessInfo.processInfo.environment
-        guard let endpoint = env["COFFER_TEST_S3_ENDPOINT"], let bucket = env["COFFER_TEST_S3_BUCKET"],
-            let accessKey = env["COFFER_TEST_S3_ACCESS_KEY"], let secretKey = env["COFFER_TEST_S3_SECRET_KEY"],
-            let proxyScript = env["COFFER_TEST_S3_PROXY"]
-        else {
-            throw BenchError("the serve benchmark needs the SeaweedFS server of scripts/with-test-servers.sh (run `make bench`)")
-        }
+        let server = try BenchS3Server(for: "serve")
+        let (endpoint, bucket, credentials) = (server.endpoint, server.bucket, server.credentials)
         let project = dir + "/serve-project"
         try FileManager.default.createDirectory(atPath: project, withIntermediateDirectories: true)
         try check(run("sqlite3", [project + "/app.db", "CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(2000));"]), "sqlite3")
-        let proxy = try BenchProxy(script: proxyScript, upstream: endpoint, folder: dir + "/proxy")
+        let proxy = try BenchProxy(script: server.proxyScript, upstream: endpoint, folder: dir + "/proxy")
         defer { proxy.stop() }
         func config(_ s3Endpoint: String) -> String {
             """
@@ -40,7 +35,6 @@ extension Bench {
         try config(endpoint).replacingOccurrences(of: "s3://\(bucket)/bench-serve-\(getpid())", with: project + "/local-repository")
             .write(toFile: project + "/local.toml", atomically: true, encoding: .utf8)
         try config(proxy.endpoint).write(toFile: project + "/proxied.toml", atomically: true, encoding: .utf8)
-        let credentials = ["AWS_ACCESS_KEY_ID": accessKey, "AWS_SECRET_ACCESS_KEY": secretKey]
         let local = credentials.merging(["COFFER_CONFIG": project + "/local.toml"]) { $1 }
         try check(measureChild(options.coffer, ["keys", "init"], environment: local).status, "coffer keys init")
 
@@ -64,7 +58,7 @@ extension Bench {
         let serve = Process()
         serve.executableURL = URL(fileURLWithPath: options.coffer)
         serve.arguments = ["--config", project + "/proxied.toml", "serve", "--listen", "127.0.0.1:\(port)", "--refresh", "300"]
-        serve.environment = env.merging(credentials) { $1 }
+        serve.environment = ProcessInfo.processInfo.environment.merging(credentials) { $1 }
         serve.standardOutput = FileHandle.nullDevice
         serve.standardError = FileHandle.nullDevice
         let lookStarted = Date()

@@ -13,13 +13,7 @@ func announced<T>(_ config: CofferConfig, _ command: NotifiedCommand, _ body: (N
 func announcedRun<T>(
     _ command: NotifiedCommand, config: CofferConfig, _ body: (inout RunRecord, NotificationRun) throws -> T
 ) async throws -> T {
-    let kind: RunRecord.Kind
-    switch command {
-    case .snapshot: kind = .snapshot
-    case .verify: kind = .verify
-    case .audit: kind = .audit
-    }
-    return try await recordingRun(kind, config: config) { record in
+    try await recordingRun(command.runKind, config: config) { record in
         try announced(config, command) { run in try body(&record, run) }
     }
 }

@@ -20,7 +20,7 @@ func recordingRun<T>(
         record.outcome = outcome
         record.message = message
         do {
-            try RunLog(state: StateDirectory(config: config), environment: config.environment.rawValue).append(record)
+            try RunLog(config: config).append(record)
         } catch {
             warn("the run was not recorded in the run log: \(classify(error).1)")
         }

@@ -40,7 +40,7 @@ struct Snapshot: AsyncParsableCommand {
                 for warning in result.warnings { warn(warning) }
                 let manifest = result.manifest
                 record.bundle = manifest.id
-                record.bytes = manifest.artifacts.reduce(0) { $0 + $1.header.bytes + $1.payload.bytes }
+                record.bytes = manifest.storedBytes
                 record.sources = manifest.artifacts.map(\.name)
                 // The bundle exists now: a prune that refuses still lets its id be printed, then fails.
                 var pruned: [PruneDecision] = []
@@ -67,7 +67,7 @@ struct Snapshot: AsyncParsableCommand {
                 if global.json {
                     try printJSON([
                         "id": manifest.id, "environment": manifest.environment, "created_at": manifest.createdAt,
-                        "artifacts": manifest.artifacts.map { ["name": $0.name, "kind": $0.kind.rawValue, "plain_bytes": $0.plainBytes, "stored_bytes": $0.header.bytes + $0.payload.bytes] },
+                        "artifacts": manifest.artifacts.map { ["name": $0.name, "kind": $0.kind.rawValue, "plain_bytes": $0.plainBytes, "stored_bytes": $0.storedBytes] },
                         "warnings": result.warnings + run.warnings,
                         "deleted": pruned.filter { !$0.keep }.map(\.id),
                         "prune_refused": pruneRefusal?.message as Any,
@@ -77,7 +77,7 @@ struct Snapshot: AsyncParsableCommand {
                 }
                 for decision in pruned where !decision.keep { say("  pruned \(decision.id): \(decision.reason)") }
                 for artifact in manifest.artifacts {
-                    say("  \(artifact.name) (\(artifact.kind.rawValue)): \(ByteCount.format(artifact.plainBytes)) -> \(ByteCount.format(artifact.header.bytes + artifact.payload.bytes)) sealed")
+                    say("  \(artifact.name) (\(artifact.kind.rawValue)): \(ByteCount.format(artifact.plainBytes)) -> \(ByteCount.format(artifact.storedBytes)) sealed")
                 }
                 say(manifest.id)
                 if let pruneRefusal { throw ExitCode(pruneRefusal.category.rawValue) }

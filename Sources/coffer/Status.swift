@@ -50,8 +50,7 @@ struct Status: AsyncParsableCommand {
 
 /// The metrics of `report` and the run log, written whole or not at all, readable by the collector's user.
 func writeMetrics(_ report: StatusReport, config: CofferConfig, to path: String) throws {
-    let runs = RunLog(state: StateDirectory(config: config), environment: config.environment.rawValue).records()
-    let view = MonitorView(environment: report.environment, latest: report, lastReached: report.reachable ? report : nil, events: [], runs: runs)
+    let view = MonitorView(config: config, look: report)
     let file = try AtomicFile(creating: FileSystem.absolute(path), permissions: 0o644)
     try file.write(Array(PrometheusMetrics.render([view]).utf8))
     try file.commit()
