@@ -81,13 +81,11 @@ public struct SnapshotOperation {
             var artifacts: [ArtifactEntry] = []
             try StateDirectory(config: config).withScratch { scratch in
                 for source in sources {
-                    // Test-only: a snapshot long enough to be interrupted (serve's shutdown, lock tests).
-                    if environment["COFFER_FAULT"] == "snapshot-slow" { Thread.sleep(forTimeInterval: 2) }
                     let (artifact, notes) = try seal(source, recipients: recipients, writer: writer, scratch: scratch)
                     artifacts.append(artifact)
                     warnings += notes
                     if environment["COFFER_FAULT"] == "snapshot-after-artifact" { ProcessIdentity.crashForTesting() }
-                    // A slow source, for the lock tests: `snapshot-pause-SECONDS` sleeps after each artifact.
+                    // A slow source, for the lock and serve tests: `snapshot-pause-SECONDS` sleeps after each artifact.
                     if let fault = environment["COFFER_FAULT"], fault.hasPrefix("snapshot-pause-"), let seconds = Double(fault.dropFirst(15)) {
                         Thread.sleep(forTimeInterval: seconds)
                     }

@@ -32,7 +32,7 @@ struct ServeTests {
 
     @Test func snapshotJobRunsOneAtATimeAndIsVerified() throws {
         try withProductionApp { ws in
-            let serve = try ServeProcess(ws, environment: tokens.merging(["COFFER_FAULT": "snapshot-slow"]) { $1 })
+            let serve = try ServeProcess(ws, environment: tokens.merging(["COFFER_FAULT": "snapshot-pause-2"]) { $1 })
             let started = try serve.request("/snapshot", method: "POST", token: admin)
             #expect(started.status == 202)
             let id = try #require(started.json["job"] as? String)
@@ -68,14 +68,14 @@ struct ServeTests {
 
     @Test func sigtermLetsTheRunningSnapshotFinish() throws {
         try withProductionApp { ws in
-            let serve = try ServeProcess(ws, environment: ["COFFER_FAULT": "snapshot-slow"])
+            let serve = try ServeProcess(ws, environment: ["COFFER_FAULT": "snapshot-pause-2"])
             #expect(try serve.request("/snapshot", method: "POST").status == 202)
             usleep(300_000)
             let before = try ws.coffer("list", "--json").stdout
             let clock = ContinuousClock()
             let start = clock.now
             #expect(serve.terminate(seconds: 60) == 0)
-            // It waited for the job: the slow snapshot takes 2 s per source.
+            // It waited for the job: the paused snapshot takes 2 s per source.
             #expect(clock.now - start > .milliseconds(1000))
             let after = try ws.coffer("list", "--json").stdout
             #expect(after != before, "the running snapshot was cut short")
