@@ -66,15 +66,7 @@ struct NotificationStateStore: Sendable {
         try FileSystem.createDirectory(FileSystem.directoryName(of: folder), permissions: 0o700)
         try FileSystem.setPermissions(FileSystem.directoryName(of: folder), 0o700)
         try FileSystem.createDirectory(folder, permissions: 0o700)
-        var lock: LockFile?
-        for attempt in 0...Int(wait * 50) {
-            if let taken = try LockFile(path: path + ".lock") {
-                lock = taken
-                break
-            }
-            if attempt < Int(wait * 50) { usleep(20_000) }
-        }
-        guard let lock else { return nil }
+        guard let lock = try LockFile.waiting(path: path + ".lock", seconds: wait) else { return nil }
         defer { lock.release() }
         var state = load()
         let result = try body(&state)
