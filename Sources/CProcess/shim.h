@@ -1,5 +1,19 @@
 // prctl(2) is variadic, which Swift cannot call: one fixed-argument wrapper per use.
 #include <sys/prctl.h>
+// renameat2(2) and RENAME_EXCHANGE are not exported by Swift's Glibc module: the system call, wrapped once.
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static inline int coffer_set_dumpable(int dumpable) { return prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0); }
 static inline int coffer_get_dumpable(void) { return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0); }
+
+/// Swaps two names atomically (both must exist, on one file system; they may be of different types).
+/// Returns 0, or -1 with errno set (EINVAL where the file system cannot exchange).
+static inline int coffer_rename_exchange(const char *first, const char *second) {
+    return (int)syscall(SYS_renameat2, AT_FDCWD, first, AT_FDCWD, second, 1 << 1 /* RENAME_EXCHANGE, linux/fs.h */);
+}
+
+/// Flushes every dirty file and folder of the file system holding `fd` (syncfs(2), also not exported):
+/// one call instead of an fsync per restored file.
+static inline int coffer_syncfs(int fd) { return (int)syscall(SYS_syncfs, fd); }

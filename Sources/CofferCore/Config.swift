@@ -30,6 +30,8 @@ public struct CofferConfig: Sendable {
     public var postgres: [URLSource]
     public var redis: [RedisSettings]
     public var env: EnvSource?
+    /// `[[files]]`: files and folders, each sealed as a tar artifact.
+    public var files: [FilesSettings] = []
     public var s3: S3Settings?
     public var hooks = Hooks()
     /// `[schedule]`: when and how `coffer schedule` runs the snapshot unattended.
@@ -112,6 +114,13 @@ public struct CofferConfig: Sendable {
         public var file: String?
         /// Where restore writes the variables.
         public var restoreTo: String?
+    }
+
+    /// A `[[files]]` entry: one file or one folder, backed up as a tar and restored whole.
+    public struct FilesSettings: Sendable {
+        public var name: String
+        /// The file or folder (absolute; relative in the config to its folder).
+        public var path: String
     }
 
     public struct S3Settings: Sendable {

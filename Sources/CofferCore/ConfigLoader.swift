@@ -34,7 +34,7 @@ public enum ConfigLoader {
         }
         let base = FileSystem.directoryName(of: path)
         var reader = TableReader(table: table, context: path, section: nil, lines: text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
-        try reader.allowOnly(["environment", "repository", "keys", "retention", "sqlite", "postgres", "redis", "env", "s3", "hooks", "serve", "schedule", "notify"])
+        try reader.allowOnly(["environment", "repository", "keys", "retention", "sqlite", "postgres", "redis", "env", "files", "s3", "hooks", "serve", "schedule", "notify"])
 
         let environmentName = try reader.string("environment") ?? "development"
         guard let environment = EnvironmentKind(rawValue: environmentName) else {
@@ -91,6 +91,13 @@ public enum ConfigLoader {
                 restoreTo: try section.string("restore_to").map { FileSystem.absolute($0, relativeTo: base) })
         }
 
+        var files: [CofferConfig.FilesSettings] = []
+        for var entry in try reader.tableArray("files") {
+            try entry.allowOnly(["name", "path"])
+            let name = try claim(try entry.requiredString("name"), entry)
+            files.append(.init(name: name, path: FileSystem.absolute(try entry.requiredString("path"), relativeTo: base)))
+        }
+
         var s3: CofferConfig.S3Settings? = nil
         if var section = try reader.table("s3") {
             try section.allowOnly(["endpoint", "region", "access_key_env", "secret_key_env", "session_token_env", "path_style"])
@@ -134,7 +141,7 @@ public enum ConfigLoader {
 
         return CofferConfig(
             path: path, environment: environment, repository: repository, keysDirectory: keys, retention: retention,
-            sqlite: sqlite, postgres: postgres, redis: redis, env: env, s3: s3, hooks: hooks, schedule: schedule, serve: serve, notify: notify)
+            sqlite: sqlite, postgres: postgres, redis: redis, env: env, files: files, s3: s3, hooks: hooks, schedule: schedule, serve: serve, notify: notify)
     }
 
     static func parseSchedule(_ section: TableReader, base: String) throws -> CofferConfig.Schedule {

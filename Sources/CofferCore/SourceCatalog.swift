@@ -3,7 +3,8 @@ import CofferSources
 
 /// The configured sources, as snapshot sources and restore targets.
 public enum SourceCatalog {
-    /// Every configured source, in config order (SQLite, PostgreSQL, Redis, then env).
+    /// Every configured source, in config order (SQLite, PostgreSQL, Redis, env, then
+    /// `[[files]]`): artifacts appear in the manifest, and targets commit, in this order.
     /// `databases` sends PostgreSQL sources' restores to other databases (`--to NAME=DB`);
     /// `inPlace` restores them inside one transaction instead of through a staging database.
     public static func sources(
@@ -24,8 +25,9 @@ public enum SourceCatalog {
         if let env = config.env {
             sources.append(EnvSource(include: env.include, pattern: env.pattern, file: env.file, restoreTo: env.restoreTo ?? env.file, environment: environment))
         }
+        sources += config.files.map { FilesSource(name: $0.name, path: $0.path, fault: environment["COFFER_FAULT"]) }
         guard !sources.isEmpty else {
-            throw CofferError(.config, "\(config.path) configures nothing to back up; add a [[sqlite]], [[postgres]], [[redis]] or an [env] section")
+            throw CofferError(.config, "\(config.path) configures nothing to back up; add a [[sqlite]], [[postgres]], [[redis]], [[files]] or an [env] section")
         }
         return sources
     }

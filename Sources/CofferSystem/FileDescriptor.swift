@@ -114,6 +114,13 @@ public struct FileDescriptor: ~Copyable {
         try retryingOnInterrupt("fchmod", path: path) { fchmod(raw, mode_t(permissions)) }
     }
 
+    /// Sets the open file's modification time (`futimens`), as an archive
+    /// recorded it; the access time is left as it is.
+    public func setModificationTime(nanoseconds: Int64) throws {
+        var times = [FileSystem.leaveAccessTime, FileSystem.timespecOf(nanoseconds)]
+        try retryingOnInterrupt("futimens", path: path) { futimens(raw, &times) }
+    }
+
     /// Gives the open file to `user` and `group` (`fchown`). Returns false,
     /// changing nothing, when the process may not: it is neither root nor the
     /// file's owner, or the owner but not a member of `group` (`EPERM`).
@@ -154,6 +161,10 @@ public struct FileStatus: Sendable {
     public let kind: FileKind
     /// Last modification, nanoseconds since 1970: with `size`, tells a cache that a file changed.
     public let modifiedNanoseconds: Int64
+    /// The device and inode: together they name the file itself, whatever names it has
+    /// (so a target can tell which content a path holds after renames).
+    public let device: UInt64
+    public let inode: UInt64
 
     init(_ info: stat) {
         modifiedNanoseconds = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
@@ -164,6 +175,8 @@ public struct FileStatus: Sendable {
         isDirectory = kind == .directory
         owner = UInt32(info.st_uid)
         group = UInt32(info.st_gid)
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
     }
 }
 
