@@ -83,10 +83,34 @@ struct ConfigTests {
         ("[[sqlite]]\nname = \"a\"\npath = \"a.db\"\n[[redis]]\nname = \"a\"", "used by two"),
         ("[[sqlite]]\nname = \"a\"", "path"),
         ("repository = \"s3://bucket/x\"", "[s3]"),
+        ("[[files]]\npath = \"uploads\"", "[files #1] name is required"),
+        ("[[files]]\nname = \"uploads\"", "[files #1] path is required"),
+        ("[[sqlite]]\nname = \"u\"\npath = \"a.db\"\n[[files]]\nname = \"u\"\npath = \"uploads\"", "used by two"),
+        ("[[files]]\nname = \"uploads\"\npath = \"uploads\"\nfollow = true", "[files #1] follow is not a known setting"),
+        ("[[files]]\nname = \"Up\"\npath = \"uploads\"", "lowercase"),
     ])
     func badSettings(_ text: String, _ named: String) {
         let message = configError(text)
         #expect(message?.contains(named) == true, "\(message ?? "accepted")")
+    }
+
+    @Test("[[files]] entries: name and path, the path made absolute against the config's folder, in config order")
+    func files() throws {
+        let config = try parse(
+            """
+            [[files]]
+            name = "uploads"
+            path = "data/uploads"
+
+            [[files]]
+            name = "tls"
+            path = "/etc/ssl/private/app.pem"
+            """)
+        #expect(config.files.map(\.name) == ["uploads", "tls"])
+        #expect(config.files.map(\.path) == ["/srv/app/data/uploads", "/etc/ssl/private/app.pem"])
+        let sources = try SourceCatalog.sources(config, environment: [:])
+        #expect(sources.map(\.name) == ["uploads", "tls"])
+        #expect(sources.allSatisfy { $0.kind == .file && $0.fileExtension == "tar" })
     }
 
     @Test("semantic errors point at the line of the bad key")
