@@ -33,7 +33,7 @@ let package = Package(
         .systemLibrary(name: "CPq", pkgConfig: "libpq"),                                                 // CofferSources (PostgreSQL; Debian libpq-dev)
 
         .systemLibrary(name: "CMalloc"),                                                                  // CofferSystem (glibc's mallopt)
-        .systemLibrary(name: "CProcess"),                                                                 // CofferSystem (prctl)
+        .systemLibrary(name: "CProcess"),                                                                 // CofferSystem (prctl, renameat2, syncfs)
 
         .target(name: "CofferSystem", dependencies: ["CMalloc", "CProcess"], swiftSettings: strict),
         .target(name: "CofferCrypto", dependencies: ["CSodium", "CofferSystem"], swiftSettings: strict),
