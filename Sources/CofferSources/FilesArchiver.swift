@@ -105,6 +105,7 @@ struct FilesArchiver {
             notes.append(
                 "\(name): \(changedCount) file\(changedCount == 1 ? "" : "s") changed while \(changedCount == 1 ? "it was" : "they were") read, so the bundle may hold \(changedCount == 1 ? "it" : "them") half old, half new: \(shown) (listed under changed_while_read in the manifest); stop the writer or snapshot again")
         }
+        if reread > 0 { source["files_read_again"] = .int(Int64(reread)) }
         if records.count < files {
             notes.append("\(name): \(files) files; the manifest lists the size and SHA-256 of the first \(records.count) only (the totals cover all)")
         }
@@ -147,7 +148,7 @@ struct FilesArchiver {
                     before = try file.status()
                     reread += 1
                 }
-                content = try readWhole(file, path: full, limit: before.size)
+                content = try readWhole(file, path: full, limit: before.size, attempt: attempt)
                 let after = try file.status()
                 stable = Int64(content.count) == before.size && after.size == before.size && after.modifiedNanoseconds == before.modifiedNanoseconds
                 if stable { break }
@@ -179,7 +180,7 @@ struct FilesArchiver {
                     let part = UnsafeRawBufferPointer(rebasing: buffer[..<n])
                     hasher.update(part)
                     try out(part)
-                    if got == 0 { try injectFault(full) }
+                    if got == 0 { try injectFault(full, attempt: 1) }
                     got += Int64(n)
                 }
             }
@@ -205,14 +206,14 @@ struct FilesArchiver {
     }
 
     /// Up to `limit + 1` bytes (one more tells that the file grew).
-    private func readWhole(_ file: borrowing FileDescriptor, path: String, limit: Int64) throws -> [UInt8] {
+    private func readWhole(_ file: borrowing FileDescriptor, path: String, limit: Int64, attempt: Int) throws -> [UInt8] {
         var content = [UInt8](repeating: 0, count: Int(limit) + 1)
         var filled = 0
         while filled < content.count {
             let want = min(64 << 10, content.count - filled)
             let n = try content.withUnsafeMutableBytes { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[filled..<(filled + want)])) }
             if n == 0 { break }
-            if filled == 0 { try injectFault(path) }
+            if filled == 0 { try injectFault(path, attempt: attempt) }
             filled += n
         }
         content.removeLast(content.count - filled)
@@ -221,18 +222,25 @@ struct FilesArchiver {
 
     /// `COFFER_FAULT=files-change-during-read` appends to each file after its
     /// first chunk was read (every attempt, as a file being written all the
-    /// time); `files-shrink-during-read` cuts it to half its size instead.
-    private func injectFault(_ path: String) throws {
+    /// time); `files-change-once-during-read` only on the first attempt (a
+    /// write that ends); `files-shrink-during-read` cuts it to half its size.
+    private func injectFault(_ path: String, attempt: Int) throws {
         switch fault {
         case "files-change-during-read":
-            var appended = try FileDescriptor(opening: path, .append(permissions: 0o600))
-            try appended.write(Array("written meanwhile\n".utf8))
-            try appended.close()
+            try append(to: path)
+        case "files-change-once-during-read" where attempt == 1:
+            try append(to: path)
         case "files-shrink-during-read":
             let size = try FileSystem.status(of: path)?.size ?? 0
             _ = truncate(path, off_t(size / 2))
         default:
             break
         }
+    }
+
+    private func append(to path: String) throws {
+        var appended = try FileDescriptor(opening: path, .append(permissions: 0o600))
+        try appended.write(Array("written meanwhile\n".utf8))
+        try appended.close()
     }
 }

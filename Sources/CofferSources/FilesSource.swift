@@ -86,6 +86,13 @@ public struct FilesSource: SnapshotSource, RestoreTarget {
             throw error
         }
         var notes: [String] = []
+        // Files are made by the restoring user; an application running as the old owner may not write them.
+        if let current = try FileSystem.linkStatus(of: swap.target), let staged = try FileSystem.linkStatus(of: swap.staging),
+            current.owner != staged.owner || current.group != staged.group
+        {
+            notes.append(
+                "\(name): the restored \(path) will belong to user \(staged.owner), group \(staged.group), not \(current.owner), \(current.group) as now; chown it after the restore if the application needs that")
+        }
         if case .array(let changed)? = entry.source["changed_while_read"], !changed.isEmpty {
             let count = entry.source["changed_while_read_count"]?.intValue ?? Int64(changed.count)
             notes.append("\(name): the snapshot read \(count) file\(count == 1 ? "" : "s") while \(count == 1 ? "it" : "they") changed (see changed_while_read in the manifest); \(count == 1 ? "it" : "they") may not be consistent")

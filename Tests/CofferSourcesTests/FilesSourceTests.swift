@@ -281,6 +281,23 @@ struct FilesSourceTests {
         target.discardStage(restoreID: "r8")
     }
 
+    @Test("a small file that changes once while read is read again and stored as it then was, not flagged")
+    func readAgain() throws {
+        let dir = try scratchFolder()
+        defer { try? removeTree(dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/tree", withIntermediateDirectories: true)
+        try Data(repeating: 0x61, count: 100).write(to: URL(fileURLWithPath: dir + "/tree/log"))
+        let (archive, entry, facts) = try snapshot(FilesSource(name: "tree", path: dir + "/tree", fault: "files-change-once-during-read"))
+        #expect(facts.source["changed_while_read"] == nil && facts.notes.isEmpty, "\(facts.notes)")
+        #expect(facts.source["files_read_again"] == .int(1))
+        let size = Int64(100 + "written meanwhile\n".utf8.count)
+        #expect(facts.stats["bytes"] == .int(size))
+        let target = FilesSource(name: "tree", path: dir + "/restored")
+        _ = try stage(target, "r10", entry, archive)
+        try target.commit(restoreID: "r10")
+        #expect(try FileSystem.readFile(dir + "/restored/log") == (try FileSystem.readFile(dir + "/tree/log")))
+    }
+
     @Test("more than 10,000 files: totals cover all, per-file facts the first 10,000, and the facts say so")
     func manyFiles() throws {
         let dir = try scratchFolder()
