@@ -17,3 +17,11 @@ static inline int coffer_rename_exchange(const char *first, const char *second) 
 /// Flushes every dirty file and folder of the file system holding `fd` (syncfs(2), also not exported):
 /// one call instead of an fsync per restored file.
 static inline int coffer_syncfs(int fd) { return (int)syscall(SYS_syncfs, fd); }
+
+// posix_spawn_file_actions_addchdir_np (glibc 2.29) is declared only under
+// _GNU_SOURCE, which Swift's Glibc module is not built with: declared here.
+#include <spawn.h>
+extern int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *__restrict actions, const char *__restrict path);
+static inline int coffer_spawn_add_chdir(posix_spawn_file_actions_t *actions, const char *path) {
+    return posix_spawn_file_actions_addchdir_np(actions, path);
+}

@@ -58,6 +58,45 @@ public struct CofferConfig: Sendable {
         public init() {}
     }
 
+    /// `[drill]`: where restore drills restore to and how they test the result.
+    public var drill = DrillSettings()
+    /// `[targets]`: the recovery objectives drills are judged against.
+    public var targets = RecoveryTargets()
+    /// `[offsite]`: a second repository (another folder, or S3 on the `[s3]` server)
+    /// that `deploy-gate` copies to and `drill --from offsite` restores from.
+    public var offsite: Offsite?
+
+    /// `[drill]`. Scratch targets go to the configured servers unless a drill
+    /// server is named here; Redis gets a throwaway `redis-server` unless `redis_url_env` is set.
+    public struct DrillSettings: Sendable {
+        /// A variable holding the URL of a PostgreSQL server for scratch databases (default: each source's own server).
+        public var postgresURLEnv: String?
+        /// A variable holding the URL of a Redis server to restore into instead of a throwaway one.
+        public var redisURLEnv: String?
+        /// The `redis-server` program for throwaway servers (default: found on PATH).
+        public var redisServer: String?
+        /// How far back `--pick random` looks, in seconds (default 30 days).
+        public var within = 30 * 86_400
+        /// The default smoke command (`/bin/sh -c`), run against the scratch targets.
+        public var smoke: String?
+        /// Seconds the smoke command may take before its process group is killed.
+        public var smokeTimeout = 600
+        /// Days after which the last passing drill is too old (`status` warns, `deploy-gate` fails).
+        public var maxAgeDays = 90
+
+        public init() {}
+    }
+
+    /// `[targets]`: recovery time and recovery point objectives, in seconds.
+    public struct RecoveryTargets: Sendable {
+        public var rto = 4 * 3600
+        public var rpo = 24 * 3600
+    }
+
+    public struct Offsite: Sendable {
+        public var repository: String
+    }
+
     public var serve = ServeSettings()
     /// `[[notify]]`: where run outcomes and problems are announced.
     public var notify: [Notifier] = []

@@ -34,7 +34,10 @@ public enum ConfigLoader {
         }
         let base = FileSystem.directoryName(of: path)
         var reader = TableReader(table: table, context: path, section: nil, lines: text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
-        try reader.allowOnly(["environment", "repository", "keys", "retention", "sqlite", "postgres", "redis", "env", "files", "s3", "hooks", "serve", "schedule", "notify"])
+        try reader.allowOnly([
+            "environment", "repository", "keys", "retention", "sqlite", "postgres", "redis", "env", "files", "s3", "hooks", "serve", "schedule", "notify",
+            "drill", "targets", "offsite",
+        ])
 
         let environmentName = try reader.string("environment") ?? "development"
         guard let environment = EnvironmentKind(rawValue: environmentName) else {
@@ -135,25 +138,48 @@ public enum ConfigLoader {
 
         let notify = try notifiers(reader)
 
+        var drill = CofferConfig.DrillSettings()
+        if var section = try reader.table("drill") {
+            try section.allowOnly(["postgres_url_env", "redis_url_env", "redis_server", "within", "smoke", "smoke_timeout", "max_age_days"])
+            drill.postgresURLEnv = try section.string("postgres_url_env")
+            drill.redisURLEnv = try section.string("redis_url_env")
+            drill.redisServer = try section.string("redis_server").map { FileSystem.absolute($0, relativeTo: base) }
+            drill.within = try duration(section, "within") ?? drill.within
+            drill.smoke = try section.string("smoke")
+            drill.smokeTimeout = try duration(section, "smoke_timeout") ?? drill.smokeTimeout
+            drill.maxAgeDays = try section.int("max_age_days", range: 1...3650) ?? drill.maxAgeDays
+        }
+        var targets = CofferConfig.RecoveryTargets()
+        if var section = try reader.table("targets") {
+            try section.allowOnly(["rto", "rpo"])
+            targets.rto = try duration(section, "rto") ?? targets.rto
+            targets.rpo = try duration(section, "rpo") ?? targets.rpo
+        }
+        var offsite: CofferConfig.Offsite? = nil
+        if var section = try reader.table("offsite") {
+            try section.allowOnly(["repository"])
+            var address = try section.requiredString("repository")
+            if !address.hasPrefix("s3://") { address = FileSystem.absolute(address, relativeTo: base) }
+            guard address != repository else { throw section.error("repository", "is the main repository; an off-site copy must go elsewhere") }
+            if address.hasPrefix("s3://") && s3 == nil {
+                throw section.error("repository", "is \(address) but there is no [s3] section with its endpoint")
+            }
+            offsite = .init(repository: address)
+        }
+
         if repository.hasPrefix("s3://") && s3 == nil {
             throw CofferError(.config, "\(path): repository is \(repository) but there is no [s3] section with its endpoint")
         }
 
         return CofferConfig(
             path: path, environment: environment, repository: repository, keysDirectory: keys, retention: retention,
-            sqlite: sqlite, postgres: postgres, redis: redis, env: env, files: files, s3: s3, hooks: hooks, schedule: schedule, serve: serve, notify: notify)
+            sqlite: sqlite, postgres: postgres, redis: redis, env: env, files: files, s3: s3, hooks: hooks, schedule: schedule,
+            drill: drill, targets: targets, offsite: offsite, serve: serve, notify: notify)
     }
 
     static func parseSchedule(_ section: TableReader, base: String) throws -> CofferConfig.Schedule {
         var schedule = CofferConfig.Schedule()
-        func duration(_ key: String) throws -> Int? {
-            guard let value = section.table[key] else { return nil }
-            if let int = value.int, int >= 0 { return int }
-            guard let text = value.string, let seconds = DurationText.seconds(text) else {
-                throw section.error(key, "must be a duration such as \"10m\", \"90s\" or \"1h\"")
-            }
-            return seconds
-        }
+        func duration(_ key: String) throws -> Int? { try ConfigLoader.duration(section, key) }
         if let calendar = try section.string("on_calendar") {
             guard !calendar.trimmingWhitespace().isEmpty, !calendar.contains("\n") else {
                 throw section.error("on_calendar", "must be one systemd calendar expression, such as \"*-*-* 03:15:00\"")
@@ -181,6 +207,16 @@ public enum ConfigLoader {
         }
         schedule.verify = try section.bool("verify") ?? schedule.verify
         return schedule
+    }
+
+    /// A duration setting: a number of seconds or text such as "10m", "4h", "30d".
+    static func duration(_ section: TableReader, _ key: String) throws -> Int? {
+        guard let value = section.table[key] else { return nil }
+        if let int = value.int, int >= 0 { return int }
+        guard let text = value.string, let seconds = DurationText.seconds(text) else {
+            throw section.error(key, "must be a duration such as \"10m\", \"90s\", \"4h\" or \"30d\"")
+        }
+        return seconds
     }
 
     static func isValidName(_ name: String) -> Bool {

@@ -6,7 +6,7 @@ import Foundation
 /// the only place a snapshot's duration is kept (the manifest has no clock for it).
 public struct RunRecord: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable, CaseIterable {
-        case snapshot, verify, audit, prune, restore, rollback
+        case snapshot, verify, audit, prune, restore, rollback, drill
     }
 
     public enum Outcome: String, Codable, Sendable {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CPq
+import Foundation
 
 /// A PostgreSQL connection string (`postgresql://user:password@host:port/db?...`
 /// or `key=value` pairs), split by libpq itself into its parameters. The
@@ -72,6 +73,17 @@ public struct PostgresAddress: Sendable, CustomStringConvertible {
         var environment: [String: String] = [:]
         for (keyword, value) in parameters { if let variable = variables[keyword] { environment[variable] = value } }
         return environment
+    }
+
+    /// Every parameter as a `postgresql:///DB?host=...&password=...` URL, which
+    /// libpq and most drivers read. It holds the password: only for a child
+    /// program's environment (a drill's smoke command), never for output.
+    public var connectionURL: String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~/")
+        func encoded(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text }
+        let query = parameters.filter { $0.key != "dbname" }.sorted { $0.key < $1.key }.map { "\(encoded($0.key))=\(encoded($0.value))" }
+        return "postgresql:///\(encoded(database))" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
     }
 
     /// Keyword/value pairs for `PQconnectdbParams`.
