@@ -15,6 +15,8 @@ public struct AuditReport: Sendable {
     public var deep: Bool
     public var bundles: [BundleResult]
     public var journalEvents: Int
+    /// Drill reports checked (their signatures; a journal `drill` event whose report is gone is a problem).
+    public var drillReports = 0
     /// Problems of the repository as a whole: chain breaks, missing bundles, journal, retention.
     public var problems: [String]
     /// What the operator should know that is not a failure (the high-water mark could not be kept).
@@ -102,6 +104,17 @@ public struct AuditOperation {
         let present = Set(report.bundles.map(\.id))
         for id in madeOrder where !present.contains(id) && !pruned.contains(id) {
             report.problems.append("bundle \(id) was made (journal) but is gone, and no prune record explains it: deleted outside prune")
+        }
+
+        // Drill reports: each signed by a trusted key, and each one the journal names still there.
+        let drills = DrillReportStore(repository: repository, environment: environmentName)
+        let reports = try drills.all(trusted: trusted)
+        report.drillReports = reports.count
+        report.problems += reports.compactMap(\.problem)
+        let stored = Set(reports.map(\.id))
+        for event in events where event.kind == "drill" {
+            guard case .string(let id)? = event.details["drill"], !stored.contains(id) else { continue }
+            report.problems.append("drill report \(id) is recorded in the journal (event \(event.sequence)) but is gone from \(drills.prefix)/")
         }
 
         // 3. The manifests' own chain: each names the one before it. A missing

@@ -134,6 +134,12 @@ public struct DrillReport: Codable, Sendable, Equatable {
         }
     }
 
+    /// Seconds for people: `0.42 s` under ten seconds, else `3m`, `1h`...
+    public static func text(seconds: Double?) -> String {
+        guard let seconds else { return "not measured" }
+        return seconds < 10 ? String(format: "%.2f s", seconds) : DurationText.format(Int(seconds.rounded()))
+    }
+
     /// The JSON object `--json` prints (the stored report, as a value).
     public var jsonObject: Any {
         (try? JSONSerialization.jsonObject(with: Data(try canonicalBytes()))) ?? [:]

@@ -49,7 +49,7 @@ public struct NotificationEvent: Sendable {
     public var level: Level {
         if resolved { return .info }
         switch kind {
-        case .snapshotFailed, .verifyFailed, .auditFailed, .storageCritical: return .critical
+        case .snapshotFailed, .verifyFailed, .auditFailed, .drillFailed, .storageCritical: return .critical
         case .stale: return .warn
         case .snapshotStarted, .snapshotSucceeded, .restoreDone, .rollbackDone, .test: return .info
         }
@@ -64,6 +64,7 @@ public struct NotificationEvent: Sendable {
         case .snapshotFailed: what = "snapshot FAILED"
         case .verifyFailed: what = "verify FAILED"
         case .auditFailed: what = "audit FAILED"
+        case .drillFailed: what = "restore drill FAILED"
         case .stale: what = resolved ? "backups fresh again" : "backups are stale"
         case .storageCritical: what = resolved ? "storage recovered" : "storage critical"
         case .restoreDone: what = "restore done"

@@ -1,6 +1,6 @@
 /// Which announced command a run is.
 public enum NotifiedCommand: Sendable {
-    case snapshot, verify, audit
+    case snapshot, verify, audit, drill
 
     /// The run log's name for the same command.
     public var runKind: RunRecord.Kind {
@@ -8,6 +8,7 @@ public enum NotifiedCommand: Sendable {
         case .snapshot: return .snapshot
         case .verify: return .verify
         case .audit: return .audit
+        case .drill: return .drill
         }
     }
 
@@ -16,6 +17,7 @@ public enum NotifiedCommand: Sendable {
         case .snapshot: return .snapshotFailed
         case .verify: return .verifyFailed
         case .audit: return .auditFailed
+        case .drill: return .drillFailed
         }
     }
 }

@@ -10,6 +10,8 @@ public enum NotificationEventKind: String, Sendable, CaseIterable, Codable {
     case verifyFailed = "verify-failed"
     /// `coffer audit` failed or could not run.
     case auditFailed = "audit-failed"
+    /// `coffer drill` did not pass (a damaged bundle, a failed check or smoke command, RTO or RPO missed).
+    case drillFailed = "drill-failed"
     /// The newest bundle became older than the freshness limit (sent once, and once when it clears).
     case stale
     /// The repository became unreachable, not writable or too full for the next bundle (sent once, and once when it clears).
@@ -33,7 +35,7 @@ public enum NotifierKind: String, Sendable, CaseIterable {
     public var defaultEvents: Set<NotificationEventKind> {
         switch self {
         case .healthchecks: return [.snapshotStarted, .snapshotSucceeded, .snapshotFailed, .test]
-        case .slack, .discord, .ntfy: return [.snapshotFailed, .verifyFailed, .auditFailed, .stale, .storageCritical, .test]
+        case .slack, .discord, .ntfy: return [.snapshotFailed, .verifyFailed, .auditFailed, .drillFailed, .stale, .storageCritical, .test]
         case .webhook: return Set(NotificationEventKind.allCases)
         }
     }

@@ -6,7 +6,7 @@ import Foundation
 /// the only place a snapshot's duration is kept (the manifest has no clock for it).
 public struct RunRecord: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable, CaseIterable {
-        case snapshot, verify, audit, prune, restore, rollback
+        case snapshot, verify, audit, prune, restore, rollback, drill
         /// `coffer deploy-gate` (before or after deployment; failed when a checklist line failed).
         case deployGate = "deploy-gate"
     }

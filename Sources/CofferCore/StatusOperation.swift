@@ -31,6 +31,11 @@ public struct StatusReport: Sendable {
     public var history: [BundleSummary] = []
     /// When the repository was read.
     public var checkedAt: Date = Date(timeIntervalSince1970: 0)
+    /// The newest trusted drill report, and the newest that passed.
+    public var lastDrill: DrillReport?
+    public var lastPassedDrill: DrillReport?
+    /// The last passing drill's RTO scaled to the newest bundle's size: what a restore of it would take now.
+    public var estimatedRTO: Double?
 
     /// One trusted bundle as the monitoring side needs it.
     public struct BundleSummary: Sendable, Equatable {
@@ -58,6 +63,14 @@ extension StatusReport {
             "newest": newestID as Any, "newest_created_at": newestCreatedAt as Any,
             "newest_age_seconds": newestAge as Any, "freshness_limit_seconds": freshnessLimit,
             "problems": problems, "checked_at": Clock.format(checkedAt),
+            "drill": lastDrill.map { drill in
+                [
+                    "id": drill.id, "bundle": drill.bundle as Any, "passed": drill.passed, "finished_at": drill.finishedAt,
+                    "rto_seconds": drill.rtoSeconds as Any, "rpo_seconds": drill.rpoSeconds as Any,
+                    "last_passed": lastPassedDrill?.id as Any, "last_passed_at": lastPassedDrill?.finishedAt as Any,
+                ] as [String: Any]
+            } as Any,
+            "estimated_rto_seconds": estimatedRTO as Any,
         ]
     }
 }
@@ -103,6 +116,10 @@ public struct StatusOperation {
         let journals = RestoreJournalStore(state: StateDirectory(config: config))
         for journal in (try? journals.all()) ?? [] where journal.state.isInFlight {
             raise(.critical, "restore \(journal.restoreID) was interrupted (\(journal.state.rawValue)); run `coffer restore --recover`")
+        }
+        // A killed drill's scratch databases, servers and files, until the next drill or `drill --cleanup` removes them.
+        for record in DrillScratch(state: StateDirectory(config: config)).leftovers() {
+            raise(.warn, "drill \(record.drill) was interrupted and left \(record.resources.map(\.description).joined(separator: "; ")); run `coffer drill --cleanup`")
         }
         let now = try Clock.now(environment: environment)
         report.checkedAt = now
@@ -152,6 +169,7 @@ public struct StatusOperation {
             }
         }
         report.bundles = ids.count
+        if let problem = assessDrills(&report, repository: repository, now: now) { raise(.warn, problem) }
         guard let newest = ids.last else {
             raise(.critical, "no bundle for \(environmentName) yet; run `coffer snapshot`")
             return report
@@ -159,6 +177,9 @@ public struct StatusOperation {
         do {
             let manifest = try repository.verifiedManifest(environment: environmentName, id: newest, trusted: trusted)
             report.history.append(.init(manifest))
+            if let drill = report.lastPassedDrill, let rto = drill.rtoSeconds, let drilled = drill.plainBytes, drilled > 0 {
+                report.estimatedRTO = rto * Double(manifest.artifacts.reduce(0) { $0 + $1.plainBytes }) / Double(drilled)
+            }
             report.newestID = newest
             report.newestCreatedAt = manifest.createdAt
             if let created = Clock.parse(manifest.createdAt) {
@@ -179,5 +200,18 @@ public struct StatusOperation {
             raise(.critical, "the newest bundle \(newest) is not trusted: \(error)")
         }
         return report
+    }
+
+    /// Fills in the drills; returns a warning when the last one failed or the
+    /// last passing one is too old. No drill yet is shown, not raised.
+    private func assessDrills(_ report: inout StatusReport, repository: Repository, now: Date) -> String? {
+        do {
+            let standing = try DrillStanding(config: config, repository: repository, now: now)
+            report.lastDrill = standing.last
+            report.lastPassedDrill = standing.lastPassed
+            return standing.last == nil ? nil : standing.problem
+        } catch {
+            return "the drill reports cannot be read: \(error)"
+        }
     }
 }

@@ -168,33 +168,40 @@ public struct CopyOperation {
                 results.append((id, false))
                 continue
             }
-            let manifest = try source.verifiedManifest(environment: environment, id: id, trusted: trusted)
-            let (manifestBytes, signature) = try source.manifestBytes(environment: environment, id: id)
-            let writer = try destination.storage.beginBundle(at: BundleLayout.bundlePrefix(environment: environment, id: id))
-            do {
-                for (path, expected) in objectList(manifest) {
-                    var counter = DigestCounter()
-                    try writer.write(path) { sink in
-                        try source.readListedObject(
-                            source.key(environment: environment, id: id, path), declaredBytes: expected.bytes, what: "\(id): \(path)"
-                        ) { chunk in
-                            counter.update(chunk)
-                            try sink(chunk)
-                        }
-                    }
-                    guard counter.digest() == expected else {
-                        throw FormatError(.digest, "\(id): \(path) does not match the manifest (altered, truncated or swapped); not copied")
-                    }
-                }
-                try writer.write(BundleLayout.signatureName) { sink in try (signature ?? []).withUnsafeBytes { try sink($0) } }
-                try writer.write(BundleLayout.manifestName) { sink in try manifestBytes.withUnsafeBytes { try sink($0) } }
-                try writer.commit()
-            } catch {
-                writer.abort()
-                throw error
-            }
+            try copyBundle(try source.verifiedManifest(environment: environment, id: id, trusted: trusted), from: source, to: destination)
             results.append((id, true))
         }
         return results
+    }
+}
+
+/// Copies one bundle whose manifest verified, object by object, each checked
+/// against the manifest's size and SHA-256 on the way (a mismatch names the
+/// object); the copy appears whole, manifest last, or not at all.
+func copyBundle(_ manifest: Manifest, from source: Repository, to destination: Repository) throws {
+    let (environment, id) = (manifest.environment, manifest.id)
+    let (manifestBytes, signature) = try source.manifestBytes(environment: environment, id: id)
+    let writer = try destination.storage.beginBundle(at: BundleLayout.bundlePrefix(environment: environment, id: id))
+    do {
+        for (path, expected) in objectList(manifest) {
+            var counter = DigestCounter()
+            try writer.write(path) { sink in
+                try source.readListedObject(
+                    source.key(environment: environment, id: id, path), declaredBytes: expected.bytes, what: "\(id): \(path)"
+                ) { chunk in
+                    counter.update(chunk)
+                    try sink(chunk)
+                }
+            }
+            guard counter.digest() == expected else {
+                throw FormatError(.digest, "\(id): \(path) does not match the manifest (altered, truncated or swapped); not copied")
+            }
+        }
+        try writer.write(BundleLayout.signatureName) { sink in try (signature ?? []).withUnsafeBytes { try sink($0) } }
+        try writer.write(BundleLayout.manifestName) { sink in try manifestBytes.withUnsafeBytes { try sink($0) } }
+        try writer.commit()
+    } catch {
+        writer.abort()
+        throw error
     }
 }

@@ -106,10 +106,16 @@ public final class ChildProcess {
         if ended == nil { terminateGroup(grace: 1) }
     }
 
-    /// Ends a process group left by a killed run (a recorded pid), if `isOurs`
-    /// confirms from `/proc/PID/cmdline` that the pid was not reused by another program.
-    public static func terminateLeftover(pid: Int32, isOurs: ([String]) -> Bool) {
-        guard pid > 1, ProcessIdentity.isAlive(pid), isOurs(commandLine(of: pid)) else { return }
+    /// Ends the processes (and their groups) whose `/proc/PID/cmdline` `isOurs`
+    /// recognises: what a killed run left running. Matching by command line,
+    /// not by a recorded pid, finds one started just before the kill and
+    /// never hits a pid reused by another program.
+    public static func terminateLeftovers(_ isOurs: ([String]) -> Bool) {
+        let pids = ((try? FileSystem.contentsOfDirectory("/proc")) ?? []).compactMap { Int32($0) }
+        for pid in pids where pid > 1 && pid != getpid() && isOurs(commandLine(of: pid)) { terminateLeftover(pid: pid) }
+    }
+
+    private static func terminateLeftover(pid: Int32) {
         kill(-pid, SIGTERM)
         kill(pid, SIGTERM)
         for _ in 0..<100 where ProcessIdentity.isAlive(pid) && !isZombie(pid) { usleep(50_000) }

@@ -32,7 +32,7 @@ struct Audit: AsyncParsableCommand {
                 }
                 if global.json {
                     try printJSON([
-                        "environment": report.environment, "deep": report.deep, "passed": report.passed, "journal_events": report.journalEvents,
+                        "environment": report.environment, "deep": report.deep, "passed": report.passed, "journal_events": report.journalEvents, "drill_reports": report.drillReports,
                         "problems": report.problems, "warnings": report.warnings + run.warnings,
                         "bundles": report.bundles.map { ["id": $0.id, "created_at": $0.createdAt as Any, "problems": $0.problems] },
                     ])
@@ -40,7 +40,7 @@ struct Audit: AsyncParsableCommand {
                     for bundle in report.bundles {
                         say("\(bundle.problems.isEmpty ? "ok  " : "FAIL") \(bundle.id)\(bundle.problems.isEmpty ? "" : ": " + bundle.problems.joined(separator: "; "))")
                     }
-                    say("journal: \(report.journalEvents) event(s)")
+                    say("journal: \(report.journalEvents) event(s); drill reports: \(report.drillReports)")
                     for problem in report.problems { say("FAIL \(problem)") }
                     say(report.passed ? "audit passed (\(report.deep ? "deep" : "signatures and digests"))" : "audit FAILED")
                 }

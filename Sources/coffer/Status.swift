@@ -41,6 +41,11 @@ struct Status: AsyncParsableCommand {
                 say("\(report.level.name.uppercased())  \(report.environment)  \(report.repository)")
                 say("  bundles: \(report.bundles)\(report.newestID.map { ", newest \($0)" } ?? "")\(report.newestAge.map { " (\($0 / 3600) h old)" } ?? "")")
                 if let free = report.freeBytes { say("  free space: \(ByteCount.format(free))") }
+                if let drill = report.lastDrill {
+                    say("  last drill: \(drill.id) \(drill.passed ? "passed" : "FAILED"), RTO \(DrillReport.text(seconds: drill.rtoSeconds))\(report.estimatedRTO.map { "; estimated RTO for the newest bundle \(DrillReport.text(seconds: $0))" } ?? "")")
+                } else {
+                    say("  last drill: none yet (`coffer drill` restores a bundle into scratch targets and records the evidence)")
+                }
                 for problem in report.problems { say("  \(problem)") }
             }
             if report.level != .ok { throw ExitCode(report.level.rawValue) }

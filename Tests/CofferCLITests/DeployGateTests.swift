@@ -136,6 +136,36 @@ struct DeployGateTests {
         }
     }
 
+    @Test("a report written by `coffer drill` (SQLite into a scratch file, smoke passing) satisfies the drill line; a failing smoke fails it")
+    func realDrill() throws {
+        try withGateProject(drill: false) { ws in
+            #expect(try ws.coffer("snapshot").status == 0)
+            let drill = try ws.coffer("drill", "--smoke", "true")
+            try #require(drill.status == 0, "\(drill.stdout) \(drill.stderr)")
+            let gate = try deployGate(ws)
+            #expect(gate.status == 0, "\(gate.object)")
+            #expect(gate.passed("restore procedure tested") == true && gate.detail("restore procedure tested").contains("passed"), "\(gate.object)")
+
+            #expect(try ws.coffer("drill", "--smoke", "exit 3").status != 0)
+            let failed = try deployGate(ws)
+            #expect(failed.status == 1)
+            #expect(failed.passed("restore procedure tested") == false && failed.detail("restore procedure tested").contains("failed"), "\(failed.object)")
+        }
+    }
+
+    @Test("after deployment: a status warning only about the restore drill leaves monitoring healthy")
+    func drillWarningOnly() throws {
+        try withGateProject { ws in
+            #expect(try deployGate(ws).status == 0)
+            #expect(try ws.coffer("snapshot").status == 0)
+            try writeDrillReport(ws, passed: false, finishedAt: Date().addingTimeInterval(-60))
+            #expect(try ws.coffer("status").status == 1, "status should warn about the failed drill")
+            let after = try deployGate(ws, "--after")
+            #expect(after.status == 0, "\(after.object)")
+            #expect(after.detail("monitoring healthy").contains("only the restore drill warning"), "\(after.detail("monitoring healthy"))")
+        }
+    }
+
     @Test("after deployment: retention not applied, monitoring unhealthy, and no gate journaled (then freshness decides)")
     func afterFailures() throws {
         try withGateProject { ws in

@@ -56,9 +56,15 @@ public final class RedisScratchServer {
 
     public func stop() { process.terminateGroup(grace: 5) }
 
-    /// Ends the server a killed drill left running in `folder`, if `pid` is still it.
-    public static func stopLeftover(pid: Int32, folder: String) {
-        ChildProcess.terminateLeftover(pid: pid) { arguments in arguments.contains { $0.contains(socket(in: folder)) } }
+    /// Ends a server a killed drill left running in `folder` (found by its socket in its command line).
+    public static func stopLeftover(folder: String) {
+        let socket = socket(in: folder)
+        ChildProcess.terminateLeftovers { arguments in arguments.contains { $0.contains(socket) } }
+    }
+
+    /// Empties a drill server (`[drill] redis_url_env`, not a throwaway one) after a drill restored into it.
+    public static func flush(url: String) throws {
+        try RedisConnection(try RedisAddress(url: url)).command("FLUSHALL")
     }
 
     /// The end of the server's log, for an error message.
