@@ -25,3 +25,11 @@ extern int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *__re
 static inline int coffer_spawn_add_chdir(posix_spawn_file_actions_t *actions, const char *path) {
     return posix_spawn_file_actions_addchdir_np(actions, path);
 }
+
+// posix_spawn_file_actions_addclosefrom_np (glibc 2.34): a child gets no
+// descriptor of Coffer's beyond 0-2 (a throwaway server outliving a killed
+// Coffer must not hold its parent's pipes open).
+extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
+static inline int coffer_spawn_add_closefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}

@@ -72,7 +72,8 @@ public struct DrillOperation {
         warnings += leftoverProblems.map { "an interrupted drill's scratch target could not be removed: \($0)" }
 
         let now = try Clock.now(environment: environment)
-        let drillID = BundleID.make(at: now)
+        // Ids sort as the drills ran, also several in one second (a fixed COFFER_NOW).
+        let drillID = BundleID.make(at: now, after: try? DrillReportStore(repository: mainRepository, environment: environmentName).ids().last)
         let clockStart = MonotonicTime.now
         var report = DrillReport(
             id: drillID, environment: environmentName, bundle: nil, bundleCreatedAt: nil, plainBytes: nil, storedBytes: nil,
@@ -199,10 +200,9 @@ public struct DrillOperation {
                     .init(
                         artifact: entry.name, kind: entry.kind.rawValue, target: target.description, what: Self.countsDescription(entry.kind),
                         expected: .object(entry.stats), found: .object(found), ok: found == entry.stats))
-                if let live = target.liveCheck {
-                    let (what, expected, seen) = try live()
+                if let live = try target.liveCheck?() {
                     report.checks.append(
-                        .init(artifact: entry.name, kind: entry.kind.rawValue, target: target.description, what: what, expected: expected, found: seen, ok: expected == seen))
+                        .init(artifact: entry.name, kind: entry.kind.rawValue, target: target.description, what: live.what, expected: live.expected, found: live.found, ok: live.ok))
                 }
             }
             let failed = report.checks.filter { !$0.ok }

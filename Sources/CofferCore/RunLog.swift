@@ -7,6 +7,8 @@ import Foundation
 public struct RunRecord: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable, CaseIterable {
         case snapshot, verify, audit, prune, restore, rollback, drill
+        /// `coffer deploy-gate` (before or after deployment; failed when a checklist line failed).
+        case deployGate = "deploy-gate"
     }
 
     public enum Outcome: String, Codable, Sendable {

@@ -130,6 +130,7 @@ public struct SnapshotOperation {
         let path = BundleLayout.artifactPath(name: source.name, fileExtension: source.fileExtension)
         progress.begin("\(source.name) (\(source.kind.rawValue))")
         defer { progress.end() }
+        let started = MonotonicTime.now
         var headerBytes: [UInt8] = []
         var facts: SourceFacts?
         var sealed: SealedArtifact?
@@ -143,9 +144,10 @@ public struct SnapshotOperation {
         }
         try writer.write(path + "-header") { sink in try headerBytes.withUnsafeBytes { try sink($0) } }
         guard let facts, let sealed else { throw CofferError(.failure, "\(source.name): the snapshot produced nothing") }
-        let entry = ArtifactEntry(
+        var entry = ArtifactEntry(
             name: source.name, kind: source.kind, path: path, plainBytes: sealed.plainBytes, header: sealed.header,
             payload: sealed.payload, source: facts.source, stats: facts.stats)
+        entry.snapshotSeconds = ((MonotonicTime.now - started) * 1000).rounded() / 1000
         return (entry, facts.notes)
     }
 }

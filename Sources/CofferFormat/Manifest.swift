@@ -37,6 +37,9 @@ public struct ArtifactEntry: Codable, Equatable, Sendable {
     public var headerObject: String?
     /// The payload object, when `keys rotate --reencrypt` replaced the original `PATH-payload`.
     public var payloadObject: String?
+    /// Seconds the source took to snapshot and seal (absent in bundles of earlier releases), so
+    /// drills and auditors can tell per source how long a backup of it takes.
+    public var snapshotSeconds: Double?
 
     public static let codec = "gzip+age"
 
@@ -45,6 +48,7 @@ public struct ArtifactEntry: Codable, Equatable, Sendable {
         case plainBytes = "plain_bytes"
         case headerObject = "header_object"
         case payloadObject = "payload_object"
+        case snapshotSeconds = "snapshot_seconds"
     }
 
     public init(

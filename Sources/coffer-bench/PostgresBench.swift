@@ -6,7 +6,8 @@ extension Bench {
     /// `coffer snapshot` against `pg_dump | restic backup --stdin`, `pg_dump |
     /// gzip | age` and bare `pg_dump -Fc -Z0`, the artifact's size against
     /// `pg_dump | gzip`, and `coffer restore` (every check included) against
-    /// `age -d | gunzip | psql`. Alternating, median of the runs.
+    /// `age -d | gunzip | psql`, and `coffer drill` (fetch, verify, restore into
+    /// a scratch database, checks, cleanup) against that restore. Alternating, median of the runs.
     static func benchmarkPostgres(_ options: Options, dir: String, report: inout Report) throws {
         let env = ProcessInfo.processInfo.environment
         guard let host = env["COFFER_TEST_PG_HOST"], let port = env["COFFER_TEST_PG_PORT"], let user = env["COFFER_TEST_PG_USER"],
@@ -82,12 +83,16 @@ extension Bench {
             restoreRSS = max(restoreRSS, restore.maxRSSKiB)
             let journals = try FileManager.default.contentsOfDirectory(atPath: project + "/.coffer/restores").filter { $0.hasSuffix(".json") }.sorted()
             try check(measureChild(options.coffer, ["restore", "--finalize", String((journals.last ?? "").dropLast(5))], environment: coffer).status, "finalize")
+            let drill = try measureChild(options.coffer, ["drill"], environment: coffer)
+            try check(drill.status, "coffer drill")
+            times["drill", default: []].append(drill.seconds)
         }
 
         let m = times.mapValues(median)
         print(String(format: "PostgreSQL, a %.0f MB database, median of %d", size / 1e6, options.postgresRuns))
         for (label, key) in [("coffer snapshot", "coffer"), ("pg_dump | restic backup --stdin", "restic"), ("pg_dump | gzip | age", "gzip-age"),
-            ("pg_dump -Fc -Z0 > /dev/null", "bare"), ("coffer restore (all checks)", "restore"), ("age -d | gunzip | psql", "psql")]
+            ("pg_dump -Fc -Z0 > /dev/null", "bare"), ("coffer restore (all checks)", "restore"), ("age -d | gunzip | psql", "psql"),
+            ("coffer drill (scratch database)", "drill")]
         {
             print("  \(label.padding(toLength: 34, withPad: " ", startingAt: 0)) \(String(format: "%7.2f s", m[key] ?? .nan))")
         }
@@ -100,6 +105,8 @@ extension Bench {
         report.add("pg snapshot / bare pg_dump (stretch)", value: c / (m["bare"] ?? .nan), unit: "x", target: "<= 1.30x", passed: c <= 1.3 * (m["bare"] ?? 0))
         report.add("pg restore / age | gunzip | psql", value: (m["restore"] ?? .nan) / (m["psql"] ?? .nan), unit: "x", target: "<= 0.80x",
             passed: (m["restore"] ?? .infinity) <= 0.8 * (m["psql"] ?? 0))
+        report.add("pg drill / coffer restore", value: (m["drill"] ?? .nan) / (m["restore"] ?? .nan), unit: "x", target: "<= 1.05x",
+            passed: (m["drill"] ?? .infinity) <= 1.05 * (m["restore"] ?? 0))
         report.add("pg peak RSS (snapshot, restore)", value: Double(max(rss, restoreRSS)) / 1024, unit: "MiB", target: "<= 96 MiB", passed: max(rss, restoreRSS) <= 96 * 1024)
     }
 }

@@ -44,6 +44,13 @@ struct Drill: AsyncParsableCommand {
     @Option(name: .customLong("password-env"), help: ArgumentHelp("Password of an encrypted signing key, from this environment variable.", valueName: "var"))
     var passwordVariable: String?
 
+    func validate() throws {
+        guard DrillPickMethod(rawValue: pick) != nil else { throw ValidationError("--pick \(pick): expected latest or random") }
+        if let from, from != "offsite" { throw ValidationError("--from \(from): expected offsite (the [offsite] repository)") }
+        _ = try within.map { try duration($0, "--within") }
+        _ = try smokeTimeout.map { try duration($0, "--smoke-timeout") }
+    }
+
     func run() async throws {
         try await reportingErrors {
             let config = try global.loadConfig()
@@ -51,18 +58,12 @@ struct Drill: AsyncParsableCommand {
             if history { return try showHistory(config) }
             var operation = DrillOperation(config: config, environment: environment, progress: TerminalProgress())
             if cleanup { return try runCleanup(operation) }
-            guard let method = DrillPickMethod(rawValue: pick) else {
-                throw ValidationError("--pick \(pick): expected latest or random")
-            }
-            operation.pick = method
+            operation.pick = DrillPickMethod(rawValue: pick) ?? .latest
             operation.seed = seed
             operation.smoke = smoke
             operation.within = try within.map { try duration($0, "--within") }
             operation.smokeTimeout = try smokeTimeout.map { try duration($0, "--smoke-timeout") }
-            if let from {
-                guard from == "offsite" else { throw ValidationError("--from \(from): expected offsite (the [offsite] repository)") }
-                operation.fromOffsite = true
-            }
+            operation.fromOffsite = from == "offsite"
             try await announcedRun(.drill, config: config) { record, run in
                 let signingKey = try KeyStore(directory: config.keysDirectory).signingKey {
                     try readSecret(environmentVariable: passwordVariable, prompt: "Signing key password: ", what: "signing key password")
@@ -86,7 +87,10 @@ struct Drill: AsyncParsableCommand {
                 } else {
                     printReport(report, storedAt: outcome.storedAt)
                 }
-                if !report.passed { throw ExitCode((outcome.category ?? .failure).rawValue) }
+                if !report.passed {
+                    FileHandle.standardError.write(Data("coffer: error: drill \(report.id) failed: \(report.failure ?? "")\n".utf8))
+                    throw ExitCode((outcome.category ?? .failure).rawValue)
+                }
             }
         }
     }
