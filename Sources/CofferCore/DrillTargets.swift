@@ -108,7 +108,12 @@ struct DrillTargets {
         case .redis:
             return try redis(entry, upper)
         case .file:
-            throw CofferError(.failure, "\(entry.name): this build cannot restore file artifacts into a drill")
+            let files = FileSystem.join(folder, "files")
+            try FileSystem.createDirectory(files, permissions: 0o700)
+            let path = FileSystem.join(files, entry.name)
+            var target = DrillTarget(entry: entry, target: FilesSource(name: entry.name, path: path), description: path)
+            target.variables["FILES_PATH_\(upper)"] = path
+            return target
         }
     }
 

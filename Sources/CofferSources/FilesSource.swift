@@ -70,7 +70,7 @@ public struct FilesSource: SnapshotSource, RestoreTarget {
     public func stage(restoreID: String, entry: ArtifactEntry, plaintext: (ByteSink) throws -> Void) throws -> StageReport {
         let swap = swap(restoreID)
         try FileSystem.createDirectory(FileSystem.directoryName(of: swap.target), permissions: 0o755)
-        try removeTree(swap.staging)
+        try FileSystem.removeTree(swap.staging)
         try FileSystem.removeFile(swap.identityFile)
         let stats: [String: JSONValue]
         do {
@@ -81,7 +81,7 @@ public struct FilesSource: SnapshotSource, RestoreTarget {
             try FileSystem.syncDirectory(FileSystem.directoryName(of: swap.staging))
             try swap.recordStaged()
         } catch {
-            try? removeTree(swap.staging)
+            try? FileSystem.removeTree(swap.staging)
             try? FileSystem.removeFile(swap.identityFile)
             throw error
         }

@@ -129,31 +129,20 @@ struct TreeSwap {
     func discardStage() {
         guard let identity = try? bundleIdentity() else {
             // Not recorded: the stage never finished, and no commit can have used it.
-            try? removeTree(staging)
+            try? FileSystem.removeTree(staging)
             return
         }
         guard (try? isBundle(target, identity)) == false else { return }
-        for path in [staging, kept] where (try? isBundle(path, identity)) == true { try? removeTree(path) }
+        for path in [staging, kept] where (try? isBundle(path, identity)) == true { try? FileSystem.removeTree(path) }
         try? FileSystem.removeFile(absent)
         try? FileSystem.removeFile(identityFile)
     }
 
     /// Drops the kept content and the restored copy an undo left; the identity record goes last.
     func finalize() throws {
-        try removeTree(kept)
-        try removeTree(staging)
+        try FileSystem.removeTree(kept)
+        try FileSystem.removeTree(staging)
         try FileSystem.removeFile(absent)
         try FileSystem.removeFile(identityFile)
     }
-}
-
-/// Removes a tree even where its folders are read-only (a restored 0555
-/// folder): each folder is made writable for its owner before it is emptied.
-func removeTree(_ path: String) throws {
-    guard let status = try FileSystem.linkStatus(of: path) else { return }
-    if status.isDirectory {
-        if status.permissions & 0o700 != 0o700 { try FileSystem.setPermissions(path, 0o700) }
-        for child in try FileSystem.contentsOfDirectory(path) { try removeTree(FileSystem.join(path, child)) }
-    }
-    try FileSystem.removeTree(path)
 }

@@ -88,6 +88,8 @@ public enum FileSystem {
             throw SystemError("lstat", path: path)
         }
         if (info.st_mode & S_IFMT) == S_IFDIR {
+            // A restored read-only folder (0555) is made writable for its owner before it is emptied.
+            if info.st_mode & 0o700 != 0o700 { _ = chmod(path, 0o700) }
             for name in try contentsOfDirectory(path) { try removeTree(join(path, name)) }
             if rmdir(path) != 0 && errno != ENOENT { throw SystemError("rmdir", path: path) }
         } else {

@@ -41,13 +41,21 @@ struct DrillTests {
                 [[redis]]
                 name = "cache"
                 url_env = "APP_REDIS"
+
+                [[files]]
+                name = "uploads"
+                path = "uploads"
                 """)
+            try FileManager.default.createDirectory(atPath: ws.path("uploads/2026"), withIntermediateDirectories: true)
+            try ws.write("uploads/2026/a.bin", randomBytes(5000))
+            try ws.write("uploads/readme.txt", Array("hello".utf8))
             let env = s3.credentials.merging(["APP_DATABASE": postgres.url(database), "APP_REDIS": redis.url]) { $1 }
             for _ in 0..<3 { try #require(try ws.coffer("snapshot", environment: env).status == 0) }
             let liveSQLite = try ws.read("data/app.db")
             let liveDump = try postgres.dump(ws, database)
             let liveRedis = redis.digest()
             let liveEnv = try ws.read("app.env")
+            let liveUploads = try ws.run("tar", ["-cf", "-", "uploads"]).stdout
 
             // The smoke command writes into every scratch target and reports what it saw.
             let smoke = """
@@ -61,6 +69,7 @@ struct DrillTests {
                 echo "redis keys $(redis-cli -s "$socket" DBSIZE)"
                 grep -c JWT_SECRET_KEY "$COFFER_DRILL_ENV_FILE" | sed 's/^/env lines /'
                 echo "url $DATABASE_URL"
+                cat "$FILES_PATH_UPLOADS/readme.txt"; echo; echo changed > "$FILES_PATH_UPLOADS/readme.txt"
                 """
             let first = try ws.coffer("drill", "--pick", "random", "--seed", "7", "--smoke", smoke, "--json", environment: env)
             #expect(first.status == 0, "\(first.stdout) \(first.stderr)")
@@ -75,12 +84,13 @@ struct DrillTests {
             #expect(abs((report["rto_seconds"] as? Double ?? -1) - sum) < 0.001)
             #expect(report["rpo_seconds"] is Double)
             let checks = try #require(report["checks"] as? [[String: Any]])
-            #expect(Set(checks.compactMap { $0["artifact"] as? String }) == ["app", "env", "main", "cache"])
+            #expect(Set(checks.compactMap { $0["artifact"] as? String }) == ["app", "env", "main", "cache", "uploads"])
             #expect(checks.allSatisfy { $0["ok"] as? Bool == true })
             let lines = try #require((report["smoke"] as? [String: Any])?["last_lines"] as? [String])
             #expect(lines.contains("sqlite rows 4"))
             #expect(lines.contains("pg accounts 300"))
             #expect(lines.contains("env lines 1"))
+            #expect(lines.contains("hello"))
             #expect(lines.contains { $0.hasPrefix("redis keys ") })
             #expect(lines.contains("url [secret]"), "the scratch URL with its password is kept out of the report: \(lines)")
             #expect(!first.stdout.contains(postgres.password))
@@ -105,6 +115,8 @@ struct DrillTests {
             #expect(try postgres.dump(ws, database) == liveDump)
             #expect(redis.digest() == liveRedis)
             #expect(try ws.read("app.env") == liveEnv)
+            #expect(try ws.run("tar", ["-cf", "-", "uploads"]).stdout == liveUploads)
+            #expect(try ws.read("uploads/readme.txt") == Array("hello".utf8))
             try expectNothingLeft(ws, postgres: postgres)
 
             let history = try json(try ws.coffer("drill", "--history", "--json", environment: env))
@@ -294,6 +306,25 @@ struct DrillTests {
             #expect(cleanup.stdout.contains("throwaway redis-server"))
             try expectNothingLeft(ws, postgres: postgres)
             #expect(try ws.coffer("status", environment: env).status == 0)
+        }
+    }
+
+    @Test("--from offsite: the bundle is fetched from the [offsite] repository (the main one's copy may be damaged), the report goes to the main repository")
+    func fromOffsite() throws {
+        try Workspace.withSQLiteApp { ws in
+            try ws.appendConfig("[offsite]\nrepository = \"offsite\"\n")
+            try #require(try ws.coffer("snapshot").status == 0)
+            try #require(try ws.coffer("copy", "--all", "--to", ws.path("offsite")).status == 0)
+            let bundles = ws.path("backups/bundles/development")
+            let id = try #require(try FileManager.default.contentsOfDirectory(atPath: bundles).sorted().last)
+            try Data([0x00]).write(to: URL(fileURLWithPath: "\(bundles)/\(id)/artifacts/app.sqlite.gz.age-payload"))
+            #expect(try ws.coffer("drill").status == 5)
+            let drill = try ws.coffer("drill", "--from", "offsite", "--json")
+            #expect(drill.status == 0, "\(drill.stdout) \(drill.stderr)")
+            let report = try json(drill)
+            #expect(report["repository"] as? String == ws.path("offsite"))
+            #expect(reports(ws).filter { $0.hasSuffix(".json") }.count == 2)
+            #expect(try ws.coffer("drill", "--from", "elsewhere").status == 64)
         }
     }
 

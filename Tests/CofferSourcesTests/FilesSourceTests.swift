@@ -91,7 +91,7 @@ struct FilesSourceTests {
     @Test("a folder is archived in sorted order with per-file sizes and SHA-256, and restored byte for byte with its modes; commit, undo and finalize answer from the files")
     func folderRoundTrip() throws {
         let dir = try scratchFolder()
-        defer { try? removeTree(dir) }
+        defer { try? FileSystem.removeTree(dir) }
         try makeTree(dir + "/uploads")
         let original = try treeListing(dir + "/uploads")
         let source = FilesSource(name: "uploads", path: dir + "/uploads")
@@ -128,7 +128,7 @@ struct FilesSourceTests {
     @Test("a crash between the exchange and the rename of a commit: content says bundle, commit finishes, undo puts the old tree back")
     func commitCutShort() throws {
         let dir = try scratchFolder()
-        defer { try? removeTree(dir) }
+        defer { try? FileSystem.removeTree(dir) }
         try makeTree(dir + "/tree")
         let source = FilesSource(name: "tree", path: dir + "/tree")
         let (archive, entry, _) = try snapshot(source)
@@ -160,7 +160,7 @@ struct FilesSourceTests {
     @Test("a target that did not exist is created by rename and removed again by undo")
     func absentTarget() throws {
         let dir = try scratchFolder()
-        defer { try? removeTree(dir) }
+        defer { try? FileSystem.removeTree(dir) }
         try makeTree(dir + "/data")
         let original = try treeListing(dir + "/data")
         let (archive, entry, _) = try snapshot(FilesSource(name: "data", path: dir + "/data"))
@@ -178,7 +178,7 @@ struct FilesSourceTests {
     @Test("a single file is stored under its base name and replaced whole, its mode kept")
     func singleFile() throws {
         let dir = try scratchFolder()
-        defer { try? removeTree(dir) }
+        defer { try? FileSystem.removeTree(dir) }
         try Data("-----BEGIN CERTIFICATE-----\n".utf8).write(to: URL(fileURLWithPath: dir + "/cert.pem"))
         try FileSystem.setPermissions(dir + "/cert.pem", 0o600)
         let source = FilesSource(name: "tls", path: dir + "/cert.pem")
@@ -196,7 +196,7 @@ struct FilesSourceTests {
     @Test("a file whose digest differs from the manifest fails the stage, naming it; nothing is left and the target is untouched")
     func digestMismatch() throws {
         let dir = try scratchFolder()
-        defer { try? removeTree(dir) }
+        defer { try? FileSystem.removeTree(dir) }
         try makeTree(dir + "/tree")
         let source = FilesSource(name: "tree", path: dir + "/tree")
         var (archive, entry, _) = try snapshot(source)
@@ -222,7 +222,7 @@ struct FilesSourceTests {
     @Test("entry names that could leave the root are refused", arguments: ["../evil", "/etc/evil", "a/../../evil", "./evil", "a//b"])
     func escapingNames(_ name: String) throws {
         let dir = try scratchFolder()
-        defer { try? removeTree(dir) }
+        defer { try? FileSystem.removeTree(dir) }
         var archive: [UInt8] = []
         let writer = TarWriter { archive += $0 }
         try writer.addDirectory("./")
@@ -241,7 +241,7 @@ struct FilesSourceTests {
     @Test("a symbolic link inside the tree is refused, naming it; a missing path names the entry and the path")
     func refusals() throws {
         let dir = try scratchFolder()
-        defer { try? removeTree(dir) }
+        defer { try? FileSystem.removeTree(dir) }
         try makeTree(dir + "/tree")
         try FileManager.default.createSymbolicLink(atPath: dir + "/tree/sub/link", withDestinationPath: "/etc/passwd")
         let error = #expect(throws: SourceError.self) { try snapshot(FilesSource(name: "tree", path: dir + "/tree")) }
@@ -253,7 +253,7 @@ struct FilesSourceTests {
     @Test("a configured path that is a symbolic link is followed once: the real folder is backed up")
     func linkedRoot() throws {
         let dir = try scratchFolder()
-        defer { try? removeTree(dir) }
+        defer { try? FileSystem.removeTree(dir) }
         try makeTree(dir + "/real")
         try FileManager.default.createSymbolicLink(atPath: dir + "/current", withDestinationPath: dir + "/real")
         let (_, _, facts) = try snapshot(FilesSource(name: "tree", path: dir + "/current"))
@@ -265,7 +265,7 @@ struct FilesSourceTests {
     ])
     func changedWhileRead(_ fault: String, _ size: Int) throws {
         let dir = try scratchFolder()
-        defer { try? removeTree(dir) }
+        defer { try? FileSystem.removeTree(dir) }
         try FileManager.default.createDirectory(atPath: dir + "/tree", withIntermediateDirectories: true)
         try Data(repeating: 0x61, count: size).write(to: URL(fileURLWithPath: dir + "/tree/log"))
         let source = FilesSource(name: "tree", path: dir + "/tree", fault: fault)
@@ -284,7 +284,7 @@ struct FilesSourceTests {
     @Test("a small file that changes once while read is read again and stored as it then was, not flagged")
     func readAgain() throws {
         let dir = try scratchFolder()
-        defer { try? removeTree(dir) }
+        defer { try? FileSystem.removeTree(dir) }
         try FileManager.default.createDirectory(atPath: dir + "/tree", withIntermediateDirectories: true)
         try Data(repeating: 0x61, count: 100).write(to: URL(fileURLWithPath: dir + "/tree/log"))
         let (archive, entry, facts) = try snapshot(FilesSource(name: "tree", path: dir + "/tree", fault: "files-change-once-during-read"))
@@ -301,7 +301,7 @@ struct FilesSourceTests {
     @Test("more than 10,000 files: totals cover all, per-file facts the first 10,000, and the facts say so")
     func manyFiles() throws {
         let dir = try scratchFolder()
-        defer { try? removeTree(dir) }
+        defer { try? FileSystem.removeTree(dir) }
         try FileManager.default.createDirectory(atPath: dir + "/many", withIntermediateDirectories: true)
         for index in 0..<10_005 { try FileSystem.writeNew(dir + "/many/\(index)", [1]) }
         let (archive, entry, facts) = try snapshot(FilesSource(name: "many", path: dir + "/many"))
