@@ -158,7 +158,7 @@ public struct DrillOperation {
         let identities = try KeyStore(directory: config.keysDirectory).identities(environmentName)
 
         // Fetch: every object copied out of the repository, each checked against the manifest on the way.
-        let local = Repository(storage: LocalStorage(root: FileSystem.join(folder, "repository")))
+        let local = Repository(storage: LocalStorage(root: FileSystem.join(folder, "repository"), durable: false))
         try phases.run("fetch") {
             progress.begin("fetching bundle \(chosen) from \(repository.storage.location)")
             defer { progress.end() }

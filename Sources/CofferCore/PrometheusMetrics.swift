@@ -80,6 +80,22 @@ public enum PrometheusMetrics {
         family("coffer_last_audit_timestamp_seconds", "gauge", "When the last `coffer audit` on this machine ended.") {
             one($0, $0.latestRun(.audit)?.finished)
         }
+        // Restore drills: the signed reports in the repository, not only this machine's runs.
+        family("coffer_drill_success", "gauge", "1 when the newest restore drill report passed, 0 when it failed.") {
+            one($0, flag($0.values?.lastDrill?.passed))
+        }
+        family("coffer_last_drill_timestamp_seconds", "gauge", "When the newest restore drill ended.") {
+            one($0, $0.values?.lastDrill.flatMap { Clock.parse($0.finishedAt) }.map { $0.timeIntervalSince1970 })
+        }
+        family("coffer_last_drill_success_timestamp_seconds", "gauge", "When the newest passing restore drill ended.") {
+            one($0, $0.values?.lastPassedDrill.flatMap { Clock.parse($0.finishedAt) }.map { $0.timeIntervalSince1970 })
+        }
+        family("coffer_drill_rto_seconds", "gauge", "The measured RTO (sum of the phases) of the newest passing restore drill.") {
+            one($0, $0.values?.lastPassedDrill?.rtoSeconds)
+        }
+        family("coffer_drill_rto_target_seconds", "gauge", "[targets] rto: the RTO a drill must stay within.") {
+            one($0, $0.values?.lastDrill.map { Double($0.rtoTargetSeconds) })
+        }
         var text = ""
         for family in families where !family.samples.isEmpty {
             text += "# HELP \(family.name) \(escapeHelp(family.help))\n# TYPE \(family.name) \(family.type)\n"

@@ -16,8 +16,13 @@ public struct LocalStorage: Storage {
     static let partialPrefix = ".partial-"
     static let deletingPrefix = ".deleting-"
 
-    public init(root: String) {
+    /// False for a scratch copy that must not outlive the command (a drill's
+    /// fetched bundle): its bundles skip every fsync, which a real repository needs.
+    public let durable: Bool
+
+    public init(root: String, durable: Bool = true) {
         self.root = root
+        self.durable = durable
     }
 
     func path(_ key: String) -> String { FileSystem.join(root, key) }
@@ -29,7 +34,7 @@ public struct LocalStorage: Storage {
         try FileSystem.createDirectory(parent, permissions: 0o755)
         let partial = FileSystem.join(parent, "\(Self.partialPrefix)\(FileSystem.baseName(of: final))-\(getpid())")
         try FileSystem.createDirectory(partial, permissions: 0o755)
-        return LocalBundleWriter(partial: partial, final: final, root: root)
+        return LocalBundleWriter(partial: partial, final: final, root: root, durable: durable)
     }
 
     public func read(_ key: String, range: Range<Int64>?, into sink: ByteSink) throws {
@@ -211,13 +216,15 @@ final class LocalBundleWriter: BundleWriter {
     let partial: String
     let final: String
     let root: String
+    let durable: Bool
     private var written: [String] = []
     private var done = false
 
-    init(partial: String, final: String, root: String) {
+    init(partial: String, final: String, root: String, durable: Bool) {
         self.partial = partial
         self.final = final
         self.root = root
+        self.durable = durable
     }
 
     func write(_ name: String, _ produce: (ByteSink) throws -> Void) throws {
@@ -225,12 +232,17 @@ final class LocalBundleWriter: BundleWriter {
         try FileSystem.createDirectory(FileSystem.directoryName(of: target), permissions: 0o755)
         var file = try FileDescriptor(opening: target, .createNew(permissions: 0o644))
         try withWriteBehind({ try file.write($0) }) { sink in try produce(sink) }
-        try file.sync()
+        if durable { try file.sync() }
         try file.close()
         written.append(FileSystem.directoryName(of: target))
     }
 
     func commit() throws {
+        guard durable else {
+            try FileSystem.rename(partial, to: final)
+            done = true
+            return
+        }
         for folder in Set(written) { try FileSystem.syncDirectory(folder) }
         try FileSystem.syncDirectory(partial)
         try FileSystem.rename(partial, to: final)
