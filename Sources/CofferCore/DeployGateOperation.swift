@@ -154,23 +154,8 @@ public struct DeployGateOperation {
     }
 
     /// One line of text for an error, as the CLI would print it (errors never carry secrets).
-    static func describe(_ error: any Error) -> String {
-        "\(error)"
-    }
+    static func describe(_ error: any Error) -> String { CofferError.classify(error).1 }
 
     /// Whether `error` says that stored data does not verify (exit status 5).
-    static func isIntegrity(_ error: any Error) -> Bool {
-        switch error {
-        case let error as CofferError: return error.category == .integrity
-        case is FormatError: return true
-        case let error as AgeError:
-            switch error.kind {
-            case .header, .headerMAC, .payload, .armor: return true
-            case .noMatch, .key: return false
-            }
-        case let error as MinisignError: return error.kind != .wrongPassword
-        case let error as StorageError: return error.kind == .invalid
-        default: return false
-        }
-    }
+    static func isIntegrity(_ error: any Error) -> Bool { CofferError.classify(error).0 == .integrity }
 }

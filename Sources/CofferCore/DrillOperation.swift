@@ -172,7 +172,8 @@ public struct DrillOperation {
             return (fetched, "manifest signature by \(manifest.signer) verified")
         }
         // Decrypt and stage: each artifact restored into its scratch target as a restore would, then committed there.
-        let reader = BundleReader(repository: local, manifest: fetched)
+        var reader = BundleReader(repository: local, manifest: fetched)
+        reader.checksPayloadDigest = false  // fetch checked every byte it wrote
         var staged: [String: StageReport] = [:]
         try phases.run("decrypt_and_stage") {
             for entry in fetched.artifacts {
@@ -253,21 +254,9 @@ public struct DrillOperation {
         }
     }
 
-    static func describe(_ error: any Error) -> String {
-        switch error {
-        case let error as CofferError: return error.message
-        case let error as FormatError: return error.message
-        default: return "\(error)"
-        }
-    }
+    static func describe(_ error: any Error) -> String { CofferError.classify(error).1 }
 
-    static func category(_ error: any Error) -> CofferError.Category {
-        switch error {
-        case let error as CofferError: return error.category
-        case is FormatError, is AgeError: return .integrity
-        default: return .failure
-        }
-    }
+    static func category(_ error: any Error) -> CofferError.Category { CofferError.classify(error).0 }
 }
 
 /// Times a drill's phases and records each as passed or failed, in order.

@@ -115,9 +115,7 @@ public struct DrillReport: Codable, Sendable, Equatable {
 
     /// Sorted keys, two-space indentation, final newline: the bytes that are signed.
     public func canonicalBytes() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        return Array(try encoder.encode(self)) + [0x0A]
+        try CanonicalJSON.bytes(self)
     }
 
     public static func parse(_ bytes: [UInt8]) throws -> DrillReport {

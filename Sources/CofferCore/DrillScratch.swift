@@ -1,3 +1,4 @@
+import CofferFormat
 import CofferSources
 import CofferSystem
 import Foundation
@@ -50,9 +51,7 @@ public struct DrillScratch: Sendable {
         try FileSystem.createDirectory(folder, permissions: 0o700)
         var record = load(drill) ?? Record(drill: drill, pid: ProcessIdentity.current, resources: [])
         record.resources.append(resource)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        try FileSystem.writeFile(path(drill), bytes: Array(try encoder.encode(record)), permissions: 0o600)
+        try FileSystem.writeFile(path(drill), bytes: try CanonicalJSON.bytes(record), permissions: 0o600)
     }
 
     func load(_ drill: String) -> Record? {

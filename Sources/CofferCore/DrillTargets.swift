@@ -78,11 +78,7 @@ struct DrillTargets {
             }
             return configured
         }
-        let path = environment["PATH"] ?? "/usr/bin:/bin"
-        for folder in path.split(separator: ":") {
-            let candidate = FileSystem.join(String(folder), "redis-server")
-            if access(candidate, X_OK) == 0 { return candidate }
-        }
+        if let found = ChildProcess.locate("redis-server", path: environment["PATH"]) { return found }
         throw CofferError(
             .config,
             "no redis-server program on PATH, and a drill restores Redis into a throwaway server; install it (apt install redis-server), set [drill] redis_server, or name a drill server with [drill] redis_url_env")

@@ -105,9 +105,7 @@ public struct HighWaterMarkStore: Sendable {
         // Nothing new: no write (and no file for a repository that holds nothing yet).
         if mark == before && (FileSystem.exists(path) || (mark.bundle == nil && mark.journal == nil)) { return mark }
         mark.updatedAt = Clock.format(time)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        try FileSystem.writeFile(path, bytes: Array(try encoder.encode(mark)) + [0x0A], permissions: 0o600)
+        try FileSystem.writeFile(path, bytes: try CanonicalJSON.bytes(mark), permissions: 0o600)
         return mark
     }
 

@@ -1,3 +1,4 @@
+import CofferFormat
 import CofferSystem
 import Foundation
 
@@ -70,9 +71,7 @@ struct NotificationStateStore: Sendable {
         defer { lock.release() }
         var state = load()
         let result = try body(&state)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        try FileSystem.writeFile(path, bytes: Array(try encoder.encode(state)) + [0x0A], permissions: 0o600)
+        try FileSystem.writeFile(path, bytes: try CanonicalJSON.bytes(state), permissions: 0o600)
         return result
     }
 }

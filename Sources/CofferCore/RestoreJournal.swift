@@ -1,3 +1,4 @@
+import CofferFormat
 import CofferSystem
 import Foundation
 
@@ -96,9 +97,7 @@ public struct RestoreJournalStore: Sendable {
         var journal = journal
         journal.updatedAt = Clock.format(Date())
         try FileSystem.createDirectory(directory, permissions: 0o700)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        try FileSystem.writeFile(path(journal.restoreID), bytes: Array(try encoder.encode(journal)) + [0x0A], permissions: 0o600)
+        try FileSystem.writeFile(path(journal.restoreID), bytes: try CanonicalJSON.bytes(journal), permissions: 0o600)
     }
 
     public func load(_ id: String) throws -> RestoreJournal {

@@ -42,17 +42,8 @@ public struct ExportOperation {
         let tar = TarWriter(sink)
         let created = Int64(Clock.parse(manifest.createdAt)?.timeIntervalSince1970 ?? 0)
         for (path, expected) in objectList(manifest) {
-            var counter = DigestCounter()
             try tar.addFile("\(prefix)/\(path)", size: expected.bytes, modificationTime: created) { out in
-                try repository.readListedObject(
-                    repository.key(environment: environment, id: id, path), declaredBytes: expected.bytes, what: "\(path)"
-                ) { chunk in
-                    counter.update(chunk)
-                    try out(chunk)
-                }
-            }
-            guard counter.digest() == expected else {
-                throw FormatError(.digest, "\(path) does not match the manifest (altered, truncated or swapped); nothing exported")
+                try repository.streamChecked(manifest, path, expected, into: out, what: path, otherwise: "nothing exported")
             }
         }
         for (name, bytes) in [(BundleLayout.signatureName, signature ?? []), (BundleLayout.manifestName, manifestBytes)] {
@@ -184,17 +175,8 @@ func copyBundle(_ manifest: Manifest, from source: Repository, to destination: R
     let writer = try destination.storage.beginBundle(at: BundleLayout.bundlePrefix(environment: environment, id: id))
     do {
         for (path, expected) in objectList(manifest) {
-            var counter = DigestCounter()
             try writer.write(path) { sink in
-                try source.readListedObject(
-                    source.key(environment: environment, id: id, path), declaredBytes: expected.bytes, what: "\(id): \(path)"
-                ) { chunk in
-                    counter.update(chunk)
-                    try sink(chunk)
-                }
-            }
-            guard counter.digest() == expected else {
-                throw FormatError(.digest, "\(id): \(path) does not match the manifest (altered, truncated or swapped); not copied")
+                try source.streamChecked(manifest, path, expected, into: sink, what: "\(id): \(path)", otherwise: "not copied")
             }
         }
         try writer.write(BundleLayout.signatureName) { sink in try (signature ?? []).withUnsafeBytes { try sink($0) } }
@@ -203,5 +185,21 @@ func copyBundle(_ manifest: Manifest, from source: Repository, to destination: R
     } catch {
         writer.abort()
         throw error
+    }
+}
+
+extension Repository {
+    /// Streams one object a verified manifest lists into `sink`, then checks its
+    /// size and SHA-256 against `expected`; a mismatch names `what` and says
+    /// what did not happen (`otherwise`), so the caller's writer is aborted.
+    func streamChecked(_ manifest: Manifest, _ path: String, _ expected: ObjectDigest, into sink: ByteSink, what: String, otherwise: String) throws {
+        var counter = DigestCounter()
+        try readListedObject(key(environment: manifest.environment, id: manifest.id, path), declaredBytes: expected.bytes, what: what) { chunk in
+            counter.update(chunk)
+            try sink(chunk)
+        }
+        guard counter.digest() == expected else {
+            throw FormatError(.digest, "\(what) does not match the manifest (altered, truncated or swapped); \(otherwise)")
+        }
     }
 }

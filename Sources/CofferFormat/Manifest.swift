@@ -155,9 +155,7 @@ public struct Manifest: Codable, Equatable, Sendable {
 
     /// The canonical bytes: JSON with sorted keys, two-space indentation, LF, final newline.
     public func canonicalBytes() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        return Array(try encoder.encode(self)) + [0x0A]
+        try CanonicalJSON.bytes(self)
     }
 
     /// Parses manifest bytes, refusing formats other than `coffer/1` before anything else.

@@ -67,6 +67,17 @@ public final class ChildProcess {
         pid = child
     }
 
+    /// The program's absolute path: itself when it has a slash, else the first
+    /// executable of that name in the folders of `path` (a PATH value).
+    public static func locate(_ program: String, path: String?) -> String? {
+        if program.contains("/") { return access(program, X_OK) == 0 ? program : nil }
+        for folder in (path ?? "/usr/bin:/bin").split(separator: ":") {
+            let candidate = FileSystem.join(String(folder), program)
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+
     /// Waits up to `seconds` (forever when nil); nil when it is still running then.
     public func wait(seconds: Double? = nil) -> Termination? {
         if let ended { return ended }

@@ -24,43 +24,8 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
     }
 }
 
-func classify(_ error: any Error) -> (CofferError.Category, String) {
-    switch error {
-    case let error as CofferError:
-        return (error.category, error.message)
-    case let error as KeyFileError:
-        return (error.kind == .exists ? .refused : .key, error.description)
-    case let error as AgeError:
-        switch error.kind {
-        case .noMatch, .key: return (.key, error.description)
-        case .header, .headerMAC, .payload, .armor: return (.integrity, error.description)
-        }
-    case let error as MinisignError:
-        switch error.kind {
-        case .wrongPassword: return (.key, error.description)
-        default: return (.integrity, error.description)
-        }
-    case let error as FormatError:
-        return (.integrity, error.message)
-    case let error as Tar.Failure:
-        return (.integrity, error.description)
-    case let error as SourceError:
-        return (.failure, error.description)
-    case let error as RestoreFailure:
-        return (.failure, error.message)
-    case let error as StorageError:
-        switch error.kind {
-        case .denied, .config: return (.config, error.message)
-        case .exists: return (.refused, error.message)
-        case .notFound, .io: return (.failure, error.message)
-        case .invalid: return (.integrity, error.message)
-        }
-    case let error as SystemError:
-        return (.failure, error.description)
-    default:
-        return (.failure, "\(error)")
-    }
-}
+/// The exit status category and the line to print for an error (see `CofferError.classify`).
+func classify(_ error: any Error) -> (CofferError.Category, String) { CofferError.classify(error) }
 
 /// Writes one JSON value (keys sorted) on standard output.
 func printJSON(_ value: Any) throws {
