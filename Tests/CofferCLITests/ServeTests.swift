@@ -132,9 +132,13 @@ struct ServeTests {
             #expect(metricValue(text, "coffer_last_success_timestamp_seconds{environment=\"production\",source=\"app\"}") != nil)
             #expect(metricValue(text, "coffer_verify_success{environment=\"production\"}") == 0, "the last verify failed")
             #expect(try ws.coffer("audit").status == 0)
+            #expect(try ws.coffer("drill").status == 0)
             #expect(try ws.coffer("status", "--prometheus", "metrics/coffer.prom").status == 0)
             let audited = try String(contentsOfFile: ws.path("metrics/coffer.prom"), encoding: .utf8)
             #expect(metricValue(audited, "coffer_audit_success{environment=\"production\"}") == 1)
+            #expect(metricValue(audited, "coffer_drill_success{environment=\"production\"}") == 1)
+            #expect((metricValue(audited, "coffer_drill_rto_seconds{environment=\"production\"}") ?? 0) > 0)
+            #expect(try promtoolCheck(ws, audited).status == 0)
 
             // The ready alert rules: promtool accepts them, their own unit tests pass, and every metric they name exists.
             let rules = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/prometheus").standardized.path

@@ -45,7 +45,7 @@ struct NotificationTests {
             """)
         #expect(parsed.map(\.name) == ["healthchecks", "slack", "phone", "webhook"])
         #expect(parsed[0].events == [.snapshotStarted, .snapshotSucceeded, .snapshotFailed, .test])
-        #expect(parsed[1].events == [.snapshotFailed, .verifyFailed, .auditFailed, .stale, .storageCritical, .test])
+        #expect(parsed[1].events == [.snapshotFailed, .verifyFailed, .auditFailed, .drillFailed, .stale, .storageCritical, .test])
         #expect(parsed[1].timeout == 10)
         #expect(parsed[2].events == [.stale, .restoreDone, .test])
         #expect(parsed[2].timeout == 3 && parsed[2].priority == "urgent" && parsed[2].tags == ["floppy_disk"])
