@@ -77,4 +77,9 @@ sqlite3 data/app.db "PRAGMA integrity_check; SELECT (SELECT count(*) FROM orders
 grep -q demo-jwt-secret .env && echo ".env holds the original secret again"
 "$COFFER" env diff "$ID"
 
-step "demo finished: snapshot, deep verify and atomic restore of SQLite and env vars"
+step "coffer drill (restored into scratch targets, never the live ones; smoke-tested; signed report with RTO and RPO)"
+"$COFFER" drill --smoke 'sqlite3 "$SQLITE_PATH_APP" "SELECT count(*) || '"' users in the drill copy'"' FROM users;"'
+cat backups/drills/development/*.md
+"$COFFER" status || true
+
+step "demo finished: snapshot, deep verify, atomic restore and a restore drill of SQLite and env vars"
