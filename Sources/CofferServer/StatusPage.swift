@@ -59,6 +59,7 @@ enum StatusPage {
         rows.append(("Last snapshot", runText(view.latestRun(.snapshot), now: now)))
         rows.append(("Last verify", runText(view.latestRun(.verify), now: now)))
         rows.append(("Last audit", runText(view.latestRun(.audit), now: now)))
+        rows.append(("Last restore drill", drillText(values, now: now)))
         let table = rows.map { "<tr><th>\($0.0)</th><td>\($0.1)</td></tr>" }.joined(separator: "\n")
         let problems = view.latest.problems.isEmpty
             ? "<p>No problems.</p>" : "<ul class=\"problems\">" + view.latest.problems.map { "<li>\(escape($0))</li>" }.joined() + "</ul>"
@@ -75,6 +76,17 @@ enum StatusPage {
             </section>
 
             """
+    }
+
+    /// The newest signed drill report in the repository (any machine's), with its RTO.
+    static func drillText(_ values: StatusReport?, now: Date) -> String {
+        guard let drill = values?.lastDrill else { return "<span class=\"muted\" id=\"drill\">none yet</span>" }
+        let ago = Clock.parse(drill.finishedAt).map { duration(Int64(now.timeIntervalSince($0))) + " ago" } ?? drill.finishedAt
+        let verdict = drill.passed ? "<span class=\"level ok\">passed</span>" : "<span class=\"level critical\">failed</span>"
+        let detail = drill.passed
+            ? ", bundle <code>\(escape(drill.bundle ?? "-"))</code>, RTO \(escape(DrillReport.text(seconds: drill.rtoSeconds)))"
+            : ": \(escape(drill.failure ?? "see coffer drill --history"))"
+        return "<span id=\"drill\">\(verdict) \(ago)\(detail)</span>"
     }
 
     static func runText(_ run: RunRecord?, now: Date) -> String {

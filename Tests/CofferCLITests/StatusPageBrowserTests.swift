@@ -18,6 +18,7 @@ struct StatusPageBrowserTests {
             #expect(try ws.coffer("snapshot").status == 0)
             #expect(try ws.coffer("snapshot").status == 0)
             #expect(try ws.coffer("verify", "latest").status == 0)
+            #expect(try ws.coffer("drill").status == 0)
             let newest = try ws.coffer("list").stdout.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
                 .filter { $0.hasPrefix("20") }.sorted().last
             let serve = try ServeProcess(ws)
@@ -31,7 +32,8 @@ struct StatusPageBrowserTests {
             #expect(html.contains("<span id=\"bundles\">3</span>"))
             #expect(html.components(separatedBy: "<rect class=\"size\"").count - 1 == 3, "one bar per bundle")
             #expect(html.components(separatedBy: "<circle class=\"duration\"").count - 1 == 3, "one duration dot per snapshot run")
-            #expect(html.components(separatedBy: "<tr class=\"event\">").count - 1 == 3, "three journal events")
+            #expect(html.components(separatedBy: "<tr class=\"event\">").count - 1 == 4, "three snapshots and a drill in the journal")
+            #expect(html.contains("<span id=\"drill\"><span class=\"level ok\">passed</span>"), "the last restore drill is shown")
             #expect(html.contains("Last verify") && html.contains("passed"))
             // Nothing to run and nothing fetched from elsewhere.
             #expect(!html.contains("<script") && !html.contains("src=") && !html.contains("<link"))
