@@ -15,6 +15,9 @@ public struct DrillOutcome: Sendable {
     public var warnings: [String]
     /// Why it failed, as an exit status category (integrity for a damaged bundle).
     public var category: CofferError.Category?
+
+    /// Passed, and the evidence is stored: a drill whose report could not be kept proves nothing.
+    public var succeeded: Bool { report.passed && storedAt != nil }
 }
 
 /// `coffer drill`: picks a bundle, fetches it, verifies it, restores every
@@ -94,6 +97,9 @@ public struct DrillOperation {
         report.phases = phases.phases
         for target in targets { target.stop?() }
         report.leftovers = scratch.remove(drillID, environment: environment)
+        if !report.leftovers.isEmpty {
+            warnings.append("scratch targets could not be removed (the next drill or `coffer drill --cleanup` tries again): \(report.leftovers.joined(separator: "; "))")
+        }
         if environment["COFFER_FAULT"] == "drill-before-report" { ProcessIdentity.crashForTesting() }
         report.finishedAt = Clock.format(now.addingTimeInterval(MonotonicTime.now - clockStart))
         if report.failure == nil {

@@ -73,11 +73,11 @@ struct Drill: AsyncParsableCommand {
                 for warning in outcome.warnings { warn(warning) }
                 record.bundle = report.bundle
                 record.bytes = report.storedBytes
-                if report.passed {
+                if outcome.succeeded {
                     run.succeeded(message: "drill \(report.id) of \(report.bundle ?? "-") passed, RTO \(DrillReport.text(seconds: report.rtoSeconds))", bundle: report.bundle)
                 } else {
-                    record.message = report.failure
-                    run.failed(message: "restore drill \(report.id) FAILED: \(report.failure ?? "")", bundle: report.bundle)
+                    record.message = report.failure ?? "the drill report could not be stored"
+                    run.failed(message: "restore drill \(report.id) FAILED: \(record.message ?? "")", bundle: report.bundle)
                 }
                 if global.json {
                     var object = report.jsonObject as? [String: Any] ?? [:]
@@ -87,8 +87,9 @@ struct Drill: AsyncParsableCommand {
                 } else {
                     printReport(report, storedAt: outcome.storedAt)
                 }
-                if !report.passed {
-                    FileHandle.standardError.write(Data("coffer: error: drill \(report.id) failed: \(report.failure ?? "")\n".utf8))
+                if !outcome.succeeded {
+                    let why = report.passed ? "its report could not be stored" : report.failure ?? ""
+                    FileHandle.standardError.write(Data("coffer: error: drill \(report.id) failed: \(why)\n".utf8))
                     throw ExitCode((outcome.category ?? .failure).rawValue)
                 }
             }

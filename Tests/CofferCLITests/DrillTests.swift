@@ -239,6 +239,13 @@ struct DrillTests {
             #expect(started.count == 2)
             for pid in started { #expect(!isRunning(pid), "smoke process \(pid) outlived the timeout") }
             try expectNothingLeft(ws)
+
+            // A drill whose evidence cannot be stored did not prove anything: exit 1.
+            try FileManager.default.removeItem(atPath: ws.path("backups/drills"))
+            try Data("not a folder".utf8).write(to: URL(fileURLWithPath: ws.path("backups/drills")))
+            let unstored = try ws.coffer("drill")
+            #expect(unstored.status == 1, "\(unstored.stdout) \(unstored.stderr)")
+            #expect(unstored.stderr.contains("could not be stored"))
         }
     }
 
