@@ -74,7 +74,7 @@ extension DeployGateOperation {
                 newest.id
             )
         } catch {
-            return (.fail(name, Self.describe(error), integrity: Self.isIntegrity(error)), nil)
+            return (.fail(name, error: error), nil)
         }
     }
 
@@ -106,7 +106,7 @@ extension DeployGateOperation {
         } catch let refusal as PruneRefusal {
             return .fail(name, refusal.message, integrity: refusal.category == .integrity)
         } catch {
-            return .fail(name, Self.describe(error), integrity: Self.isIntegrity(error))
+            return .fail(name, error: error)
         }
     }
 
@@ -121,7 +121,7 @@ extension DeployGateOperation {
             }
             return .fail(name, "status \(status.level.name): \(others.joined(separator: "; "))")
         } catch {
-            return .fail(name, "status: \(Self.describe(error))", integrity: Self.isIntegrity(error))
+            return .fail(name, "status: ", error: error)
         }
     }
 }

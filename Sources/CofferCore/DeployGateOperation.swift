@@ -49,7 +49,7 @@ public struct DeployGateOperation {
                 ))
             if environment["COFFER_FAULT"] == "deploy-gate-corrupt" { corruptForTesting(manifest) }
         } catch {
-            report.lines.append(.fail(names[0], Self.describe(error), integrity: Self.isIntegrity(error)))
+            report.lines.append(.fail(names[0], error: error))
         }
         report.bundle = bundle
         report.lines.append(verified(names[1], bundle: bundle, config: config, what: "the repository"))
@@ -63,7 +63,7 @@ public struct DeployGateOperation {
         do {
             try lease?.release()
         } catch {
-            report.warnings.append("the repository lock could not be released: \(Self.describe(error)); it expires on its own")
+            report.warnings.append("the repository lock could not be released: \(CofferError.classify(error).1); it expires on its own")
         }
     }
 
@@ -81,7 +81,7 @@ public struct DeployGateOperation {
                 name,
                 "bundle \(bundle) re-read from \(what), signature by \(verify.signer), \(verify.artifacts.count) artifact(s) decrypted and checked (deep)")
         } catch {
-            return .fail(name, "bundle \(bundle) in \(what): \(Self.describe(error))", integrity: Self.isIntegrity(error))
+            return .fail(name, "bundle \(bundle) in \(what): ", error: error)
         }
     }
 
@@ -107,7 +107,7 @@ public struct DeployGateOperation {
             if line.passed, copied.first?.1 == false { line.detail += "; it was already there" }
             return line
         } catch {
-            return .fail(name, "copy of \(bundle) to \(offsite.repository): \(Self.describe(error))", integrity: Self.isIntegrity(error))
+            return .fail(name, "copy of \(bundle) to \(offsite.repository): ", error: error)
         }
     }
 
@@ -123,7 +123,7 @@ public struct DeployGateOperation {
                 name,
                 "drill \(passed.id) of bundle \(passed.bundle ?? "none") passed at \(passed.finishedAt) (\(days) days ago; the limit is \(config.drill.maxAgeDays))")
         } catch {
-            return .fail(name, "the drill reports cannot be read: \(Self.describe(error))", integrity: Self.isIntegrity(error))
+            return .fail(name, "the drill reports cannot be read: ", error: error)
         }
     }
 
@@ -138,7 +138,7 @@ public struct DeployGateOperation {
                 report.warnings.append(problem)
             }
         } catch {
-            report.warnings.append("the deploy gate's journal event was not written: \(Self.describe(error))")
+            report.warnings.append("the deploy gate's journal event was not written: \(CofferError.classify(error).1)")
         }
     }
 
@@ -152,10 +152,4 @@ public struct DeployGateOperation {
         bytes[bytes.count / 2] ^= 0x01
         try? repository.storage.writeSmall(key, bytes)
     }
-
-    /// One line of text for an error, as the CLI would print it (errors never carry secrets).
-    static func describe(_ error: any Error) -> String { CofferError.classify(error).1 }
-
-    /// Whether `error` says that stored data does not verify (exit status 5).
-    static func isIntegrity(_ error: any Error) -> Bool { CofferError.classify(error).0 == .integrity }
 }

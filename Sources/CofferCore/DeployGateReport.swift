@@ -30,6 +30,12 @@ public struct GateLine: Sendable, Equatable {
     static func fail(_ name: String, _ detail: String, integrity: Bool = false) -> GateLine {
         GateLine(name: name, passed: false, detail: detail, integrity: integrity)
     }
+
+    /// A line failed by `error`: its message after `context`, integrity when the error says data does not verify.
+    static func fail(_ name: String, _ context: String = "", error: any Error) -> GateLine {
+        let (category, message) = CofferError.classify(error)
+        return fail(name, context + message, integrity: category == .integrity)
+    }
 }
 
 /// What one run of the deploy gate found: every line of its half of the

@@ -91,8 +91,7 @@ public struct DrillOperation {
         do {
             try drill(&report, phases: phases, repository: repository, trusted: trusted, now: now, scratch: scratch, targets: &targets)
         } catch {
-            report.failure = Self.describe(error)
-            category = Self.category(error)
+            (category, report.failure) = CofferError.classify(error)
         }
         report.phases = phases.phases
         for target in targets { target.stop?() }
@@ -260,9 +259,6 @@ public struct DrillOperation {
         }
     }
 
-    static func describe(_ error: any Error) -> String { CofferError.classify(error).1 }
-
-    static func category(_ error: any Error) -> CofferError.Category { CofferError.classify(error).0 }
 }
 
 /// Times a drill's phases and records each as passed or failed, in order.
@@ -283,7 +279,7 @@ final class DrillPhases {
             if environment["COFFER_FAULT"] == "drill-after-\(name)" { ProcessIdentity.crashForTesting() }
             return value
         } catch {
-            phases.append(.init(name: name, seconds: MonotonicTime.now - started, ok: false, detail: DrillOperation.describe(error)))
+            phases.append(.init(name: name, seconds: MonotonicTime.now - started, ok: false, detail: CofferError.classify(error).1))
             throw error
         }
     }

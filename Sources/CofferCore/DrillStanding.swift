@@ -9,9 +9,10 @@ public struct DrillStanding: Sendable {
     /// nil when the last drill passed within `maxAgeDays`.
     public var problem: String?
 
-    /// Reads the newest trusted reports of the config's environment in `repository`.
-    public init(config: CofferConfig, repository: Repository, now: Date) throws {
-        let trusted = try KeyStore(directory: config.keysDirectory).trustedSigners()
+    /// Reads the newest reports of the config's environment in `repository` that
+    /// `trusted` signed (default: the config's trusted signers, read from the keys folder).
+    public init(config: CofferConfig, repository: Repository, trusted: TrustedSigners? = nil, now: Date) throws {
+        let trusted = try trusted ?? KeyStore(directory: config.keysDirectory).trustedSigners()
         (last, lastPassed) = try DrillReportStore(repository: repository, environment: config.environment.rawValue).newest(trusted: trusted)
         problem = Self.problem(last: last, lastPassed: lastPassed, now: now, maxAgeDays: config.drill.maxAgeDays)
     }

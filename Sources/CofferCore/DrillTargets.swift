@@ -42,18 +42,16 @@ struct DrillTargets {
 
     /// What must be there before anything is fetched: a server that can create databases, a redis-server program.
     func preflight(_ manifest: Manifest) throws {
-        if manifest.artifacts.contains(where: { $0.kind == .postgres }) {
-            for entry in manifest.artifacts where entry.kind == .postgres {
-                let (variable, server) = try postgresServer(for: entry)
-                let allowed: Bool
-                do { allowed = try server.canCreateDatabases() } catch {
-                    throw CofferError(.failure, "\(entry.name): cannot reach the drill's PostgreSQL server in \(variable): \(error)")
-                }
-                guard allowed else {
-                    throw CofferError(
-                        .failure,
-                        "\(entry.name): the role in \(variable) cannot create databases, and a drill restores into a scratch database; grant it CREATEDB (ALTER ROLE ... CREATEDB), or name a server where it may with [drill] postgres_url_env")
-                }
+        for entry in manifest.artifacts where entry.kind == .postgres {
+            let (variable, server) = try postgresServer(for: entry)
+            let allowed: Bool
+            do { allowed = try server.canCreateDatabases() } catch {
+                throw CofferError(.failure, "\(entry.name): cannot reach the drill's PostgreSQL server in \(variable): \(error)")
+            }
+            guard allowed else {
+                throw CofferError(
+                    .failure,
+                    "\(entry.name): the role in \(variable) cannot create databases, and a drill restores into a scratch database; grant it CREATEDB (ALTER ROLE ... CREATEDB), or name a server where it may with [drill] postgres_url_env")
             }
         }
         if manifest.artifacts.contains(where: { $0.kind == .redis }), config.drill.redisURLEnv == nil {

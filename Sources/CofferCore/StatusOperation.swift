@@ -169,7 +169,7 @@ public struct StatusOperation {
             }
         }
         report.bundles = ids.count
-        if let problem = assessDrills(&report, repository: repository, now: now) { raise(.warn, problem) }
+        if let problem = assessDrills(&report, repository: repository, trusted: trusted, now: now) { raise(.warn, problem) }
         guard let newest = ids.last else {
             raise(.critical, "no bundle for \(environmentName) yet; run `coffer snapshot`")
             return report
@@ -204,9 +204,9 @@ public struct StatusOperation {
 
     /// Fills in the drills; returns a warning when the last one failed or the
     /// last passing one is too old. No drill yet is shown, not raised.
-    private func assessDrills(_ report: inout StatusReport, repository: Repository, now: Date) -> String? {
+    private func assessDrills(_ report: inout StatusReport, repository: Repository, trusted: TrustedSigners, now: Date) -> String? {
         do {
-            let standing = try DrillStanding(config: config, repository: repository, now: now)
+            let standing = try DrillStanding(config: config, repository: repository, trusted: trusted, now: now)
             report.lastDrill = standing.last
             report.lastPassedDrill = standing.lastPassed
             return standing.last == nil ? nil : standing.problem

@@ -78,9 +78,7 @@ struct DeployGate: AsyncParsableCommand {
     /// for --after, only when --password-env is given or the key needs no password.
     private func signingKey(_ config: CofferConfig, required: Bool) throws -> MinisignSecretKey? {
         guard required || passwordVariable != nil else { return JournalRecorder.unattendedSigningKey(config) }
-        return try KeyStore(directory: config.keysDirectory).signingKey {
-            try readSecret(environmentVariable: passwordVariable, prompt: "Signing key password: ", what: "signing key password")
-        }
+        return try loadSigningKey(config, passwordVariable: passwordVariable)
     }
 
     private func show(_ report: DeployGateReport) throws {

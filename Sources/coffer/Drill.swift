@@ -65,9 +65,7 @@ struct Drill: AsyncParsableCommand {
             operation.smokeTimeout = try smokeTimeout.map { try duration($0, "--smoke-timeout") }
             operation.fromOffsite = from == "offsite"
             try await announcedRun(.drill, config: config) { record, run in
-                let signingKey = try KeyStore(directory: config.keysDirectory).signingKey {
-                    try readSecret(environmentVariable: passwordVariable, prompt: "Signing key password: ", what: "signing key password")
-                }
+                let signingKey = try loadSigningKey(config, passwordVariable: passwordVariable)
                 let outcome = try operation.run(signingKey: signingKey)
                 let report = outcome.report
                 for warning in outcome.warnings { warn(warning) }

@@ -41,9 +41,7 @@ extension FileCommand {
         func run() async throws {
             try await reportingErrors {
                 let keyPath = try secretKey ?? global.keyStore(override: nil).signingKeyPath
-                let key = try KeyStore.signingKey(at: keyPath) {
-                    try readSecret(environmentVariable: passwordVariable, prompt: "Signing key password: ", what: "signing key password")
-                }
+                let key = try KeyStore.signingKey(at: keyPath) { try signingKeyPassword(passwordVariable) }
                 let destination = signature ?? file + ".minisig"
                 try checkOutputAvailable(destination, force: force)
                 let prehash = try prehashFile(file)

@@ -58,9 +58,7 @@ extension Keys {
                     if !global.json { say("old identities removed; \(config.environment.rawValue) has only its active identity") }
                     return
                 }
-                let signingKey = try KeyStore(directory: config.keysDirectory).signingKey {
-                    try readSecret(environmentVariable: passwordVariable, prompt: "Signing key password: ", what: "signing key password")
-                }
+                let signingKey = try loadSigningKey(config, passwordVariable: passwordVariable)
                 let report = try operation.run(signingKey: signingKey, reencrypt: reencrypt)
                 if global.json {
                     try printJSON([
@@ -83,7 +81,7 @@ extension Keys {
         }
 
         private func rotateSigningKey(_ operation: KeyRotationOperation, config: CofferConfig) throws {
-            let password = { try readSecret(environmentVariable: passwordVariable, prompt: "Signing key password: ", what: "signing key password") }
+            let password = { try signingKeyPassword(passwordVariable) }
             let current = try KeyStore(directory: config.keysDirectory).signingKey(password: password)
             // The new key is protected as the old one was: encrypted under the same password when one was given.
             let encrypted = passwordVariable != nil

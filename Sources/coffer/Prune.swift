@@ -34,9 +34,7 @@ struct Prune: AsyncParsableCommand {
             try await recordingRun(.prune, config: config) { _ in
                 var operation = PruneOperation(config: config, environment: ProcessInfo.processInfo.environment, progress: TerminalProgress())
                 if let passwordVariable {
-                    operation.signingKey = try KeyStore(directory: config.keysDirectory).signingKey {
-                        try readSecret(environmentVariable: passwordVariable, prompt: "Signing key password: ", what: "signing key password")
-                    }
+                    operation.signingKey = try loadSigningKey(config, passwordVariable: passwordVariable)
                 }
                 // A dry run deletes nothing: it does not need to exclude anyone.
                 let lease = dryRun ? nil : try lock.acquire(config, purpose: "prune")

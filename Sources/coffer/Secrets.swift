@@ -17,6 +17,16 @@ func readSecret(environmentVariable: String?, prompt: String, what: String) thro
     return typed
 }
 
+/// The signing key's password (`--password-env VAR`, else the terminal), for `KeyStore.signingKey`.
+func signingKeyPassword(_ variable: String?) throws -> SecureBytes {
+    try readSecret(environmentVariable: variable, prompt: "Signing key password: ", what: "signing key password")
+}
+
+/// The config's signing key, decrypted with `signingKeyPassword` when it is encrypted.
+func loadSigningKey(_ config: CofferConfig, passwordVariable: String?) throws -> MinisignSecretKey {
+    try KeyStore(directory: config.keysDirectory).signingKey { try signingKeyPassword(passwordVariable) }
+}
+
 /// `-p` / `--passphrase-env`, shared by the commands that take an age passphrase.
 struct PassphraseOptions: ParsableArguments {
     @Flag(name: [.customShort("p"), .customLong("passphrase")], help: "Use a passphrase instead of keys (asked on the terminal).")

@@ -29,10 +29,7 @@ struct Snapshot: AsyncParsableCommand {
             let config = try global.loadConfig()
             try await announcedRun(.snapshot, config: config) { record, run in
                 let environment = ProcessInfo.processInfo.environment
-                let keys = KeyStore(directory: config.keysDirectory)
-                let signingKey = try keys.signingKey {
-                    try readSecret(environmentVariable: passwordVariable, prompt: "Signing key password: ", what: "signing key password")
-                }
+                let signingKey = try loadSigningKey(config, passwordVariable: passwordVariable)
                 let lease = try lock.acquire(config, purpose: "snapshot")
                 defer { try? lease.release() }
                 let operation = SnapshotOperation(config: config, environment: environment, progress: TerminalProgress())
