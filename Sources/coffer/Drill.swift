@@ -11,7 +11,7 @@ struct Drill: AsyncParsableCommand {
 
             Every phase is timed (fetch, verify, decrypt_and_stage, checks, smoke); their sum is the RTO. The RPO is the age of the newest bundle when the drill started. [targets] rto and rpo (default 4h and 24h) decide pass or fail. The report (JSON, Markdown and a minisign signature) is stored under drills/ENV/ in the repository and a journal event points at it. Scratch targets are removed at the end, and those of a killed drill by the next drill or by --cleanup.
 
-            Exit status: 0 the drill passed; 1 it failed (a check, the smoke command, RTO or RPO); 5 the bundle is damaged; 3 config; 4 key.
+            Exit status: 0 the drill passed and its report is stored; 1 it failed (a check, the smoke command, RTO or RPO, or the report could not be stored); 5 the bundle is damaged; 3 config; 4 key.
             """
     )
 

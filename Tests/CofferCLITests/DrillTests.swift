@@ -193,8 +193,11 @@ struct DrillTests {
             bytes[bytes.count / 2] ^= 0xFF
             try Data(bytes).write(to: URL(fileURLWithPath: payload))
 
+            let live = try ws.read("app.db")
             let drill = try ws.coffer("drill", "--json", environment: env)
             #expect(drill.status == 5, "\(drill.stdout) \(drill.stderr)")
+            #expect(drill.stderr.contains("failed:"), "a clear error on standard error: \(drill.stderr)")
+            #expect(try ws.read("app.db") == live, "the live database is untouched")
             let report = try json(drill)
             #expect(report["passed"] as? Bool == false)
             #expect((report["failure"] as? String)?.contains("app.sqlite.gz.age-payload") == true, "\(report["failure"] ?? "")")
@@ -223,6 +226,7 @@ struct DrillTests {
             #expect(outside.status == 1)
             #expect((try json(outside)["failure"] as? String)?.contains("no bundle of development in the last 24h") == true)
 
+            let live = try ws.read("app.db")
             let failing = try ws.coffer("drill", "--smoke", "echo checking; echo broken >&2; exit 3", "--json")
             #expect(failing.status == 1)
             let smoke = try #require(try json(failing)["smoke"] as? [String: Any])
@@ -238,6 +242,7 @@ struct DrillTests {
             let started = try String(contentsOfFile: pids, encoding: .utf8).split(separator: "\n").compactMap { Int32($0) }
             #expect(started.count == 2)
             for pid in started { #expect(!isRunning(pid), "smoke process \(pid) outlived the timeout") }
+            #expect(try ws.read("app.db") == live, "failing and hanging smoke commands leave the live database untouched")
             try expectNothingLeft(ws)
 
             // A drill whose evidence cannot be stored did not prove anything: exit 1.
@@ -253,12 +258,14 @@ struct DrillTests {
     func scratchServers() throws {
         let postgres = try PostgresServer.require()
         try Workspace.with { ws in
-            try postgres.withOwnedDatabase(ws, "drillapp_" + UUID().uuidString.prefix(6).lowercased(), role: "") { _, env in
+            try postgres.withOwnedDatabase(ws, "drillapp_" + UUID().uuidString.prefix(6).lowercased(), role: "") { name, env in
                 try "environment = \"development\"\nrepository = \"backups\"\nkeys = \"keys\"\n[[postgres]]\nname = \"main\"\n".write(
                     toFile: ws.config, atomically: true, encoding: .utf8)
                 try #require(try ws.coffer("snapshot", environment: env).status == 0)
+                let liveDump = try postgres.dump(ws, name)
                 let refused = try ws.coffer("drill", environment: env)
                 #expect(refused.status == 1)
+                #expect(try postgres.dump(ws, name) == liveDump)
                 #expect(refused.stderr.contains("[drill] postgres_url_env"), "\(refused.stderr)")
                 try ws.appendConfig("[drill]\npostgres_url_env = \"DRILL_PG\"\n")
                 let drillEnv = env.merging(["DRILL_PG": postgres.url("postgres")]) { $1 }
@@ -294,6 +301,12 @@ struct DrillTests {
             try ws.appendConfig("[[postgres]]\nname = \"db\"\n[[redis]]\nname = \"cache\"\n")
             let env = ["DATABASE_URL": postgres.url(database), "REDIS_URL": redis.url]
             try #require(try ws.coffer("snapshot", environment: env).status == 0)
+            let (liveSQLite, liveDump, liveRedis) = (try ws.read("app.db"), try postgres.dump(ws, database), redis.digest())
+            defer {
+                #expect((try? ws.read("app.db")) == liveSQLite, "the live SQLite database is untouched")
+                #expect((try? postgres.dump(ws, database)) == liveDump, "the live PostgreSQL database is untouched")
+                #expect(redis.digest() == liveRedis, "the live Redis server is untouched")
+            }
             for phase in ["fetch", "verify", "decrypt_and_stage", "checks", "smoke"] {
                 let killed = try ws.coffer("drill", "--smoke", "true", environment: env.merging(["COFFER_FAULT": "drill-after-\(phase)"]) { $1 })
                 #expect(killed.status == 137, "\(phase): \(killed.stderr)")
