@@ -5,7 +5,7 @@ import Foundation
 /// long each phase took, what was checked, what the smoke command said, and
 /// the measured RTO and RPO against the targets. Stored signed in the
 /// repository (`drills/ENV/ID.json`), so an auditor can check it with minisign.
-public struct DrillReport: Codable, Sendable, Equatable {
+public struct DrillReport: Codable, Sendable, Equatable, FormattedJSON {
     public static let currentFormat = "coffer-drill/1"
 
     public struct Pick: Codable, Sendable, Equatable {
@@ -119,18 +119,9 @@ public struct DrillReport: Codable, Sendable, Equatable {
     }
 
     public static func parse(_ bytes: [UInt8]) throws -> DrillReport {
-        do {
-            let report = try JSONDecoder().decode(DrillReport.self, from: Data(bytes))
-            guard report.format == currentFormat else {
-                throw FormatError(.unsupportedVersion, "unknown drill report format '\(report.format.prefix(40))'")
-            }
-            return report
-        } catch let error as FormatError {
-            throw error
-        } catch {
-            throw FormatError(.malformed, "a drill report is not \(currentFormat) JSON: \(error)")
-        }
+        try CanonicalJSON.decode(DrillReport.self, from: bytes, kind: "drill report", noun: "a drill report")
     }
+
 
     /// Seconds for people: `0.42 s` under ten seconds, else `3m`, `1h`...
     public static func text(seconds: Double?) -> String {

@@ -5,7 +5,7 @@ import CofferSystem
 import Foundation
 
 /// One thing that happened to the repository: who, when, what; never a secret.
-public struct JournalEvent: Codable, Sendable, Equatable {
+public struct JournalEvent: Codable, Sendable, Equatable, FormattedJSON {
     public static let currentFormat = "coffer-journal/1"
 
     public var format: String
@@ -28,17 +28,7 @@ public struct JournalEvent: Codable, Sendable, Equatable {
     }
 
     public static func parse(_ bytes: [UInt8]) throws -> JournalEvent {
-        do {
-            let event = try JSONDecoder().decode(JournalEvent.self, from: Data(bytes))
-            guard event.format == currentFormat else {
-                throw FormatError(.unsupportedVersion, "unknown journal format '\(event.format.prefix(40))'")
-            }
-            return event
-        } catch let error as FormatError {
-            throw error
-        } catch {
-            throw FormatError(.malformed, "a journal event is not \(currentFormat) JSON: \(error)")
-        }
+        try CanonicalJSON.decode(JournalEvent.self, from: bytes, kind: "journal", noun: "a journal event")
     }
 }
 

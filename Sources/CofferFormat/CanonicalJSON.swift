@@ -10,3 +10,27 @@ public enum CanonicalJSON {
         return Array(try encoder.encode(value)) + [0x0A]
     }
 }
+
+/// A JSON object that names its own format (`coffer-journal/1`, `coffer-drill/1`).
+public protocol FormattedJSON: Decodable {
+    static var currentFormat: String { get }
+    var format: String { get }
+}
+
+extension CanonicalJSON {
+    /// Decodes a `FormattedJSON` object, refusing another format; errors are
+    /// `FormatError`s naming `kind` ("journal") and `noun` ("a journal event").
+    public static func decode<Value: FormattedJSON>(_ type: Value.Type, from bytes: [UInt8], kind: String, noun: String) throws -> Value {
+        do {
+            let value = try JSONDecoder().decode(type, from: Data(bytes))
+            guard value.format == Value.currentFormat else {
+                throw FormatError(.unsupportedVersion, "unknown \(kind) format '\(value.format.prefix(40))'")
+            }
+            return value
+        } catch let error as FormatError {
+            throw error
+        } catch {
+            throw FormatError(.malformed, "\(noun) is not \(Value.currentFormat) JSON: \(error)")
+        }
+    }
+}
