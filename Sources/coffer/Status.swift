@@ -41,6 +41,7 @@ struct Status: AsyncParsableCommand {
                 say("\(report.level.name.uppercased())  \(report.environment)  \(report.repository)")
                 say("  bundles: \(report.bundles)\(report.newestID.map { ", newest \($0)" } ?? "")\(report.newestAge.map { " (\($0 / 3600) h old)" } ?? "")")
                 if let free = report.freeBytes { say("  free space: \(ByteCount.format(free))") }
+                if let protection = report.protectionText { say("  \(protection)") }
                 if let drill = report.lastDrill {
                     say("  last drill: \(drill.id) \(drill.passed ? "passed" : "FAILED"), RTO \(DrillReport.text(seconds: drill.rtoSeconds))\(report.estimatedRTO.map { "; estimated RTO for the newest bundle \(DrillReport.text(seconds: $0))" } ?? "")")
                 } else {
