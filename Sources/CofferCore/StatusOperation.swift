@@ -162,7 +162,10 @@ public struct StatusOperation {
         } catch {
             raise(.critical, "the repository does not accept writes: \(error)")
         }
-        assessProtection(&report, repository: repository, raise: raise)
+        let standing = protectionStanding(repository)
+        report.protection = standing.protection
+        report.objectLock = config.s3?.objectLock
+        if let warning = standing.warning { raise(.warn, warning) }
         let ids = listing.ids
         for id in listing.unpublished {
             raise(.warn, "bundle \(id) has no manifest (an interrupted write, or a deleted manifest); it is ignored, and `coffer prune` removes unfinished uploads after a day")
@@ -226,28 +229,26 @@ public struct StatusOperation {
         return report
     }
 
-    /// Fills in what the bucket protects, and warns when `object_lock` asks for
+    /// What the bucket protects, and a warning when `object_lock` asks for
     /// more than it can keep or the bucket locks nothing by itself.
-    private func assessProtection(
-        _ report: inout StatusReport, repository: Repository, raise: (StatusReport.Level, String) -> Void
-    ) {
-        report.objectLock = config.s3?.objectLock
+    private func protectionStanding(_ repository: Repository) -> (protection: BucketProtection?, warning: String?) {
         let protection: BucketProtection?
         do {
             protection = try repository.storage.protection()
         } catch {
-            raise(.warn, "the bucket's Object Lock and versioning cannot be read: \(error)")
-            return
+            return (nil, "the bucket's Object Lock and versioning cannot be read: \(error)")
         }
-        report.protection = protection
-        guard let protection else { return }
+        guard let protection else { return (nil, nil) }
         if let lock = config.s3?.objectLock, !protection.objectLockEnabled {
-            raise(
-                .warn,
-                "[s3] object_lock = \"\(lock.mode.rawValue)\" is set, but the bucket cannot keep locks (\(protection.unsupported ?? "its Object Lock is not enabled")): snapshots are refused until the bucket has Object Lock or object_lock is removed")
-        } else if protection.objectLockEnabled && config.s3?.objectLock == nil && protection.defaultRetention == nil {
-            raise(.warn, "the bucket has Object Lock enabled, but neither [s3] object_lock nor a default retention locks new bundles: set object_lock = \"compliance\"")
+            return (
+                protection,
+                "[s3] object_lock = \"\(lock.mode.rawValue)\" is set, but the bucket cannot keep locks (\(protection.unsupported ?? "its Object Lock is not enabled")): snapshots are refused until the bucket has Object Lock or object_lock is removed"
+            )
         }
+        if protection.objectLockEnabled && config.s3?.objectLock == nil && protection.defaultRetention == nil {
+            return (protection, "the bucket has Object Lock enabled, but neither [s3] object_lock nor a default retention locks new bundles: set object_lock = \"compliance\"")
+        }
+        return (protection, nil)
     }
 
     /// Fills in the drills; returns a warning when the last one failed or the

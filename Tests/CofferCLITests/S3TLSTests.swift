@@ -72,7 +72,7 @@ struct S3TLSTests {
             try "not a certificate\n".write(toFile: scratch.path("junk.pem"), atomically: true, encoding: .utf8)
             let cases = [
                 (server.endpoint.replacingOccurrences(of: "http://", with: "https://"), "", "does not speak TLS on this port"),
-                ("https://127.0.0.1:1", "ca_file = \"\(scratch.path("absent.pem"))\"", "absent.pem cannot be read as PEM certificates"),
+                ("https://127.0.0.1:1", "ca_file = \"\(scratch.path("absent.pem"))\"", "absent.pem does not exist"),
                 ("https://127.0.0.1:1", "ca_file = \"\(scratch.path("junk.pem"))\"", "junk.pem cannot be read as PEM certificates"),
             ]
             for (endpoint, extra, message) in cases {

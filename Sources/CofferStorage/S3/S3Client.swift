@@ -185,7 +185,7 @@ final class S3Client: Sendable {
     /// The same certificate would come back on every retry: refused at once.
     private func tlsError(_ reason: String, what: String) -> StorageError {
         let (host, port) = location.hostAndPort
-        guard reason == S3TLS.verifyFailed else {
+        guard reason == S3TLS.verifyFailed || reason == S3TLS.hostMismatch else {
             return StorageError(.config, "\(what): the TLS connection to \(location.endpointHost) failed: \(reason)")
         }
         let why = S3TLSDiagnosis.reason(host: host, port: port, now: UTCTime.now().seconds) ?? reason

@@ -1,3 +1,4 @@
+import CofferSystem
 import NIOSSL
 
 /// Which certificates an `https://` endpoint may present: the system trust
@@ -22,6 +23,9 @@ public struct S3TLS: Sendable {
         guard let caFile else {
             self = .system
             return
+        }
+        guard FileSystem.exists(caFile) else {
+            throw StorageError(.config, "[s3] ca_file \(caFile) does not exist; name the CA certificate (PEM) that signed the server's certificate")
         }
         let certificates: [NIOSSLCertificate]
         do {
@@ -64,12 +68,13 @@ public struct S3TLS: Sendable {
     /// BoringSSL's word for every certificate it refuses; `S3TLSDiagnosis` finds out why.
     static let verifyFailed = "certificate verify failed: not signed by a trusted CA, expired, not yet valid, or for another host"
 
+    /// NIOSSL's own check after BoringSSL's.
+    static let hostMismatch = "the certificate is not valid for this host name (its subjectAltName does not list it)"
+
     /// BoringSSL's codes in words.
     private static func reason(_ text: String) -> String {
         if text.contains("CERTIFICATE_VERIFY_FAILED") { return verifyFailed }
-        if text.contains("failedToValidateHostname") || text.lowercased().contains("hostname") {
-            return "the certificate is not valid for this host name (its subjectAltName does not list it)"
-        }
+        if text.contains("failedToValidateHostname") || text.lowercased().contains("hostname") { return hostMismatch }
         if text.contains("WRONG_VERSION_NUMBER") { return "the server does not speak TLS on this port (is the endpoint http://?)" }
         return text
     }
