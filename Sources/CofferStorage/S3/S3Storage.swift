@@ -166,12 +166,14 @@ public struct S3Storage: Storage {
     public func deleteBundle(at prefix: String) throws {
         let manifest = "\(prefix)/\(BundleLayout.manifestName)"
         if try client.protection().versioned {
-            for version in try objectVersions(under: prefix + "/").sorted(by: { a, _ in a.key == manifest }) {
+            let versions = try objectVersions(under: prefix + "/")
+            for version in versions.filter({ $0.key == manifest }) + versions.filter({ $0.key != manifest }) {
                 try deleteObject(version.key, version: version.id)
             }
             return
         }
-        for key in try listObjects(under: prefix + "/").map(\.key).sorted(by: { a, _ in a == manifest }) {
+        let keys = try listObjects(under: prefix + "/").map(\.key)
+        for key in keys.filter({ $0 == manifest }) + keys.filter({ $0 != manifest }) {
             try deleteObject(key, version: nil)
         }
     }
