@@ -18,9 +18,10 @@ struct ObjectLockAudit {
     static func applies(config: CofferConfig, repository: Repository) throws -> (check: Bool, problem: String?) {
         guard let protection = try repository.storage.protection() else { return (false, nil) }
         if protection.objectLockEnabled { return (true, nil) }
-        guard let lock = config.s3?.objectLock else { return (false, nil) }
-        let why = protection.unsupported ?? "its Object Lock is not enabled"
-        return (false, "[s3] object_lock = \"\(lock.mode.rawValue)\" is set, but the bucket of \(repository.storage.location) cannot keep locks (\(why)): no bundle is immutable")
+        guard let lock = config.s3?.objectLock, let refusal = protection.refusal(of: lock, in: "the bucket of \(repository.storage.location)") else {
+            return (false, nil)
+        }
+        return (false, "\(refusal): no bundle is immutable")
     }
 
     func problems(of manifest: Manifest) throws -> [String] {

@@ -239,11 +239,8 @@ public struct StatusOperation {
             return (nil, "the bucket's Object Lock and versioning cannot be read: \(error)")
         }
         guard let protection else { return (nil, nil) }
-        if let lock = config.s3?.objectLock, !protection.objectLockEnabled {
-            return (
-                protection,
-                "[s3] object_lock = \"\(lock.mode.rawValue)\" is set, but the bucket cannot keep locks (\(protection.unsupported ?? "its Object Lock is not enabled")): snapshots are refused until the bucket has Object Lock or object_lock is removed"
-            )
+        if let lock = config.s3?.objectLock, let refusal = protection.refusal(of: lock, in: "the bucket") {
+            return (protection, "\(refusal): snapshots are refused until the bucket has Object Lock or object_lock is removed")
         }
         if protection.objectLockEnabled && config.s3?.objectLock == nil && protection.defaultRetention == nil {
             return (protection, "the bucket has Object Lock enabled, but neither [s3] object_lock nor a default retention locks new bundles: set object_lock = \"compliance\"")

@@ -22,6 +22,12 @@ public struct BucketProtection: Sendable, Equatable {
     }
 
     public var versioned: Bool { versioning != nil }
+
+    /// Why `lock` cannot be kept in this bucket (`what` names it), or nil when it can.
+    public func refusal(of lock: S3ObjectLock, in what: String) -> String? {
+        guard !objectLockEnabled else { return nil }
+        return "[s3] object_lock = \"\(lock.mode.rawValue)\" is set, but \(what) cannot keep locks (\(unsupported ?? "its Object Lock is not enabled"))"
+    }
 }
 
 /// One object's retention as the server reports it (`coffer audit`, `prune`).

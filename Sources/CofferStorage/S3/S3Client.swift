@@ -173,13 +173,10 @@ final class S3Client: Sendable {
 
     /// Refuses a locked write to a bucket that cannot keep the lock.
     private func requireObjectLock(_ lock: S3ObjectLock) throws {
-        let protection = try protection()
-        guard !protection.objectLockEnabled else { return }
-        let why = protection.unsupported ?? "its Object Lock is not enabled"
+        guard let refusal = try protection().refusal(of: lock, in: "bucket \(location.bucket) at \(location.scheme)://\(location.endpointHost)") else { return }
         throw StorageError(
             .config,
-            "[s3] object_lock = \"\(lock.mode.rawValue)\" is set, but bucket \(location.bucket) at \(location.scheme)://\(location.endpointHost) cannot keep locks: \(why). "
-                + "Nothing was written. Create a bucket with Object Lock (aws s3api create-bucket --bucket NAME --object-lock-enabled-for-bucket) and point `repository` at it, or remove object_lock")
+            "\(refusal). Nothing was written. Create a bucket with Object Lock (aws s3api create-bucket --bucket NAME --object-lock-enabled-for-bucket) and point `repository` at it, or remove object_lock")
     }
 
     /// The same certificate would come back on every retry: refused at once.
