@@ -14,7 +14,7 @@ APT_PACKAGES := pkg-config libsodium-dev libsqlite3-dev zlib1g-dev libhiredis-de
 # Only the benchmark's reference programs (pg_dump | restic backup --stdin).
 BENCH_PACKAGES := restic wrk
 
-.PHONY: all deps build test demo bench clean s3-server s3-stop pg-server pg-stop install install-files uninstall
+.PHONY: all deps build test demo bench clean s3-server s3-stop s3-cluster s3-cluster-stop pg-server pg-stop install install-files uninstall
 
 all: build
 
@@ -31,7 +31,7 @@ deps:
 build: deps
 	$(SWIFT) build
 
-# Starts SeaweedFS (S3) and PostgreSQL on loopback for the tests and stops them afterwards.
+# Starts SeaweedFS (S3: one server and a cluster) and PostgreSQL on loopback for the tests and stops them afterwards.
 test: deps
 	./scripts/with-test-servers.sh $(SWIFT) test
 
@@ -50,6 +50,14 @@ s3-server: deps
 
 s3-stop:
 	./scripts/s3-server.sh stop
+
+# A SeaweedFS cluster (master, three volume servers with replication 001, filer, S3 gateway) for working by hand:
+# source .test-servers/cluster.env afterwards.
+s3-cluster: deps
+	./scripts/s3-cluster.sh start
+
+s3-cluster-stop:
+	./scripts/s3-cluster.sh stop
 
 # A PostgreSQL server for working by hand: source .test-servers/pg.env afterwards.
 pg-server: deps

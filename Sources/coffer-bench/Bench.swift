@@ -6,7 +6,7 @@ import Foundation
 /// Usage: coffer-bench --coffer PATH [--size-mb 500] [--runs 7] [--sqlite-mb 1000] [--s3-mb 700] [--s3-runs 3]
 ///                     [--rotation-mb 500] [--rotation-bundles 10] [--redis-keys 2000000] [--redis-runs 3]
 ///                     [--postgres-runs 2] [--serve-bundles 1000]
-///                     [--only age|minisign|gzip|snapshot|s3|rotation|redis|postgres|serve] [--dir DIR]
+///                     [--only age|minisign|gzip|snapshot|s3|cluster|rotation|redis|postgres|serve] [--dir DIR]
 /// Outputs go to DIR (default /dev/shm, so disk writeback does not add noise);
 /// each figure is the median of the runs, tools alternating.
 @main
@@ -22,7 +22,7 @@ struct Bench {
         var report = Report()
         let parts: [(String, (Options, String, inout Report) throws -> Void)] = [
             ("age", benchmarkAge), ("minisign", benchmarkMinisign), ("gzip", benchmarkGzip), ("snapshot", benchmarkSnapshot),
-            ("s3", benchmarkS3Snapshot), ("rotation", benchmarkRotation), ("redis", benchmarkRedis),
+            ("s3", benchmarkS3Snapshot), ("cluster", benchmarkClusterSnapshot), ("rotation", benchmarkRotation), ("redis", benchmarkRedis),
             ("postgres", benchmarkPostgres), ("serve", benchmarkServe),
         ]
         for (name, part) in parts where options.only == nil || options.only == name {

@@ -1,16 +1,17 @@
 import Foundation
 
-/// The SeaweedFS server that scripts/with-test-servers.sh starts, from its COFFER_TEST_S3_* variables.
+/// A SeaweedFS server that scripts/with-test-servers.sh starts, from its variables: the single `weed mini`
+/// (COFFER_TEST_S3_*) or the cluster of scripts/s3-cluster.sh (COFFER_TEST_CLUSTER_*), which name the same things.
 struct BenchS3Server {
     let endpoint, bucket, accessKey, secretKey, dataDirectory, proxyScript: String
 
-    init(for benchmark: String) throws {
+    init(for benchmark: String, variables prefix: String = "COFFER_TEST_S3", what: String = "SeaweedFS server") throws {
         let env = ProcessInfo.processInfo.environment
-        guard let endpoint = env["COFFER_TEST_S3_ENDPOINT"], let bucket = env["COFFER_TEST_S3_BUCKET"],
-            let accessKey = env["COFFER_TEST_S3_ACCESS_KEY"], let secretKey = env["COFFER_TEST_S3_SECRET_KEY"],
-            let dataDirectory = env["COFFER_TEST_S3_DATA"], let proxyScript = env["COFFER_TEST_S3_PROXY"]
+        guard let endpoint = env[prefix + "_ENDPOINT"], let bucket = env[prefix + "_BUCKET"],
+            let accessKey = env[prefix + "_ACCESS_KEY"], let secretKey = env[prefix + "_SECRET_KEY"],
+            let dataDirectory = env[prefix + "_DATA"], let proxyScript = env[prefix + "_PROXY"]
         else {
-            throw BenchError("the \(benchmark) benchmark needs the SeaweedFS server of scripts/with-test-servers.sh (run `make bench`)")
+            throw BenchError("the \(benchmark) benchmark needs the \(what) of scripts/with-test-servers.sh (run `make bench`)")
         }
         (self.endpoint, self.bucket, self.accessKey, self.secretKey) = (endpoint, bucket, accessKey, secretKey)
         (self.dataDirectory, self.proxyScript) = (dataDirectory, proxyScript)

@@ -18,6 +18,15 @@ file, read again for every request (missing or empty: pass everything):
     {"down_after_requests": N}   forward N more requests, then behave as "down"
     {"lose_response": "TEXT"}    the next request whose path contains TEXT reaches the
                                  server, but its answer is lost: the connection is cut (one-shot)
+    {"hold_after_bytes": B, "hold_on": "TEXT"}
+                                 the next request with a body over B bytes (and, with
+                                 hold_on, a path containing TEXT): send B bytes upstream,
+                                 then stop and write {"held": "METHOD PATH"} in place of
+                                 the rule; the rest of the body follows once "held" is
+                                 gone from the file (one-shot). A test makes its fault
+                                 happen at a known point of an upload this way; if the
+                                 server goes away meanwhile, the log says "upstream gone
+                                 after the hold" and the client's connection is cut.
 
 Counters are written back to the control file as they run down. --log gets
 one line per request: METHOD PATH -> STATUS or ACTION up=REQUEST-BODY-BYTES
@@ -28,6 +37,7 @@ import os
 import signal
 import socket
 import threading
+import time
 
 from proxy_control import ControlFile
 
@@ -55,7 +65,31 @@ def decide():
             return "drop:%d" % int(control["drop_after_bytes"])
         if "lose_response" in control:
             return "lose:" + str(control["lose_response"])
+        if "hold_after_bytes" in control:
+            return "hold:%d:%s" % (int(control["hold_after_bytes"]), control.get("hold_on", ""))
         return "pass"
+
+
+def claim_hold():
+    """Takes the hold rule for this request; False if another request took it first."""
+    with control_file.lock:
+        control = control_file.read()
+        if "hold_after_bytes" not in control:
+            return False
+        for key in ("hold_after_bytes", "hold_on"):
+            control.pop(key, None)
+        control_file.write(control)
+        return True
+
+
+def hold(method, path):
+    """Says the request is held and waits until the test releases it (removes "held")."""
+    with control_file.lock:
+        control = control_file.read()
+        control["held"] = "%s %s" % (method, path)
+        control_file.write(control)
+    while "held" in control_file.read():
+        time.sleep(0.02)
 
 
 def consume(key):
@@ -129,6 +163,7 @@ def read_response(reader, method):
 
 def serve(client):
     upstream = None
+    held = None  # (method, path) of a request held and not yet answered
     try:
         reader = Reader(client)
         upstream_reader = None
@@ -160,7 +195,17 @@ def serve(client):
                 upstream.sendall(head + reader.exactly(cut))
                 control_file.log("%s %s -> dropped after %d bytes" % (method, path, cut))
                 return
-            upstream.sendall(head + reader.exactly(length))
+            if action.startswith("hold:"):
+                cut, _, text = action[5:].partition(":")
+                cut = int(cut)
+                if length > cut and text in path and claim_hold():
+                    upstream.sendall(head + reader.exactly(cut))
+                    control_file.log("%s %s -> held after %d bytes" % (method, path, cut))
+                    hold(method, path)
+                    held = (method, path)
+                    upstream.sendall(reader.exactly(length - cut))
+            if held is None:
+                upstream.sendall(head + reader.exactly(length))
             response_head, response_body, status = read_response(upstream_reader, method)
             if action.startswith("lose:") and action[5:] in path:
                 consume("lose_response")
@@ -168,7 +213,11 @@ def serve(client):
                 return
             client.sendall(response_head + response_body)
             control_file.log("%s %s -> %d up=%d down=%d" % (method, path, status, length, len(response_body)))
+            held = None
     except (OSError, EOFError, ValueError):
+        if held is not None:
+            # The server went away while the request was held (a restarted gateway).
+            control_file.log("%s %s -> upstream gone after the hold" % held)
         return
     finally:
         for sock in (client, upstream):
