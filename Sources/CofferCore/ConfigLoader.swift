@@ -1,4 +1,5 @@
 import CofferCrypto
+import CofferStorage
 import CofferSystem
 import TOMLKit
 
@@ -103,7 +104,9 @@ public enum ConfigLoader {
 
         var s3: CofferConfig.S3Settings? = nil
         if var section = try reader.table("s3") {
-            try section.allowOnly(["endpoint", "region", "access_key_env", "secret_key_env", "session_token_env", "path_style"])
+            try section.allowOnly([
+                "endpoint", "region", "access_key_env", "secret_key_env", "session_token_env", "path_style", "object_lock", "lock_days", "ca_file",
+            ])
             s3 = .init(
                 endpoint: try section.requiredString("endpoint"),
                 region: try section.string("region") ?? "us-east-1",
@@ -111,6 +114,8 @@ public enum ConfigLoader {
                 secretKeyEnv: try section.string("secret_key_env") ?? "AWS_SECRET_ACCESS_KEY",
                 sessionTokenEnv: try section.string("session_token_env") ?? "AWS_SESSION_TOKEN",
                 pathStyle: try section.bool("path_style") ?? true)
+            s3?.objectLock = try Self.objectLock(&section, retention: retention, environment: environment)
+            s3?.caFile = try section.string("ca_file").map { FileSystem.absolute($0, relativeTo: base) }
         }
         var hooks = CofferConfig.Hooks()
         if var section = try reader.table("hooks") {
@@ -217,6 +222,26 @@ public enum ConfigLoader {
             throw section.error(key, "must be a duration such as \"10m\", \"90s\", \"4h\" or \"30d\"")
         }
         return seconds
+    }
+
+    /// `[s3] object_lock` and `lock_days`. A lock shorter than retention would
+    /// let whoever holds the credentials delete bundles retention still promises.
+    static func objectLock(_ section: inout TableReader, retention: CofferConfig.Retention, environment: EnvironmentKind) throws -> S3ObjectLock? {
+        let days = try section.int("lock_days", range: 1...36500)
+        guard let text = try section.string("object_lock") else {
+            if days != nil { throw section.error("lock_days", "is set but object_lock is not; set object_lock = \"compliance\" or \"governance\"") }
+            return nil
+        }
+        guard let mode = S3ObjectLock.Mode(rawValue: text) else {
+            throw section.error("object_lock", "must be \"compliance\" or \"governance\" (it is \"\(text)\"); leave it out for no lock")
+        }
+        let lockDays = days ?? retention.days + 1
+        guard lockDays >= retention.days else {
+            throw section.error(
+                "lock_days",
+                "is \(lockDays), shorter than the \(retention.days) days \(environment.rawValue) keeps bundles ([retention] days): bundles would become deletable while retention still promises them; set lock_days to \(retention.days + 1) or more (or leave it out)")
+        }
+        return S3ObjectLock(mode: mode, seconds: Int64(lockDays) * 86_400)
     }
 
     static func isValidName(_ name: String) -> Bool {

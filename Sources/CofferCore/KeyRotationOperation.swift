@@ -14,6 +14,9 @@ public struct RotationReport: Sendable {
     public var alreadyDone: [String]
     /// Bytes read from and written to the repository (headers and manifests only).
     public var bytesMoved: Int64
+    /// Replaced objects still in the repository: Object Lock keeps them until
+    /// their retention ends, or the server refused their delete.
+    public var leftBehind: [String] = []
 }
 
 /// `coffer keys rotate`: a new age identity for an environment, and every
@@ -82,7 +85,7 @@ public struct KeyRotationOperation {
             defer { progress.end() }
             let rotated = try rotateBundle(
                 repository: repository, id: id, rewrap: Rewrap(recipient: recipient, opening: opening, generation: generation, reencrypt: reencrypt),
-                signingKey: signingKey, trusted: trusted, moved: &report.bytesMoved)
+                signingKey: signingKey, trusted: trusted, moved: &report.bytesMoved, leftBehind: &report.leftBehind)
             if rotated { report.rotated.append(id) } else { report.alreadyDone.append(id) }
             if environment["COFFER_FAULT"] == "rotate-after-bundle-\(index + 1)" { ProcessIdentity.crashForTesting() }
         }
@@ -106,7 +109,8 @@ public struct KeyRotationOperation {
     /// Rewraps one bundle's headers (when `rewrap` is given) and signs its
     /// manifest with `signingKey`; false when it already was so.
     func rotateBundle(
-        repository: Repository, id: String, rewrap: Rewrap?, signingKey: MinisignSecretKey, trusted: TrustedSigners, moved: inout Int64
+        repository: Repository, id: String, rewrap: Rewrap?, signingKey: MinisignSecretKey, trusted: TrustedSigners, moved: inout Int64,
+        leftBehind: inout [String]
     ) throws -> Bool {
         let storage = repository.storage
         func key(_ relative: String) -> String { repository.key(environment: environmentName, id: id, relative) }
@@ -165,16 +169,35 @@ public struct KeyRotationOperation {
             try storage.writeSmall(key(BundleLayout.manifestName), bytes)
             moved += Int64(2 * (bytes.count + signature.count))
         }
-        try storage.delete(rotating)
-        try storage.delete(rotating + ".minisig")
-        // Header and payload objects the manifest no longer names.
+        // The pending pair, and header and payload objects the manifest no longer names.
         let kept = Set(finished.artifacts.flatMap { [$0.headerPath, $0.payloadPath] })
         let artifactFolder = "artifacts"
+        var replaced = [rotating, rotating + ".minisig"]
         for name in try storage.children(of: key(artifactFolder)) where name.hasSuffix(".age-header") || name.hasSuffix(".age-payload") {
             let path = "\(artifactFolder)/\(name)"
-            if !kept.contains(path) { try storage.delete(key(path)) }
+            if !kept.contains(path) { replaced.append(key(path)) }
         }
+        try removeReplaced(replaced, storage: storage, leftBehind: &leftBehind)
         return !alreadyMain || !done
+    }
+
+    /// Deletes what a rotated bundle no longer needs. On a bucket with Object
+    /// Lock nothing is deleted (the server would refuse; the objects expire
+    /// with their lock and `prune` removes them with their bundle); a delete
+    /// the server refuses (a policy) leaves the object. Either way it is named in `leftBehind`.
+    func removeReplaced(_ keys: [String], storage: any Storage, leftBehind: inout [String]) throws {
+        let locked = try storage.protection()?.objectLockEnabled ?? false
+        for key in keys {
+            if locked {
+                if try storage.size(of: key) != nil { leftBehind.append(key) }
+                continue
+            }
+            do {
+                try storage.delete(key)
+            } catch let error as StorageError where error.kind == .denied {
+                leftBehind.append(key)
+            }
+        }
     }
 
     /// Drops every identity but the active one from `ENV.age`, once no bundle

@@ -11,6 +11,10 @@ public struct PruneDecision: Sendable {
     public var reason: String
     /// The manifest does not verify (no trusted signature): its age and origin are unknown.
     public var unverifiable = false
+    /// When S3 Object Lock (or a legal hold) keeps it: the server would refuse the delete until then.
+    public var lockedUntil: String?
+    /// Why the server refused to delete it (a lock or a policy); it stays, whole.
+    public var deleteRefused: String?
 }
 
 /// What prune decided, oldest bundle first, and how many leftovers of
@@ -28,6 +32,9 @@ public struct PruneReport: Sendable {
 
     /// Bundles kept only because their manifest does not verify.
     public var keptUnverifiable: [String] { decisions.filter { $0.unverifiable && $0.keep }.map(\.id) }
+
+    /// Bundles the server refused to delete.
+    public var refusedDeletes: [PruneDecision] { decisions.filter { $0.deleteRefused != nil } }
 }
 
 /// A prune that deleted nothing because no bundle verifies: the keys are
@@ -152,7 +159,8 @@ public struct PruneOperation {
                 : "no bundle of \(environmentName) verifies completely (every signed bundle's objects fail their digests; see `coffer audit`), so prune deleted nothing: none is known good"
             throw PruneRefusal(category: keysWrong ? .key : .integrity, message: message, decisions: decisions.reversed())
         }
-        var report = PruneReport(decisions: decisions.reversed(), leftoversRemoved: 0)
+        try keepLocked(&decisions, repository: repository, now: now)
+        var report = PruneReport(decisions: [], leftoversRemoved: 0)
         let deleted = decisions.filter { !$0.keep }.map(\.id)
         if !dryRun {
             if !deleted.isEmpty {
@@ -167,11 +175,45 @@ public struct PruneOperation {
                     repository: repository, environment: environmentName, kind: "prune", details: details, at: now,
                     signingKey: signingKey ?? JournalRecorder.unattendedSigningKey(config))
             }
-            for id in deleted {
-                try repository.storage.deleteBundle(at: BundleLayout.bundlePrefix(environment: environmentName, id: id))
+            for index in decisions.indices where !decisions[index].keep {
+                do {
+                    try repository.storage.deleteBundle(at: BundleLayout.bundlePrefix(environment: environmentName, id: decisions[index].id))
+                } catch let error as StorageError where error.kind == .denied {
+                    // A lock the server knows and Coffer did not, or a credential
+                    // without delete rights: this bundle stays; the others go on.
+                    decisions[index].keep = true
+                    decisions[index].deleteRefused = error.message
+                    decisions[index].reason += "; kept: the server refused the delete"
+                }
             }
             report.leftoversRemoved = try repository.storage.removeAbandonedWrites(now: Int64(now.timeIntervalSince1970))
         }
+        report.decisions = decisions.reversed()
+        if case let refused = report.refusedDeletes, !refused.isEmpty {
+            let first = refused[0].deleteRefused ?? ""
+            let warning = "the server refused to delete \(refused.count) bundle(s) (\(refused.map(\.id).joined(separator: ", "))), which were kept: \(first)"
+            report.warning = report.warning.map { $0 + "; " + warning } ?? warning
+        }
         return report
+    }
+
+    /// Keeps what S3 Object Lock still holds, asked of the server before
+    /// anything is deleted (and in a dry run): a delete it would refuse is never tried.
+    func keepLocked(_ decisions: inout [PruneDecision], repository: Repository, now: Date) throws {
+        for index in decisions.indices where !decisions[index].keep {
+            let id = decisions[index].id
+            let until: Int64?
+            do {
+                until = try repository.storage.lockedUntil(
+                    bundleAt: BundleLayout.bundlePrefix(environment: config.environment.rawValue, id: id), now: Int64(now.timeIntervalSince1970))
+            } catch let error as StorageError {
+                throw CofferError(.failure, "prune stopped before deleting anything: the Object Lock retention of \(id) could not be read: \(error.message)")
+            }
+            guard let until else { continue }
+            let when = until == .max ? "legal hold" : Clock.format(Date(timeIntervalSince1970: TimeInterval(until)))
+            decisions[index].keep = true
+            decisions[index].lockedUntil = when
+            decisions[index].reason += until == .max ? "; kept: an S3 legal hold holds it" : "; kept: S3 Object Lock holds it until \(when)"
+        }
     }
 }

@@ -37,7 +37,9 @@ public struct Repository: Sendable {
             accessKey: accessKey, secret: SecureBytes(wiping: &secretBytes),
             sessionToken: environment[s3.sessionTokenEnv].flatMap { $0.isEmpty ? nil : $0 })
         let location = try S3Location(repository: address, endpoint: s3.endpoint, region: s3.region, pathStyle: s3.pathStyle)
-        return Repository(storage: S3Storage(location: location, credentials: credentials, credentialSource: source))
+        return Repository(
+            storage: S3Storage(
+                location: location, credentials: credentials, credentialSource: source, tls: try S3TLS(caFile: s3.caFile), objectLock: s3.objectLock))
     }
 
     /// Writes `coffer.json` if absent; refuses a repository of an unknown format.

@@ -10,6 +10,8 @@ public struct SigningRotationReport: Sendable {
     /// Bundles re-signed (only for a leaked key).
     public var resigned: [String]
     public var journalEventsResigned: Int
+    /// Replaced objects still in the repository (Object Lock, or a refused delete).
+    public var leftBehind: [String] = []
 }
 
 extension KeyRotationOperation {
@@ -62,7 +64,9 @@ extension KeyRotationOperation {
                 let scoped = KeyRotationOperation(config: scopedConfig, environment: environment, progress: progress)
                 for id in try repository.bundleIDs(environment: name, now: now) {
                     var moved: Int64 = 0
-                    if try scoped.rotateBundle(repository: repository, id: id, rewrap: nil, signingKey: next, trusted: reading, moved: &moved) {
+                    if try scoped.rotateBundle(
+                        repository: repository, id: id, rewrap: nil, signingKey: next, trusted: reading, moved: &moved, leftBehind: &report.leftBehind)
+                    {
                         report.resigned.append(id)
                     }
                 }

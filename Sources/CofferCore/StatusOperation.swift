@@ -36,6 +36,10 @@ public struct StatusReport: Sendable {
     public var lastPassedDrill: DrillReport?
     /// The last passing drill's RTO scaled to the newest bundle's size: what a restore of it would take now.
     public var estimatedRTO: Double?
+    /// Object Lock and versioning of the bucket, as the server reports them (nil: a local folder).
+    public var protection: BucketProtection?
+    /// `[s3] object_lock`: the retention new writes carry.
+    public var objectLock: S3ObjectLock?
 
     /// One trusted bundle as the monitoring side needs it.
     public struct BundleSummary: Sendable, Equatable {
@@ -71,7 +75,26 @@ extension StatusReport {
                 ] as [String: Any]
             } as Any,
             "estimated_rto_seconds": estimatedRTO as Any,
+            "object_lock": protection.map { protection in
+                [
+                    "bucket_enabled": protection.objectLockEnabled, "versioning": protection.versioning as Any,
+                    "default_retention": protection.defaultRetention as Any, "unsupported": protection.unsupported as Any,
+                    "mode": objectLock?.mode.rawValue as Any, "lock_days": objectLock.map { $0.seconds / 86_400 } as Any,
+                ] as [String: Any]
+            } as Any,
         ]
+    }
+
+    /// One line on what keeps bundles from being deleted, for `coffer status`.
+    public var protectionText: String? {
+        guard let protection else { return nil }
+        let bucket =
+            protection.objectLockEnabled
+            ? "enabled on the bucket\(protection.defaultRetention.map { " (default \($0))" } ?? "")"
+            : protection.unsupported ?? "not enabled on the bucket"
+        let versioning = "versioning \(protection.versioning ?? "off")"
+        let writes = objectLock.map { "new objects locked \($0.mode.rawValue) for \($0.seconds / 86_400) days" } ?? "object_lock not set"
+        return "object lock: \(bucket); \(versioning); \(writes)"
     }
 }
 
@@ -139,6 +162,10 @@ public struct StatusOperation {
         } catch {
             raise(.critical, "the repository does not accept writes: \(error)")
         }
+        let standing = protectionStanding(repository)
+        report.protection = standing.protection
+        report.objectLock = config.s3?.objectLock
+        if let warning = standing.warning { raise(.warn, warning) }
         let ids = listing.ids
         for id in listing.unpublished {
             raise(.warn, "bundle \(id) has no manifest (an interrupted write, or a deleted manifest); it is ignored, and `coffer prune` removes unfinished uploads after a day")
@@ -200,6 +227,28 @@ public struct StatusOperation {
             raise(.critical, "the newest bundle \(newest) is not trusted: \(error)")
         }
         return report
+    }
+
+    /// What the bucket protects, and a warning when `object_lock` asks for
+    /// more than it can keep or the bucket locks nothing by itself.
+    private func protectionStanding(_ repository: Repository) -> (protection: BucketProtection?, warning: String?) {
+        let protection: BucketProtection?
+        do {
+            protection = try repository.storage.protection()
+        } catch {
+            return (nil, "the bucket's Object Lock and versioning cannot be read: \(error)")
+        }
+        guard let protection else { return (nil, nil) }
+        if let lock = config.s3?.objectLock, !protection.objectLockEnabled {
+            return (
+                protection,
+                "[s3] object_lock = \"\(lock.mode.rawValue)\" is set, but the bucket cannot keep locks (\(protection.unsupported ?? "its Object Lock is not enabled")): snapshots are refused until the bucket has Object Lock or object_lock is removed"
+            )
+        }
+        if protection.objectLockEnabled && config.s3?.objectLock == nil && protection.defaultRetention == nil {
+            return (protection, "the bucket has Object Lock enabled, but neither [s3] object_lock nor a default retention locks new bundles: set object_lock = \"compliance\"")
+        }
+        return (protection, nil)
     }
 
     /// Fills in the drills; returns a warning when the last one failed or the

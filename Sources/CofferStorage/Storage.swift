@@ -47,9 +47,11 @@ public protocol Storage: Sendable {
     /// that holds only empty folders (SeaweedFS keeps them after a delete) holds none.
     func containsObjects(under prefix: String) throws -> Bool
 
-    /// Deletes every object under `prefix` (one bundle). The bundle stops
-    /// being visible before its objects go, so an interrupted delete never
-    /// leaves a half bundle that looks whole.
+    /// Deletes every object under `prefix` (one bundle), on a versioned bucket
+    /// every version (a delete marker alone frees nothing and hides what is
+    /// kept). The bundle stops being visible before its objects go, so an
+    /// interrupted delete never leaves a half bundle that looks whole. Throws
+    /// `StorageError.denied` when the server refuses (a lock, a policy).
     func deleteBundle(at prefix: String) throws
 
     /// Bytes that can still be written, when the storage can tell (a local disk); nil otherwise.
@@ -60,11 +62,29 @@ public protocol Storage: Sendable {
     /// still runs (S3), only leftovers older than a day before `now` (seconds since 1970) go.
     func removeAbandonedWrites(now: Int64) throws -> Int
 
-    /// Writes and deletes a small probe object: proves the repository accepts writes.
+    /// Writes and deletes a small probe object: proves the repository accepts
+    /// writes. A refused delete is no failure: a write-only credential is a sound setup.
     func checkWritable() throws
+
+    /// Object Lock and versioning of the bucket, as the server reports them;
+    /// nil for storage that has neither (a local folder).
+    func protection() throws -> BucketProtection?
+
+    /// Until when (seconds since 1970) the server refuses to delete some
+    /// version of an object under `prefix` (a bundle): Object Lock retention or
+    /// a legal hold. Nil when nothing there is locked at `now`.
+    func lockedUntil(bundleAt prefix: String, now: Int64) throws -> Int64?
+
+    /// The retention the server keeps for the current version of `key`; nil
+    /// for storage without Object Lock, or when the bucket has it off.
+    func retention(of key: String) throws -> ObjectRetention?
 }
 
 extension Storage {
+    public func protection() throws -> BucketProtection? { nil }
+    public func lockedUntil(bundleAt prefix: String, now: Int64) throws -> Int64? { nil }
+    public func retention(of key: String) throws -> ObjectRetention? { nil }
+
     /// Streams a whole object into `sink`.
     public func read(_ key: String, into sink: ByteSink) throws {
         try read(key, range: nil, into: sink)

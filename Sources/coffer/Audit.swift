@@ -6,7 +6,7 @@ struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Prove that every backup of the environment exists, is intact and was made by us.",
         discussion: """
-            Checks every manifest signature against the trusted signing key, every object's SHA-256 (streamed; no secret key needed), the chain of manifests (each names the one before), the signed journal's chain, that every bundle the journal says was made is still there unless a prune record deleted it, that the newest bundle is younger than 25 h (production), 8 days (staging) or the retention window (development), and that neither the bundles nor the journal end below this machine's high-water mark (the newest bundle and journal event it has seen: a rollback). --deep also decrypts and checks every artifact (needs ENV.age). Exit status 0 when the audit passes, 5 when it does not.
+            Checks every manifest signature against the trusted signing key, every object's SHA-256 (streamed; no secret key needed), the chain of manifests (each names the one before), the signed journal's chain, that every bundle the journal says was made is still there unless a prune record deleted it, that the newest bundle is younger than 25 h (production), 8 days (staging) or the retention window (development), and that neither the bundles nor the journal end below this machine's high-water mark (the newest bundle and journal event it has seen: a rollback). On a bucket with S3 Object Lock, also that every object of every bundle still carries a retention lasting as long as retention keeps the bundle. --deep also decrypts and checks every artifact (needs ENV.age). Exit status 0 when the audit passes, 5 when it does not.
             """
     )
 

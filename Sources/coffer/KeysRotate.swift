@@ -63,16 +63,24 @@ extension Keys {
                 if global.json {
                     try printJSON([
                         "recipient": report.recipient, "rotated": report.rotated, "already_done": report.alreadyDone,
-                        "bytes_moved": report.bytesMoved,
+                        "bytes_moved": report.bytesMoved, "left_behind": report.leftBehind,
                     ])
                     return
                 }
+                sayLeftBehind(report.leftBehind)
                 say("new recipient: \(report.recipient)")
                 let what = reencrypt ? "re-encrypted" : "rewrapped"
                 let moved = reencrypt ? "payloads, headers and manifests" : "headers and manifests"
                 say("\(what) \(report.rotated.count) bundle(s)\(report.alreadyDone.isEmpty ? "" : ", \(report.alreadyDone.count) already done"); \(report.bytesMoved) bytes of \(moved) moved")
                 say("the old identity stays in ENV.age until `coffer keys rotate --retire`")
             }
+        }
+
+        /// The replaced headers and manifests a lock (or a refused delete) keeps: harmless, and named.
+        private func sayLeftBehind(_ keys: [String]) {
+            guard !keys.isEmpty else { return }
+            warn(
+                "\(keys.count) replaced object(s) stay in the repository: S3 Object Lock keeps them until their retention ends, or the server refused their delete; `coffer prune` removes them with their bundle (first: \(keys[0]))")
         }
 
         func validate() throws {
@@ -94,10 +102,11 @@ extension Keys {
             if global.json {
                 try printJSON([
                     "old_key_id": report.oldKeyID, "new_key_id": report.newKeyID, "resigned": report.resigned,
-                    "journal_events_resigned": report.journalEventsResigned, "leaked": leaked,
+                    "journal_events_resigned": report.journalEventsResigned, "leaked": leaked, "left_behind": report.leftBehind,
                 ])
                 return
             }
+            sayLeftBehind(report.leftBehind)
             say("new signing key \(report.newKeyID) (signing.key, signing.pub); keys/trusted-signers updated")
             if leaked {
                 say("re-signed \(report.resigned.count) bundle(s) and \(report.journalEventsResigned) journal event(s); key \(report.oldKeyID) is no longer trusted")

@@ -7,7 +7,7 @@ struct Prune: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Delete the bundles that fall outside the retention policy.",
         discussion: """
-            Deletes only bundles it has verified. Keeps every bundle younger than [retention] days (default by environment: production 30, staging 14, development 7) and the newest keep_last bundles (default 1) that verify (signature and every object's digest), however old; deletes the other verified ones and prints what it keeps and why. A bundle whose manifest does not verify (damaged, planted, or signed by a key this host does not trust) has no age it can trust: it is kept and named, and `coffer status` and `coffer audit` report it, until --delete-unverifiable removes it (by name; --dry-run shows which). When no bundle verifies at all, nothing is deleted and the exit status is 4: the keys are probably wrong (a wrong signing.pub, or a signing key rotated on another host without its keys/trusted-signers); 5 when bundles are signed but none has intact objects. Also removes what interrupted snapshots left behind: bundles that never got a manifest and unfinished multipart uploads, once older than a day. The clock is COFFER_NOW when set. Holds the repository lock of the environment (exit 7 while another run holds it; see --wait).
+            Deletes only bundles it has verified. Keeps every bundle younger than [retention] days (default by environment: production 30, staging 14, development 7) and the newest keep_last bundles (default 1) that verify (signature and every object's digest), however old; deletes the other verified ones and prints what it keeps and why. A bundle whose manifest does not verify (damaged, planted, or signed by a key this host does not trust) has no age it can trust: it is kept and named, and `coffer status` and `coffer audit` report it, until --delete-unverifiable removes it (by name; --dry-run shows which). When no bundle verifies at all, nothing is deleted and the exit status is 4: the keys are probably wrong (a wrong signing.pub, or a signing key rotated on another host without its keys/trusted-signers); 5 when bundles are signed but none has intact objects. Also removes what interrupted snapshots left behind: bundles that never got a manifest and unfinished multipart uploads, once older than a day. On a bucket with S3 Object Lock it asks the server first and keeps (and names) every bundle still locked; on a versioned bucket it deletes every version of a bundle, not just adds delete markers. A bundle whose delete the server refuses (a lock, a policy) is kept and named, and the others are still deleted. The clock is COFFER_NOW when set. Holds the repository lock of the environment (exit 7 while another run holds it; see --wait).
             """
     )
 
@@ -67,7 +67,10 @@ func report(_ result: PruneReport, dryRun: Bool, json: Bool, refused: String? = 
             "dry_run": dryRun,
             "refused": refused as Any,
             "bundles": decisions.map {
-                ["id": $0.id, "created_at": $0.createdAt as Any, "keep": $0.keep, "unverifiable": $0.unverifiable, "reason": $0.reason]
+                [
+                    "id": $0.id, "created_at": $0.createdAt as Any, "keep": $0.keep, "unverifiable": $0.unverifiable, "reason": $0.reason,
+                    "locked_until": $0.lockedUntil as Any, "delete_refused": $0.deleteRefused as Any,
+                ]
             },
             "leftovers_removed": result.leftoversRemoved,
         ])

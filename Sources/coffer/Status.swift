@@ -6,7 +6,7 @@ import Foundation
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Repository health and backup freshness, for people and monitoring.",
-        discussion: "Exit status 0 ok, 1 warn (the newest bundle is stale, or space is short), 2 critical (the repository cannot be read or written (a probe object is written and deleted), there is no bundle, the newest is not trusted or cannot be read, a restore was interrupted, or the repository ends below this machine's high-water mark of the newest bundle and journal event it has seen: someone removed backups); a [[notify]] notifier whose last delivery failed is a warning until one succeeds; the newest bundle going stale and the storage becoming critical (and their clearing) are announced to the [[notify]] entries once, when they change; bundles without a manifest or with an untrusted or unreadable one, and names under bundles/ENV that are not bundle ids or are dated more than 5 minutes in the future, are named as warnings; configuration and key errors keep their own statuses. Stale means older than 25 h in production, 8 days in staging, the retention window in development."
+        discussion: "Exit status 0 ok, 1 warn (the newest bundle is stale, or space is short), 2 critical (the repository cannot be read or written (a probe object is written and deleted), there is no bundle, the newest is not trusted or cannot be read, a restore was interrupted, or the repository ends below this machine's high-water mark of the newest bundle and journal event it has seen: someone removed backups); a [[notify]] notifier whose last delivery failed is a warning until one succeeds; the newest bundle going stale and the storage becoming critical (and their clearing) are announced to the [[notify]] entries once, when they change; bundles without a manifest or with an untrusted or unreadable one, and names under bundles/ENV that are not bundle ids or are dated more than 5 minutes in the future, are named as warnings; on S3 it shows the bucket's Object Lock and versioning as the server reports them, and warns when [s3] object_lock is set but the bucket cannot keep locks, or the bucket has Object Lock but nothing locks new bundles; configuration and key errors keep their own statuses. Stale means older than 25 h in production, 8 days in staging, the retention window in development."
     )
 
     @OptionGroup var global: GlobalOptions
@@ -41,6 +41,7 @@ struct Status: AsyncParsableCommand {
                 say("\(report.level.name.uppercased())  \(report.environment)  \(report.repository)")
                 say("  bundles: \(report.bundles)\(report.newestID.map { ", newest \($0)" } ?? "")\(report.newestAge.map { " (\($0 / 3600) h old)" } ?? "")")
                 if let free = report.freeBytes { say("  free space: \(ByteCount.format(free))") }
+                if let protection = report.protectionText { say("  \(protection)") }
                 if let drill = report.lastDrill {
                     say("  last drill: \(drill.id) \(drill.passed ? "passed" : "FAILED"), RTO \(DrillReport.text(seconds: drill.rtoSeconds))\(report.estimatedRTO.map { "; estimated RTO for the newest bundle \(DrillReport.text(seconds: $0))" } ?? "")")
                 } else {

@@ -31,7 +31,7 @@ struct S3TestServer {
     func storage(
         prefix: String = "t-" + UUID().uuidString.lowercased(), endpoint: String? = nil, bucket: String? = nil,
         accessKey: String? = nil, secret: String? = nil, retry: S3RetryPolicy = .init(attempts: 4, initialDelay: 0.05),
-        listPageSize: Int = 1000, partSize: Int = 5 << 20, clockOffset: Int64 = 0
+        listPageSize: Int = 1000, partSize: Int = 5 << 20, clockOffset: Int64 = 0, objectLock: S3ObjectLock? = nil
     ) throws -> S3Storage {
         var secretBytes = Array((secret ?? secretKey).utf8)
         let credentials = S3Credentials(accessKey: accessKey ?? self.accessKey, secret: SecureBytes(wiping: &secretBytes), sessionToken: nil)
@@ -39,7 +39,7 @@ struct S3TestServer {
             repository: "s3://\(bucket ?? self.bucket)/\(prefix)", endpoint: endpoint ?? self.endpoint, region: "us-east-1", pathStyle: true)
         return S3Storage(
             location: location, credentials: credentials, credentialSource: "TEST_KEY / TEST_SECRET", retry: retry, partSize: partSize,
-            listPageSize: listPageSize, clockOffset: clockOffset)
+            listPageSize: listPageSize, objectLock: objectLock, clockOffset: clockOffset)
     }
 }
 

@@ -38,7 +38,7 @@ final class S3BundleWriter: BundleWriter {
         }
         let key = "\(prefix)/\(BundleLayout.manifestName)"
         do {
-            _ = try client.send(.PUT, key: key, headers: [("if-none-match", "*")], body: ByteBuffer(bytes: manifest))
+            _ = try client.putSmall(key, manifest, headers: [("if-none-match", "*")])
         } catch let error as StorageError where error.kind == .exists {
             // A retry after a lost answer finds its own manifest: published all the same.
             let existing = try client.send(.GET, key: key, accept: [200, 404])

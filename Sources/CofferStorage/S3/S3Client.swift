@@ -6,6 +6,7 @@ import CofferCrypto
 import Dispatch
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// One S3 response, body whole (objects are read in bounded ranges).
 struct S3Response: Sendable {
@@ -39,22 +40,60 @@ final class S3Client: Sendable {
     private let http: HTTPClient
     private let retry: S3RetryPolicy
     /// Where the credentials come from, for messages ("AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY").
-    private let credentialSource: String
+    let credentialSource: String
     /// Seconds added to the clock when signing: only tests set it, to make the server see a skewed clock.
     private let clockOffset: Int64
+    /// The retention of locked writes (`[s3] object_lock`), nil when off.
+    let objectLock: S3ObjectLock?
+    private let tls: S3TLS
+    /// The bucket's protection, asked once per process (`protection()`).
+    private let knownProtection = Mutex<BucketProtection?>(nil)
 
-    init(location: S3Location, credentials: S3Credentials, credentialSource: String, retry: S3RetryPolicy, clockOffset: Int64 = 0) {
+    init(
+        location: S3Location, credentials: S3Credentials, credentialSource: String, retry: S3RetryPolicy, tls: S3TLS = .system,
+        objectLock: S3ObjectLock? = nil, clockOffset: Int64 = 0
+    ) {
         self.location = location
         self.clockOffset = clockOffset
         signer = SigV4Signer(credentials: credentials, region: location.region)
         self.retry = retry
         self.credentialSource = credentialSource
+        self.objectLock = objectLock
+        self.tls = tls
         http = HTTPClient(
             eventLoopGroup: HTTPClient.defaultEventLoopGroup,
             configuration: .init(
+                tlsConfiguration: tls.configuration,
                 redirectConfiguration: .disallow,
                 timeout: .init(connect: .seconds(10), read: .seconds(120)),
-                connectionPool: .init(idleTimeout: .seconds(30))))
+                connectionPool: Self.connectionPool))
+    }
+
+    /// A failed connection (refused, or a TLS handshake the certificate
+    /// fails) comes back at once, not after the connect timeout: `send`
+    /// retries what is worth retrying, and a refused certificate never is.
+    private static var connectionPool: HTTPClient.Configuration.ConnectionPool {
+        var pool = HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(30))
+        pool.retryConnectionEstablishment = false
+        return pool
+    }
+
+    /// The clock the server sees.
+    var now: UTCTime { UTCTime(seconds: UTCTime.now().seconds + clockOffset) }
+
+    /// The Object Lock headers of a write of `key` (none when it is not locked),
+    /// and the checksum of `body` that S3 demands with them. The first locked
+    /// write asks the bucket whether it can honour them at all.
+    func lockHeaders(for key: String, body: UnsafeRawBufferPointer?) throws -> [(String, String)] {
+        guard let objectLock, S3ObjectLock.covers(key) else { return [] }
+        try requireObjectLock(objectLock)
+        return objectLock.headers(now: now) + (body.map { [("x-amz-checksum-crc32", S3ObjectLock.checksum($0))] } ?? [])
+    }
+
+    /// A PUT of a small body, locked when `key` is.
+    func putSmall(_ key: String, _ bytes: [UInt8], headers: [(String, String)] = []) throws -> S3Response {
+        let lock = try bytes.withUnsafeBytes { try lockHeaders(for: key, body: $0) }
+        return try send(.PUT, key: key, headers: headers + lock, body: ByteBuffer(bytes: bytes))
     }
 
     deinit {
@@ -82,7 +121,7 @@ final class S3Client: Sendable {
             do {
                 let signedHeaders = [("host", host)] + extra
                 let added = signer.sign(
-                    method: method.rawValue, path: path, query: query, headers: signedHeaders, payloadHash: payloadHash, time: UTCTime(seconds: UTCTime.now().seconds + clockOffset))
+                    method: method.rawValue, path: path, query: query, headers: signedHeaders, payloadHash: payloadHash, time: now)
                 var request = try HTTPClient.Request(
                     url: url, method: method, headers: HTTPHeaders(signedHeaders + added), body: body.map { .byteBuffer($0) })
                 request.headers.replaceOrAdd(name: "Host", value: host)
@@ -93,6 +132,7 @@ final class S3Client: Sendable {
             } catch let failure as StorageError {
                 throw failure
             } catch {
+                if let reason = S3TLS.failure(error) { throw tlsError(reason, what: what) }
                 lastProblem = Self.describe(error)
             }
             guard attempt < retry.attempts else {
@@ -103,6 +143,59 @@ final class S3Client: Sendable {
             usleep(UInt32(min(delay, retry.maximumDelay) * jitter * 1_000_000))
             delay *= 2
         }
+    }
+
+    /// Object Lock and versioning of the bucket, asked once and remembered.
+    func protection() throws -> BucketProtection {
+        if let known = knownProtection.withLock({ $0 }) { return known }
+        let lock = try send(.GET, key: nil, query: [("object-lock", "")], accept: [200, 400, 404, 405, 501])
+        var protection = BucketProtection(objectLockEnabled: false, versioning: nil)
+        let document = S3XML(lock.body)
+        switch lock.status {
+        case 200:
+            protection.objectLockEnabled = document.value("ObjectLockEnabled") == "Enabled"
+            if let rule = document.elements("DefaultRetention").first, let mode = rule.value("Mode") {
+                let period = rule.value("Days").map { "\($0) days" } ?? rule.value("Years").map { "\($0) years" } ?? "?"
+                protection.defaultRetention = "\(mode) \(period)"
+            }
+        case 404 where document.value("Code") == "ObjectLockConfigurationNotFoundError":
+            break
+        case 404:
+            throw error(for: lock, what: "GET s3://\(location.bucket)?object-lock")
+        default:
+            protection.unsupported = "the server does not implement Object Lock (HTTP \(lock.status) \(document.value("Code") ?? ""))"
+        }
+        let versioning = try send(.GET, key: nil, query: [("versioning", "")], accept: [200, 400, 405, 501])
+        if versioning.status == 200 { protection.versioning = S3XML(versioning.body).value("Status").flatMap { $0.isEmpty ? nil : $0 } }
+        knownProtection.withLock { $0 = protection }
+        return protection
+    }
+
+    /// Refuses a locked write to a bucket that cannot keep the lock.
+    private func requireObjectLock(_ lock: S3ObjectLock) throws {
+        let protection = try protection()
+        guard !protection.objectLockEnabled else { return }
+        let why = protection.unsupported ?? "its Object Lock is not enabled"
+        throw StorageError(
+            .config,
+            "[s3] object_lock = \"\(lock.mode.rawValue)\" is set, but bucket \(location.bucket) at \(location.scheme)://\(location.endpointHost) cannot keep locks: \(why). "
+                + "Nothing was written. Create a bucket with Object Lock (aws s3api create-bucket --bucket NAME --object-lock-enabled-for-bucket) and point `repository` at it, or remove object_lock")
+    }
+
+    /// The same certificate would come back on every retry: refused at once.
+    private func tlsError(_ reason: String, what: String) -> StorageError {
+        let (host, port) = location.hostAndPort
+        guard reason == S3TLS.verifyFailed || reason == S3TLS.hostMismatch else {
+            return StorageError(.config, "\(what): the TLS connection to \(location.endpointHost) failed: \(reason)")
+        }
+        let why = S3TLSDiagnosis.reason(host: host, port: port, now: UTCTime.now().seconds) ?? reason
+        let trusted = tls.caFile.map { "the system trust store and [s3] ca_file \($0)" } ?? "the system trust store"
+        return StorageError(
+            .config,
+            "\(what): the TLS certificate of \(location.endpointHost) was refused: \(why). Checked against \(trusted); nothing was sent. "
+                + (tls.caFile == nil
+                    ? "If a private CA signed it, name that CA's PEM certificate in [s3] ca_file"
+                    : "Renew the server's certificate, or name the CA that signed it in [s3] ca_file"))
     }
 
     /// A clear error for a refused request: what failed, S3's code and message, and what to do.

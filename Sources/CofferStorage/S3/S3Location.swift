@@ -42,6 +42,17 @@ public struct S3Location: Sendable {
         self.pathStyle = pathStyle
     }
 
+    /// The endpoint's host (without brackets) and port (the scheme's default when none is given).
+    var hostAndPort: (host: String, port: Int) {
+        let fallback = scheme == "https" ? 443 : 80
+        if endpointHost.hasPrefix("["), let close = endpointHost.firstIndex(of: "]") {
+            let host = String(endpointHost[endpointHost.index(after: endpointHost.startIndex)..<close])
+            return (host, Int(endpointHost[close...].dropFirst(2)) ?? fallback)
+        }
+        let parts = endpointHost.split(separator: ":")
+        return parts.count == 2 ? (String(parts[0]), Int(parts[1]) ?? fallback) : (endpointHost, fallback)
+    }
+
     static func isValidBucket(_ name: String) -> Bool {
         (3...63).contains(name.count)
             && name.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2e || $0 == 0x2d }

@@ -9,17 +9,18 @@ final class S3ObjectUpload {
     private let client: S3Client
     private let key: String
     private let partSize: Int
-    private let headers: [(String, String)]
+    /// Locked writes (`[s3] object_lock`) carry a CRC-32 of every part, as S3 demands.
+    private let locked: Bool
     private var uploadID: String?
-    private var etags: [String] = []
+    private var parts: [(etag: String, checksum: String?)] = []
     private var uploadedBytes: Int64 = 0
     private var finished = false
 
-    init(client: S3Client, key: String, partSize: Int, headers: [(String, String)] = []) {
+    init(client: S3Client, key: String, partSize: Int) {
         self.client = client
         self.key = key
         self.partSize = partSize
-        self.headers = headers
+        locked = client.objectLock != nil && S3ObjectLock.covers(key)
     }
 
     /// Uploads what `produce` pushes, parts going up while the next is produced;
@@ -39,17 +40,19 @@ final class S3ObjectUpload {
     func append(_ block: UnsafeRawBufferPointer) throws {
         let body = ByteBuffer(bytes: block)
         if uploadID == nil && block.count < partSize {
-            _ = try client.send(.PUT, key: key, headers: headers, body: body, signPayload: false)
+            _ = try client.send(.PUT, key: key, headers: try client.lockHeaders(for: key, body: block), body: body, signPayload: false)
             finished = true
             return
         }
         let id = try uploadID ?? start()
+        let checksum = locked ? S3ObjectLock.checksum(block) : nil
         let response = try client.send(
-            .PUT, key: key, query: [("partNumber", String(etags.count + 1)), ("uploadId", id)], body: body, signPayload: false)
+            .PUT, key: key, query: [("partNumber", String(parts.count + 1)), ("uploadId", id)],
+            headers: checksum.map { [("x-amz-checksum-crc32", $0)] } ?? [], body: body, signPayload: false)
         guard let etag = response.header("ETag") else {
-            throw StorageError(.io, "the S3 server accepted part \(etags.count + 1) of \(key) without an ETag")
+            throw StorageError(.io, "the S3 server accepted part \(parts.count + 1) of \(key) without an ETag")
         }
-        etags.append(etag)
+        parts.append((etag, checksum))
         uploadedBytes += Int64(block.count)
     }
 
@@ -57,18 +60,20 @@ final class S3ObjectUpload {
     func finish() throws {
         guard !finished else { return }
         guard let id = uploadID else {
-            _ = try client.send(.PUT, key: key, headers: headers, body: ByteBuffer())
+            let empty: [UInt8] = []
+            _ = try client.send(.PUT, key: key, headers: try empty.withUnsafeBytes { try client.lockHeaders(for: key, body: $0) }, body: ByteBuffer())
             finished = true
             return
         }
         var document = "<CompleteMultipartUpload>"
-        for (index, etag) in etags.enumerated() {
-            document += "<Part><PartNumber>\(index + 1)</PartNumber><ETag>\(etag)</ETag></Part>"
+        for (index, part) in parts.enumerated() {
+            let checksum = part.checksum.map { "<ChecksumCRC32>\($0)</ChecksumCRC32>" } ?? ""
+            document += "<Part><PartNumber>\(index + 1)</PartNumber><ETag>\(part.etag)</ETag>\(checksum)</Part>"
         }
         document += "</CompleteMultipartUpload>"
         let response: S3Response
         do {
-            response = try client.send(.POST, key: key, query: [("uploadId", id)], headers: headers, body: ByteBuffer(string: document))
+            response = try client.send(.POST, key: key, query: [("uploadId", id)], body: ByteBuffer(string: document))
         } catch let error as StorageError where error.kind == .notFound {
             // A retry after a lost answer: the upload is gone because it was completed.
             let head = try client.send(.HEAD, key: key, accept: [200, 404])
@@ -91,7 +96,9 @@ final class S3ObjectUpload {
     }
 
     private func start() throws -> String {
-        let response = try client.send(.POST, key: key, query: [("uploads", "")], headers: headers)
+        // The retention is set when the upload starts; the parts then say which checksum they carry.
+        let lock = locked ? try client.lockHeaders(for: key, body: nil) + [("x-amz-checksum-algorithm", "CRC32")] : []
+        let response = try client.send(.POST, key: key, query: [("uploads", "")], headers: lock)
         guard let id = S3XML(response.body).value("UploadId"), !id.isEmpty else {
             throw StorageError(.io, "the S3 server did not start a multipart upload for \(key)")
         }

@@ -20,21 +20,24 @@ public struct S3Storage: Storage {
     /// How old an unpublished bundle or multipart upload must be before it counts as abandoned.
     public static let abandonedAfter: Int64 = 86_400
 
+    /// `tls` says which certificates an https endpoint may present;
+    /// `objectLock` locks every bundle object and journal event it writes.
     public init(
         location: S3Location, credentials: S3Credentials, credentialSource: String,
-        retry: S3RetryPolicy = .init(), partSize: Int = 8 << 20, listPageSize: Int = 1000
+        retry: S3RetryPolicy = .init(), partSize: Int = 8 << 20, listPageSize: Int = 1000, tls: S3TLS = .system, objectLock: S3ObjectLock? = nil
     ) {
         self.init(
             location: location, credentials: credentials, credentialSource: credentialSource, retry: retry, partSize: partSize,
-            listPageSize: listPageSize, clockOffset: 0)
+            listPageSize: listPageSize, tls: tls, objectLock: objectLock, clockOffset: 0)
     }
 
     init(
         location: S3Location, credentials: S3Credentials, credentialSource: String, retry: S3RetryPolicy, partSize: Int, listPageSize: Int,
-        clockOffset: Int64
+        tls: S3TLS = .system, objectLock: S3ObjectLock? = nil, clockOffset: Int64
     ) {
         client = S3Client(
-            location: location, credentials: credentials, credentialSource: credentialSource, retry: retry, clockOffset: clockOffset)
+            location: location, credentials: credentials, credentialSource: credentialSource, retry: retry, tls: tls, objectLock: objectLock,
+            clockOffset: clockOffset)
         self.partSize = max(partSize, 5 << 20)
         self.listPageSize = listPageSize
     }
@@ -110,12 +113,12 @@ public struct S3Storage: Storage {
     }
 
     public func writeSmall(_ key: String, _ bytes: [UInt8]) throws {
-        _ = try client.send(.PUT, key: key, body: ByteBuffer(bytes: bytes))
+        _ = try client.putSmall(key, bytes)
     }
 
     /// A PUT with `If-None-Match: *`: the server refuses it (412) when the key exists.
     public func createSmall(_ key: String, _ bytes: [UInt8]) throws {
-        _ = try client.send(.PUT, key: key, headers: [("if-none-match", "*")], body: ByteBuffer(bytes: bytes))
+        _ = try client.putSmall(key, bytes, headers: [("if-none-match", "*")])
     }
 
     public func writeStream(_ key: String, _ produce: (ByteSink) throws -> Void) throws {
@@ -158,12 +161,29 @@ public struct S3Storage: Storage {
     }
 
     /// Deletes the manifest first: from then on the bundle does not exist, and
-    /// an interrupted delete leaves only invisible leftovers for `prune`.
+    /// an interrupted delete leaves only invisible leftovers for `prune`. On a
+    /// versioned bucket every version goes, the manifest's first.
     public func deleteBundle(at prefix: String) throws {
-        let objects = try listObjects(under: prefix + "/")
         let manifest = "\(prefix)/\(BundleLayout.manifestName)"
-        for key in objects.map(\.key).sorted(by: { a, _ in a == manifest }) {
-            _ = try client.send(.DELETE, key: key, accept: [200, 204, 404])
+        if try client.protection().versioned {
+            for version in try objectVersions(under: prefix + "/").sorted(by: { a, _ in a.key == manifest }) {
+                try deleteObject(version.key, version: version.id)
+            }
+            return
+        }
+        for key in try listObjects(under: prefix + "/").map(\.key).sorted(by: { a, _ in a == manifest }) {
+            try deleteObject(key, version: nil)
+        }
+    }
+
+    /// One DELETE (of one version when `version` is set); a refusal names the object.
+    func deleteObject(_ key: String, version: String?) throws {
+        do {
+            _ = try client.send(.DELETE, key: key, query: version.map { [("versionId", $0)] } ?? [], accept: [200, 204, 404])
+        } catch let error as StorageError where error.kind == .denied {
+            throw StorageError(
+                .denied,
+                "the S3 server refused to delete \(location)/\(key)\(version.map { " (version \($0))" } ?? ""): access denied, by an Object Lock retention or legal hold, or by a policy that grants \(client.credentialSource) no delete")
         }
     }
 
@@ -172,8 +192,14 @@ public struct S3Storage: Storage {
     public func checkWritable() throws {
         let key = ".coffer-probe/\(ProcessIdentity.hostName)-\(getpid())"
         _ = try client.send(.PUT, key: key, body: ByteBuffer(string: "probe\n"))
-        _ = try client.send(.DELETE, key: key, accept: [200, 204, 404])
+        do {
+            _ = try client.send(.DELETE, key: key, accept: [200, 204, 404])
+        } catch let error as StorageError where error.kind == .denied {
+            // A credential that may write but not delete: what an immutable repository wants.
+        }
     }
+
+    public func protection() throws -> BucketProtection? { try client.protection() }
 
     /// Deletes bundles that never got their manifest and multipart uploads that
     /// were never completed, once they are older than `abandonedAfter`.
@@ -191,9 +217,13 @@ public struct S3Storage: Storage {
             bundles[prefix] = entry
         }
         var removed = 0
-        for (_, entry) in bundles where !entry.published && entry.newest < cutoff {
-            for key in entry.keys { _ = try client.send(.DELETE, key: key, accept: [200, 204, 404]) }
-            removed += 1
+        for (prefix, entry) in bundles where !entry.published && entry.newest < cutoff {
+            do {
+                try deleteBundle(at: prefix)
+                removed += 1
+            } catch let error as StorageError where error.kind == .denied {
+                // Locked or refused by policy: invisible anyway; the next prune tries again.
+            }
         }
         for upload in try multipartUploads() where upload.initiated < cutoff {
             _ = try client.send(.DELETE, key: upload.key, query: [("uploadId", upload.id)], accept: [200, 204, 404])

@@ -26,6 +26,13 @@ struct UTCTime: Sendable, Comparable {
             + pad(Int(t.tm_hour), 2) + pad(Int(t.tm_min), 2) + pad(Int(t.tm_sec), 2) + "Z"
     }
 
+    /// `YYYY-MM-DDTHH:MM:SSZ`, as Object Lock headers carry it.
+    var iso8601: String {
+        let t = fields
+        return pad(Int(t.tm_year) + 1900, 4) + "-" + pad(Int(t.tm_mon) + 1, 2) + "-" + pad(Int(t.tm_mday), 2) + "T"
+            + pad(Int(t.tm_hour), 2) + ":" + pad(Int(t.tm_min), 2) + ":" + pad(Int(t.tm_sec), 2) + "Z"
+    }
+
     /// `YYYYMMDD`, the day of the signing scope.
     var day: String { String(basic.prefix(8)) }
 
