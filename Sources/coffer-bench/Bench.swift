@@ -6,7 +6,7 @@ import Foundation
 /// Usage: coffer-bench --coffer PATH [--size-mb 500] [--runs 7] [--sqlite-mb 1000] [--s3-mb 700] [--s3-runs 3]
 ///                     [--rotation-mb 500] [--rotation-bundles 10] [--redis-keys 2000000] [--redis-runs 3]
 ///                     [--postgres-runs 2] [--serve-bundles 1000]
-///                     [--scale-bundles 10000] [--scale-small 100,1000] [--scale-audit-max 100] [--scale-audit-budget 300]
+///                     [--scale-bundles 10000] [--scale-small 100,1000] [--scale-audit-max 100] [--scale-audit-budget 900]
 ///                     [--only age|minisign|gzip|snapshot|s3|rotation|redis|postgres|serve|scale] [--dir DIR]
 /// Outputs go to DIR (default /dev/shm, so disk writeback does not add noise);
 /// each figure is the median of the runs, tools alternating.
@@ -164,7 +164,7 @@ struct Options {
     var scaleBundles = 10_000
     var scaleSmall = [100, 1000]
     var scaleAuditMax = 100
-    var scaleAuditBudget = 300.0
+    var scaleAuditBudget = 900.0
     var only: String?
     var directory = FileManager.default.isWritableFile(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
 

@@ -3,6 +3,10 @@ import CofferStorage
 import CofferSystem
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 extension Bench {
     /// `coffer list`, `status`, `prune --dry-run` and `audit` (quick) over an S3
     /// repository of `--scale-bundles` small bundles (SeaweedFS), and one small
@@ -11,9 +15,9 @@ extension Bench {
     /// through Tests/Support/fault_proxy.py, whose log has one line a request).
     /// The same at the smaller sizes of `--scale-small` first (prefix copies of the
     /// same repository), where `audit` runs to its end; at sizes above
-    /// `--scale-audit-max` it runs for `--scale-audit-budget` seconds and the rest is
-    /// extrapolated from the bundles it checked, since it lists the whole
-    /// repository again for every bundle (see the printed note).
+    /// `--scale-audit-max` it runs until it has started on its third bundle (at most
+    /// `--scale-audit-budget` seconds) and the rest is extrapolated, since it lists
+    /// the whole repository again for every bundle (see the printed note).
     static func benchmarkScale(_ options: Options, dir: String, report: inout Report) throws {
         let server = try BenchS3Server(for: "scale")
         let project = dir + "/scale-project"
@@ -49,9 +53,9 @@ extension Bench {
         defer { proxy.stop() }
         let scale = ScaleRunner(coffer: options.coffer, server: server, proxy: proxy, project: project, sources: sources, output: dir + "/scale-output")
 
-        print("")
-        print("scale: S3 repositories of small bundles (SQLite + env: 2 artifacts, 6 objects each, hourly) on SeaweedFS on loopback,")
-        print("  time straight to SeaweedFS, requests counted through fault_proxy.py (the same command again); load average \(loadAverage())")
+        show("")
+        show("scale: S3 repositories of small bundles (SQLite + env: 2 artifacts, 6 objects each, hourly) on SeaweedFS on loopback,")
+        show("  time straight to SeaweedFS, requests counted through fault_proxy.py (the same command again); load average \(loadAverage())")
         var results: [Int: [String: ScaleResult]] = [:]
         for size in sizes {
             let making = Date()
@@ -60,8 +64,8 @@ extension Bench {
             let target = try scale.target(size: size, builder: builder)
             let uploading = Date()
             let objects = try builder.upload(to: try target.storage())
-            print("")
-            print(
+            show("")
+            show(
                 String(
                     format: "  %d bundles (made up to here in %.0f s in process by SnapshotOperation; %d objects uploaded in %.0f s)", size, made, objects,
                     Date().timeIntervalSince(uploading)))
@@ -79,14 +83,14 @@ extension Bench {
             measured["snapshot"] = try scale.measure(["snapshot"], target, now: now, later: 60)
             measured["prune (deletes 1)"] = try scale.measure(["prune"], target, config: "prune-one.toml", now: target.pruneNow, later: 3600, deletes: 1)
             for name in ["list", "status", "prune --dry-run", "audit", "snapshot", "prune (deletes 1)"] {
-                if let result = measured[name] { print("    " + result.line(name, bundles: size)) }
+                if let result = measured[name] { show("    " + result.line(name, bundles: size)) }
             }
             results[size] = measured
         }
         for size in sizes {
-            if let note = results[size]?["audit"]?.note { print("  audit at \(size) bundles: \(note)") }
+            if let note = results[size]?["audit"]?.note { show("  audit at \(size) bundles: \(note)") }
         }
-        print("  load average at the end \(loadAverage())")
+        show("  load average at the end \(loadAverage())")
 
         // The summary: requests per bundle, which a repository that grows must keep constant.
         guard let largest = results[bundles] else { return }
@@ -103,6 +107,13 @@ extension Bench {
                 target: "<= 100 requests (not growing with B)", passed: snapshot.requests <= 100)
         }
     }
+}
+
+/// A line of the scale part, written at once (standard output to a file is
+/// buffered, and this part takes long enough that a log should show how far it came).
+func show(_ line: String) {
+    print(line)
+    fflush(nil)
 }
 
 /// The 1, 5 and 15 minute load averages: the scale figures depend on what else the machine is doing.
@@ -230,29 +241,24 @@ struct ScaleRunner {
         return ScaleResult(seconds: direct.seconds, requests: log.count, kinds: ScaleResult.kinds(log))
     }
 
-    /// `coffer audit` through the proxy for `budget` seconds, then stopped: the
-    /// bundles it checked by then (their payload objects read) give the requests
-    /// and the time per bundle, and so the whole run's, for a run too long to wait for.
+    /// `coffer audit` through the proxy until it has started on its third bundle
+    /// (or `budget` seconds have passed), then stopped: the requests between two
+    /// bundles are one bundle's, and give the whole run's requests and time, for
+    /// a run too long to wait for.
     func measureAuditPart(_ target: ScaleTarget, now: Date, budget: Double) throws -> ScaleResult {
         _ = proxy.takeLog()
-        let counted = try run(["audit"], config: target.proxied + "/coffer.toml", now: now, budget: budget)
+        let counted = try run(["audit"], config: target.proxied + "/coffer.toml", now: now, budget: budget) {
+            Self.bundleStarts(proxy.peekLog()).count >= 3
+        }
         let log = proxy.takeLog()
         guard counted.status == nil else {
-            // It finished within the budget after all: a measurement, not an estimate (through the proxy).
+            // It finished after all: a measurement, not an estimate (through the proxy).
             try checked(counted, ["audit"])
             return ScaleResult(seconds: counted.seconds, requests: log.count, kinds: ScaleResult.kinds(log))
         }
-        // Where each bundle's objects start being read: the requests between two such points are one bundle's.
-        var starts: [Int] = []
-        var seen: Set<Substring> = []
-        for (index, line) in log.enumerated() where line.hasPrefix("GET ") && line.contains(".age-payload") {
-            let path = line.split(separator: " ")[1]
-            let parts = path.split(separator: "/")
-            guard let bundle = parts.firstIndex(of: "production").map({ parts[$0 + 1] }), seen.insert(bundle).inserted else { continue }
-            starts.append(index)
-        }
+        let starts = Self.bundleStarts(log)
         guard starts.count >= 2, let firstStart = starts.first, let lastStart = starts.last else {
-            throw BenchError("audit checked \(starts.count) bundle(s) in \(Int(budget)) s: too few to extrapolate; give a larger --scale-audit-budget")
+            throw BenchError("audit started on \(starts.count) bundle(s) in \(Int(budget)) s: too few to extrapolate; give a larger --scale-audit-budget")
         }
         let perBundle = Double(lastStart - firstStart) / Double(starts.count - 1)
         let secondsPerRequest = counted.seconds / Double(log.count)
@@ -267,16 +273,37 @@ struct ScaleRunner {
         return ScaleResult(seconds: requests * secondsPerRequest, requests: Int(requests), kinds: ScaleResult.kinds(log), note: note, estimated: true)
     }
 
-    /// One coffer run; `status` is nil when it was stopped at the end of `budget`.
-    func run(_ arguments: [String], config: String, now: Date, budget: Double? = nil) throws -> (status: Int32?, seconds: Double, output: String) {
+    /// The line numbers at which audit starts reading each bundle's objects (its first payload GET).
+    static func bundleStarts(_ log: [String]) -> [Int] {
+        var starts: [Int] = []
+        var seen: Set<Substring> = []
+        for (index, line) in log.enumerated() where line.hasPrefix("GET ") && line.contains(".age-payload") {
+            let parts = line.split(separator: " ")[1].split(separator: "/")
+            guard let bundle = parts.firstIndex(of: "production").map({ parts[$0 + 1] }), seen.insert(bundle).inserted else { continue }
+            starts.append(index)
+        }
+        return starts
+    }
+
+    /// One coffer run; `status` is nil when it was stopped: at the end of
+    /// `budget`, or when `enough` (asked every 2 s) said so.
+    func run(
+        _ arguments: [String], config: String, now: Date, budget: Double? = nil, enough: (() -> Bool)? = nil
+    ) throws -> (status: Int32?, seconds: Double, output: String) {
         let path = output + "-\(arguments.joined(separator: "-"))-\(UUID().uuidString.prefix(8)).txt"
         var environment = ProcessInfo.processInfo.environment.merging(server.credentials) { $1 }
         environment["COFFER_CONFIG"] = config
         environment["COFFER_NOW"] = Clock.format(now)
         let start = MonotonicTime.now
         let child = try ChildProcess(executable: coffer, arguments: arguments, environment: environment, outputPath: path)
-        let ended = child.wait(seconds: budget)
-        if ended == nil { child.terminateGroup(grace: 2) }
+        var ended: ChildProcess.Termination?
+        while ended == nil {
+            ended = child.wait(seconds: budget == nil && enough == nil ? nil : 2)
+            if ended == nil, budget.map({ MonotonicTime.now - start >= $0 }) ?? false || enough?() ?? false {
+                child.terminateGroup(grace: 2)
+                break
+            }
+        }
         let seconds = MonotonicTime.now - start
         let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         try? FileManager.default.removeItem(atPath: path)
@@ -295,5 +322,12 @@ struct ScaleRunner {
         if let deletes, case let deleted = lines.filter({ $0.hasPrefix("delete ") }).count, deleted != deletes {
             throw BenchError("\(command) deleted \(deleted) bundles, not \(deletes):\n\(result.output.suffix(2000))")
         }
+    }
+}
+
+extension BenchProxy {
+    /// The requests logged since the last `takeLog`, leaving the log as it is.
+    func peekLog() -> [String] {
+        ((try? String(contentsOfFile: folder + "/log", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 }
