@@ -91,7 +91,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "coffer-bench",
-            dependencies: ["CofferCrypto", "CofferCompression", "CofferSystem"],
+            // CofferCore: the scale benchmark makes its bundles with SnapshotOperation and uploads them with CofferStorage.
+            dependencies: ["CofferCore", "CofferStorage", "CofferCrypto", "CofferCompression", "CofferSystem"],
             swiftSettings: strict
         ),
 

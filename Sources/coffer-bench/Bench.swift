@@ -6,7 +6,8 @@ import Foundation
 /// Usage: coffer-bench --coffer PATH [--size-mb 500] [--runs 7] [--sqlite-mb 1000] [--s3-mb 700] [--s3-runs 3]
 ///                     [--rotation-mb 500] [--rotation-bundles 10] [--redis-keys 2000000] [--redis-runs 3]
 ///                     [--postgres-runs 2] [--serve-bundles 1000]
-///                     [--only age|minisign|gzip|snapshot|s3|cluster|rotation|redis|postgres|serve] [--dir DIR]
+///                     [--scale-bundles 10000] [--scale-small 100,1000] [--scale-audit-max 100] [--scale-audit-budget 900]
+///                     [--only age|minisign|gzip|snapshot|s3|cluster|rotation|redis|postgres|serve|scale] [--dir DIR]
 /// Outputs go to DIR (default /dev/shm, so disk writeback does not add noise);
 /// each figure is the median of the runs, tools alternating.
 @main
@@ -23,7 +24,7 @@ struct Bench {
         let parts: [(String, (Options, String, inout Report) throws -> Void)] = [
             ("age", benchmarkAge), ("minisign", benchmarkMinisign), ("gzip", benchmarkGzip), ("snapshot", benchmarkSnapshot),
             ("s3", benchmarkS3Snapshot), ("cluster", benchmarkClusterSnapshot), ("rotation", benchmarkRotation), ("redis", benchmarkRedis),
-            ("postgres", benchmarkPostgres), ("serve", benchmarkServe),
+            ("postgres", benchmarkPostgres), ("serve", benchmarkServe), ("scale", benchmarkScale),
         ]
         for (name, part) in parts where options.only == nil || options.only == name {
             try part(options, dir, &report)
@@ -160,6 +161,10 @@ struct Options {
     var redisRuns = 3
     var postgresRuns = 2
     var serveBundles = 1000
+    var scaleBundles = 10_000
+    var scaleSmall = [100, 1000]
+    var scaleAuditMax = 100
+    var scaleAuditBudget = 900.0
     var only: String?
     var directory = FileManager.default.isWritableFile(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
 
@@ -181,6 +186,10 @@ struct Options {
             case "--redis-runs": redisRuns = Int(value) ?? redisRuns
             case "--postgres-runs": postgresRuns = Int(value) ?? postgresRuns
             case "--serve-bundles": serveBundles = Int(value) ?? serveBundles
+            case "--scale-bundles": scaleBundles = max(1, Int(value) ?? scaleBundles)
+            case "--scale-small": scaleSmall = value.split(separator: ",").compactMap { Int($0) }
+            case "--scale-audit-max": scaleAuditMax = Int(value) ?? scaleAuditMax
+            case "--scale-audit-budget": scaleAuditBudget = Double(value) ?? scaleAuditBudget
             case "--only": only = value
             default: throw BenchError("unknown option \(flag)")
             }
