@@ -75,7 +75,7 @@ public struct AuditOperation {
                 originals[id] = manifest.original ?? Manifest.digest(of: bytes)
                 previousOf[id] = manifest.previous
                 if let created = Clock.parse(manifest.createdAt) { newest = max(newest ?? created, created) }
-                let verify = try verifier.run(reference: id, deep: deep)
+                let verify = try verifier.check(manifest, in: repository, deep: deep)
                 result.problems += verify.artifacts.compactMap { artifact in artifact.problem.map { "\(artifact.name): \($0)" } }
                 if lockCheck.check { result.problems += try locks.problems(of: manifest) }
             } catch {

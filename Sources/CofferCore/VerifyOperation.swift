@@ -46,6 +46,16 @@ public struct VerifyOperation {
         try repository.checkFormat()
         let id = try repository.resolve(reference, environment: environment, now: try Clock.now())
         let manifest = try repository.verifiedManifest(environment: environment, id: id, trusted: try keys.trustedSigners())
+        return try check(manifest, in: repository, deep: deep)
+    }
+
+    /// Checks the objects of a bundle whose manifest has verified. Audit calls
+    /// it for every bundle of one listing: resolving each id again would list
+    /// the repository once per bundle.
+    func check(_ manifest: Manifest, in repository: Repository, deep: Bool) throws -> VerifyReport {
+        let environment = config.environment.rawValue
+        let id = manifest.id
+        let keys = KeyStore(directory: config.keysDirectory)
         RollbackGuard.raise(config, bundle: id)
         let reader = BundleReader(repository: repository, manifest: manifest)
         let identities: [any AgeIdentity] = deep ? try keys.identities(environment) : []
