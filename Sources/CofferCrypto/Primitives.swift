@@ -1,3 +1,4 @@
+import CLibcrypto
 import CSodium
 
 /// Compares two byte strings (MACs, checksums) without leaking where they differ.
@@ -8,6 +9,8 @@ func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
 
 /// The libsodium primitives age and minisign are built from, with secrets kept
 /// in `SecureBytes`. Internal: callers use the age and minisign types.
+/// ChaCha20-Poly1305 (RFC 8439, the IETF variant age uses). Payload chunks go
+/// through libcrypto, whose AVX2 code is twice libsodium 1.0.18's speed here.
 enum ChaCha20Poly1305 {
     static let keyCount = 32
     static let nonceCount = 12
@@ -27,9 +30,9 @@ enum ChaCha20Poly1305 {
         plaintext: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer
     ) {
         precondition(output.count >= plaintext.count + tagCount && nonce.count == nonceCount && key.count == keyCount)
-        var written: UInt64 = 0
-        _ = crypto_aead_chacha20poly1305_ietf_encrypt(
-            output.cBytes, &written, plaintext.cBytes, UInt64(plaintext.count), nil, 0, nil, nonce.cBytes, key.cBytes)
+        let sealed = CLibcrypto_chacha20poly1305_seal(
+            LibcryptoCipher.chacha20Poly1305.cipher, key.cBytes, nonce.cBytes, plaintext.cBytes, plaintext.count, output.cBytes)
+        precondition(sealed == 1, "libcrypto could not seal a chunk (out of memory)")
     }
 
     /// Opens `ciphertext` into `output` (ciphertext.count - 16 bytes); false when the tag does not verify.
@@ -45,10 +48,14 @@ enum ChaCha20Poly1305 {
         keyBytes key: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer,
         ciphertext: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer
     ) -> Bool {
-        guard ciphertext.count >= tagCount, output.count >= ciphertext.count - tagCount, key.count == keyCount else { return false }
-        var written: UInt64 = 0
-        return crypto_aead_chacha20poly1305_ietf_decrypt(
-            output.cBytes, &written, nil, ciphertext.cBytes, UInt64(ciphertext.count), nil, 0, nonce.cBytes, key.cBytes) == 0
+        guard ciphertext.count >= tagCount, output.count >= ciphertext.count - tagCount, key.count == keyCount, nonce.count == nonceCount else {
+            return false
+        }
+        let opened = CLibcrypto_chacha20poly1305_open(
+            LibcryptoCipher.chacha20Poly1305.cipher, key.cBytes, nonce.cBytes, ciphertext.cBytes, ciphertext.count, output.cBytes) == 1
+        // libcrypto decrypts before it checks the tag: nothing unchecked may stay behind.
+        if !opened { secureWipe(UnsafeMutableRawBufferPointer(rebasing: output.prefix(ciphertext.count - tagCount))) }
+        return opened
     }
 
     /// Wraps a small secret (an age file key) with a zero nonce; the key must be single-use.
@@ -215,5 +222,18 @@ enum Ed25519 {
                     pk.cBytes) == 0
             }
         }
+    }
+}
+
+/// libcrypto's cipher implementation, fetched once and shared by every thread (OpenSSL allows that).
+final class LibcryptoCipher: @unchecked Sendable {
+    // @unchecked Sendable: an EVP_CIPHER is immutable after the fetch and thread-safe to share.
+    let cipher: OpaquePointer
+
+    static let chacha20Poly1305 = LibcryptoCipher("ChaCha20-Poly1305")
+
+    private init(_ name: String) {
+        guard let cipher = EVP_CIPHER_fetch(nil, name, nil) else { fatalError("libcrypto has no \(name)") }
+        self.cipher = cipher
     }
 }

@@ -41,7 +41,7 @@ extension FileCommand {
                 let identities = try resolveIdentities()
                 let source = try openInput(input)
                 let read: ByteSource = { try source.read(into: $0) }
-                try writeOutput(destination, force: force, permissions: 0o600) { sink in
+                try writeOutput(destination, force: force, permissions: 0o600, largeWrites: true) { sink in
                     if let headerPath {
                         let headerBytes = try FileSystem.readFile(headerPath, limit: AgeHeader.maximumSize)
                         try AgeFile.decrypt(header: headerBytes, payload: read, identities: identities, output: sink)

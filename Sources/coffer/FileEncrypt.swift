@@ -65,7 +65,7 @@ extension FileCommand {
                     try payloadFile.commit(replace: force, durable: false)
                     try headerFile.commit(replace: force, durable: false)
                 } else {
-                    try writeOutput(destination, force: force) { sink in
+                    try writeOutput(destination, force: force, largeWrites: !armor) { sink in
                         try AgeFile.encrypt(read: read, recipients: targets, armored: armor, output: sink)
                     }
                 }

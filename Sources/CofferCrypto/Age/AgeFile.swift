@@ -4,7 +4,7 @@ import CofferSystem
 /// separate header/payload objects, or small in-memory values.
 public enum AgeFile {
     /// Read size: large enough that system calls cost nothing next to the cipher.
-    static let blockSize = 1 << 20
+    static let blockSize = 4 << 20
 
     // MARK: Encryption
 

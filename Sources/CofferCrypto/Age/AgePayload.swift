@@ -6,8 +6,9 @@ enum AgePayload {
     static let nonceSize = 16
     static let sealedChunkSize = chunkSize + ChaCha20Poly1305.tagCount
     static let keyInfo = "payload"
-    /// Chunks handled together on all cores (1 MiB of plaintext).
-    static let batchChunks = 16
+    /// Chunks handled together on all cores (4 MiB of plaintext): fewer hand-offs
+    /// between the threads than with 1 MiB, which kept a core idle a third of the time.
+    static let batchChunks = 64
 
     static func deriveKey(fileKey: borrowing SecureBytes, nonce: [UInt8]) -> SecureBytes {
         HMACSHA256.deriveKey(inputKey: fileKey, salt: nonce, info: keyInfo)
