@@ -119,7 +119,9 @@ public struct ParallelGunzip: ~Copyable {
     }
 
     deinit {
-        output.initializeMemory(as: UInt8.self, repeating: 0)  // it held plaintext
+        // Both held the artifact's plaintext, compressed or not.
+        input.initializeMemory(as: UInt8.self, repeating: 0)
+        output.initializeMemory(as: UInt8.self, repeating: 0)
         input.deallocate()
         output.deallocate()
     }

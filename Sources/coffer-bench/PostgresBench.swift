@@ -6,7 +6,8 @@ extension Bench {
     /// `coffer snapshot` against `pg_dump | restic backup --stdin`, `pg_dump |
     /// gzip | age` and bare `pg_dump -Fc -Z0`, the artifact's size against
     /// `pg_dump | gzip`, and `coffer restore` (every check included) against
-    /// `age -d | gunzip | psql`, and `coffer drill` (fetch, verify, restore into
+    /// `age -d | gunzip | psql` and against the floor, `pg_restore -j` of the same
+    /// dump from a local file, and `coffer drill` (fetch, verify, restore into
     /// a scratch database, checks, cleanup) against that restore. Alternating, median of the runs.
     static func benchmarkPostgres(_ options: Options, dir: String, report: inout Report) throws {
         let env = ProcessInfo.processInfo.environment
@@ -29,7 +30,7 @@ extension Bench {
         }
         try psql("CREATE DATABASE \(database)")
         defer {
-            for name in [database, database + "_psql", database + "_coffer"] { try? psql("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+            for name in [database, database + "_psql", database + "_coffer", database + "_floor"] { try? psql("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
         }
         print("")
         print("PostgreSQL: building the database (pgbench -i -s 20, 1.5 million rows of text and jsonb)...")
@@ -71,9 +72,16 @@ extension Bench {
         let payloads = try FileManager.default.subpathsOfDirectory(atPath: project + "/backups").filter { $0.hasSuffix("main.pgdump.gz.age-payload") }.sorted()
         let cofferBytes = Double((try FileManager.default.attributesOfItem(atPath: project + "/backups/" + (payloads.last ?? ""))[.size] as? NSNumber)?.intValue ?? 0)
 
+        // The floor: pg_restore -j of the same dump from a local file, no decryption, no checks.
+        _ = try shell("pg_dump -Fc -Z0 -d \(database) > \(project)/dump.pgdump", "pg_dump -Fc -Z0 to a file")
+        let jobs = max(1, min(8, ProcessInfo.processInfo.activeProcessorCount))
         var restoreRSS = 0
         for _ in 0..<options.postgresRuns {
-            for name in [database + "_psql", database + "_coffer"] { try psql("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+            for name in [database + "_psql", database + "_coffer", database + "_floor"] { try psql("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+            try psql("CREATE DATABASE \(database)_floor")
+            times["floor", default: []].append(
+                try shell("\(bin)/pg_restore --exit-on-error --jobs=\(jobs) -d \(database)_floor \(project)/dump.pgdump", "pg_restore -j").seconds)
+            try psql("DROP DATABASE \(database)_floor WITH (FORCE)")
             try psql("CREATE DATABASE \(database)_psql")
             times["psql", default: []].append(
                 try shell("age -d -i \(project)/age.key \(project)/dump.sql.gz.age | gunzip | psql -X -q -v ON_ERROR_STOP=1 -d \(database)_psql > /dev/null", "age -d | gunzip | psql").seconds)
@@ -92,9 +100,10 @@ extension Bench {
         print(String(format: "PostgreSQL, a %.0f MB database, median of %d", size / 1e6, options.postgresRuns))
         for (label, key) in [("coffer snapshot", "coffer"), ("pg_dump | restic backup --stdin", "restic"), ("pg_dump | gzip | age", "gzip-age"),
             ("pg_dump -Fc -Z0 > /dev/null", "bare"), ("coffer restore (all checks)", "restore"), ("age -d | gunzip | psql", "psql"),
+            ("pg_restore -j of a local file (floor)", "floor"),
             ("coffer drill (scratch database)", "drill")]
         {
-            print("  \(label.padding(toLength: 34, withPad: " ", startingAt: 0)) \(String(format: "%7.2f s", m[key] ?? .nan))")
+            print("  \(label.padding(toLength: 38, withPad: " ", startingAt: 0)) \(String(format: "%7.2f s", m[key] ?? .nan))")
         }
         print(String(format: "  sizes: coffer artifact %.1f MB, pg_dump | gzip %.1f MB; peak RSS snapshot %.1f MiB, restore %.1f MiB",
             cofferBytes / 1e6, gzipBytes / 1e6, Double(rss) / 1024, Double(restoreRSS) / 1024))
@@ -109,6 +118,8 @@ extension Bench {
         report.add("pg snapshot / bare pg_dump -Fc -Z0", value: c / (m["bare"] ?? .nan), unit: "x", target: "<= 1.20x", passed: c <= 1.2 * (m["bare"] ?? 0))
         report.add("pg restore / age | gunzip | psql", value: (m["restore"] ?? .nan) / (m["psql"] ?? .nan), unit: "x", target: "<= 0.70x",
             passed: (m["restore"] ?? .infinity) <= 0.7 * (m["psql"] ?? 0))
+        print(String(format: "  restore / floor %.2fx; floor / age | gunzip | psql %.2fx", (m["restore"] ?? .nan) / (m["floor"] ?? .nan),
+            (m["floor"] ?? .nan) / (m["psql"] ?? .nan)))
         report.add("pg drill / coffer restore", value: (m["drill"] ?? .nan) / (m["restore"] ?? .nan), unit: "x", target: "<= 1.05x",
             passed: (m["drill"] ?? .infinity) <= 1.05 * (m["restore"] ?? 0))
         report.add("pg peak RSS (snapshot, restore)", value: Double(max(rss, restoreRSS)) / 1024, unit: "MiB", target: "<= 96 MiB", passed: max(rss, restoreRSS) <= 96 * 1024)
