@@ -33,32 +33,6 @@ aws_program() {
     if [ -x "$ROOT/.tools/bin/aws" ]; then echo "$ROOT/.tools/bin/aws"; else command -v aws; fi
 }
 
-# Six ports P, each with P and P+10000 (SeaweedFS's gRPC port) free, all below
-# 55535 and no two sharing a number (master, volumes 1-3, filer, gateway), then
-# an access key and a secret: one Python call, it may be slow to start.
-ports_and_keys() {
-    python3 - <<'PY'
-import random, secrets, socket
-def free(p):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-taken = set()
-ports = []
-while len(ports) < 6:
-    p = random.randint(20000, 45000)
-    if {p, p + 10000} & taken or not (free(p) and free(p + 10000)):
-        continue
-    taken |= {p, p + 10000, p - 10000}
-    ports.append(p)
-print(" ".join(map(str, ports)), secrets.token_hex(10), secrets.token_hex(20))
-PY
-}
-
 # Whether P and P+10000 can be listened on again: a volume server killed a
 # moment ago keeps its ports until the kernel has closed its sockets. With
 # SO_REUSEADDR, as Go's listeners have it: connections in TIME_WAIT (for a
@@ -200,7 +174,8 @@ start() {
     install
     stop
     mkdir -p "$DIR"
-    set -- $(ports_and_keys)
+    # master, volumes 1-3, filer, gateway, then an access key and a secret.
+    set -- $(python3 "$ROOT/scripts/free-ports.py" 6 --keys)
     cat > "$DIR/ports" <<PORTS
 MASTER_PORT=$1
 VOLUME1_PORT=$2

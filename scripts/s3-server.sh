@@ -33,25 +33,6 @@ aws_program() {
     if [ -x "$TOOLS/bin/aws" ]; then echo "$TOOLS/bin/aws"; else command -v aws; fi
 }
 
-# A port P with P and P+10000 (SeaweedFS's gRPC port) free, all below 55535.
-free_port() {
-    python3 - <<'PY'
-import random, socket
-def free(p):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-while True:
-    p = random.randint(20000, 45000)
-    if free(p) and free(p + 10000):
-        print(p); break
-PY
-}
-
 random_text() { python3 -c "import secrets; print(secrets.token_hex($1))"; }
 
 stop() {
@@ -79,7 +60,8 @@ start() {
  {"name":"read-only","credentials":[{"accessKey":"$ro_access","secretKey":"$ro_secret"}],"actions":["Read","List"]}]}
 JSON
     chmod 600 "$DIR/identities.json"
-    s3=$(free_port); master=$(free_port); volume=$(free_port); filer=$(free_port); admin=$(free_port)
+    set -- $(python3 "$ROOT/scripts/free-ports.py" 5)
+    s3=$1; master=$2; volume=$3; filer=$4; admin=$5
     # setsid: the server outlives this script; `stop` ends it.
     GOMEMLIMIT=256MiB setsid "$WEED" -logdir="$DIR/logs" mini -dir="$DIR/data" \
         -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false \

@@ -1,21 +1,27 @@
 import CLibdeflate
 
+/// Allocates `count` libdeflate handles with `make`; on failure frees those made so far and returns nil.
+private func allocateHandles(_ count: Int, _ make: () -> OpaquePointer?, free: (OpaquePointer) -> Void) -> [OpaquePointer]? {
+    var handles: [OpaquePointer] = []
+    for _ in 0..<count {
+        guard let handle = make() else {
+            handles.forEach(free)
+            return nil
+        }
+        handles.append(handle)
+    }
+    return handles
+}
+
 /// libdeflate compressors, one per worker slot: a compressor holds its own
 /// state, so worker `index` uses only `handles[index]`. Freed in `deinit`.
 final class DeflateCompressors: @unchecked Sendable {
     // @unchecked Sendable: the handles are created here and freed in deinit; between, each is used by one worker at a time.
-    let handles: [OpaquePointer]
+    private let handles: [OpaquePointer]
 
     /// nil when libdeflate refuses the level or has no memory.
     init?(level: Int32, count: Int) {
-        var handles: [OpaquePointer] = []
-        for _ in 0..<count {
-            guard let handle = libdeflate_alloc_compressor(level) else {
-                handles.forEach(libdeflate_free_compressor)
-                return nil
-            }
-            handles.append(handle)
-        }
+        guard let handles = allocateHandles(count, { libdeflate_alloc_compressor(level) }, free: libdeflate_free_compressor) else { return nil }
         self.handles = handles
     }
 
@@ -33,17 +39,13 @@ final class DeflateCompressors: @unchecked Sendable {
 /// libdeflate decompressors, one per worker slot, as `DeflateCompressors`.
 final class DeflateDecompressors: @unchecked Sendable {
     // @unchecked Sendable: as DeflateCompressors.
-    let handles: [OpaquePointer]
+    private let handles: [OpaquePointer]
+
+    /// How many workers can inflate at once.
+    var count: Int { handles.count }
 
     init?(count: Int) {
-        var handles: [OpaquePointer] = []
-        for _ in 0..<count {
-            guard let handle = libdeflate_alloc_decompressor() else {
-                handles.forEach(libdeflate_free_decompressor)
-                return nil
-            }
-            handles.append(handle)
-        }
+        guard let handles = allocateHandles(count, { libdeflate_alloc_decompressor() }, free: libdeflate_free_decompressor) else { return nil }
         self.handles = handles
     }
 

@@ -94,7 +94,7 @@ public struct ParallelGunzip: ~Copyable {
         sawMember = true
         let job = InflateJob(decompressors: decompressors, input: UnsafeRawBufferPointer(input), output: output, members: members)
         let failures = MemberFailures(count: members.count)
-        let workers = decompressors.handles.count
+        let workers = decompressors.count
         if members.count == 1 || workers == 1 {
             for index in members.indices { failures.set(index, job.inflate(index, with: 0)) }
         } else {

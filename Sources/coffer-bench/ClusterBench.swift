@@ -12,18 +12,8 @@ extension Bench {
         let project = dir + "/cluster-project"
         try FileManager.default.createDirectory(atPath: project + "/data", withIntermediateDirectories: true)
         func environment(_ name: String, _ server: BenchS3Server) throws -> [String: String] {
-            try """
-                environment = "development"
-                repository = "s3://\(server.bucket)/bench-cluster-\(getpid())"
-                keys = "keys"
-
-                [[sqlite]]
-                name = "big"
-                path = "data/big.db"
-
-                [s3]
-                endpoint = "\(server.endpoint)"
-                """.write(toFile: "\(project)/\(name).toml", atomically: true, encoding: .utf8)
+            try bigSQLiteConfig(repository: "s3://\(server.bucket)/bench-cluster-\(getpid())", endpoint: server.endpoint)
+                .write(toFile: "\(project)/\(name).toml", atomically: true, encoding: .utf8)
             return ["COFFER_CONFIG": "\(project)/\(name).toml"].merging(server.credentials) { $1 }
         }
         let toMini = try environment("mini", mini), toCluster = try environment("cluster", cluster)

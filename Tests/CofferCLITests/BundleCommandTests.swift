@@ -4,23 +4,7 @@ import Testing
 /// A workspace with a SQLite database and a dotenv file configured.
 private func withProject(_ body: (Workspace) throws -> Void) throws {
     try Workspace.with { ws in
-        let config = """
-            environment = "development"
-            repository = "backups"
-            keys = "keys"
-
-            [[sqlite]]
-            name = "app"
-            path = "data/app.db"
-
-            [env]
-            include = ["JWT_SECRET_KEY"]
-            file = "app.env"
-            """
-        try config.write(toFile: ws.config, atomically: true, encoding: .utf8)
-        try FileManager.default.createDirectory(atPath: ws.path("data"), withIntermediateDirectories: true)
-        #expect(try ws.run("sqlite3", ["data/app.db", "CREATE TABLE t(x); INSERT INTO t VALUES (1),(2),(3);"]).status == 0)
-        try "JWT_SECRET_KEY=\"s3cr3t-value\"\n".write(toFile: ws.path("app.env"), atomically: true, encoding: .utf8)
+        try ws.makeSQLiteEnvProject(repository: "backups", sql: "CREATE TABLE t(x); INSERT INTO t VALUES (1),(2),(3);")
         try body(ws)
     }
 }

@@ -52,6 +52,30 @@ struct Workspace {
 
     func path(_ name: String) -> String { root + "/" + name }
 
+    /// Configures the project most CLI tests back up: the SQLite database `app`
+    /// (data/app.db, made by `sql`) and `JWT_SECRET_KEY` from app.env, into
+    /// `repository`, through `s3Endpoint` when there is one.
+    func makeSQLiteEnvProject(repository: String, s3Endpoint: String? = nil, sql: String) throws {
+        try """
+            environment = "development"
+            repository = "\(repository)"
+            keys = "keys"
+
+            [[sqlite]]
+            name = "app"
+            path = "data/app.db"
+
+            [env]
+            include = ["JWT_SECRET_KEY"]
+            file = "app.env"
+            """.appending(s3Endpoint.map { "\n\n[s3]\nendpoint = \"\($0)\"\n" } ?? "\n")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: path("data"), withIntermediateDirectories: true)
+        let made = try run("sqlite3", ["data/app.db", sql])
+        try #require(made.status == 0, "\(made.stderr)")
+        try "JWT_SECRET_KEY=\"s3cr3t-value\"\n".write(toFile: path("app.env"), atomically: true, encoding: .utf8)
+    }
+
     /// Adds sections (TOML) at the end of the config.
     func appendConfig(_ text: String) throws {
         try (try String(contentsOfFile: config, encoding: .utf8) + "\n" + text).write(toFile: config, atomically: true, encoding: .utf8)
@@ -111,3 +135,13 @@ struct Workspace {
 }
 
 func randomBytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255) } }
+
+/// SQL that fills table `t` with `rows` random kilobyte rows.
+func randomRowsSQL(_ rows: Int) -> String {
+    "CREATE TABLE t(x); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < \(rows)) INSERT INTO t SELECT randomblob(1000) FROM n;"
+}
+
+/// The environment a coffer or aws process needs to reach a test S3 server with these keys.
+func s3Credentials(accessKey: String, secretKey: String) -> [String: String] {
+    ["AWS_ACCESS_KEY_ID": accessKey, "AWS_SECRET_ACCESS_KEY": secretKey, "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"]
+}

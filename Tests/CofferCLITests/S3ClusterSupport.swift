@@ -24,9 +24,7 @@ struct S3Cluster {
     }
 
     /// What the coffer and aws processes need in their environment.
-    var credentials: [String: String] {
-        ["AWS_ACCESS_KEY_ID": accessKey, "AWS_SECRET_ACCESS_KEY": secretKey, "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"]
-    }
+    var credentials: [String: String] { s3Credentials(accessKey: accessKey, secretKey: secretKey) }
 
     /// The gateway as one S3 server, for a CLIFaultProxy in front of it.
     var gateway: S3Server {
@@ -104,27 +102,7 @@ func withClusterProject(endpoint: String? = nil, rows: Int, _ body: (Workspace, 
     defer { cluster.repair() }
     try Workspace.with { ws in
         let prefix = "cluster-" + UUID().uuidString.lowercased()
-        try """
-            environment = "development"
-            repository = "s3://\(cluster.bucket)/\(prefix)"
-            keys = "keys"
-
-            [[sqlite]]
-            name = "app"
-            path = "data/app.db"
-
-            [env]
-            include = ["JWT_SECRET_KEY"]
-            file = "app.env"
-
-            [s3]
-            endpoint = "\(endpoint ?? cluster.endpoint)"
-            """.write(toFile: ws.config, atomically: true, encoding: .utf8)
-        try FileManager.default.createDirectory(atPath: ws.path("data"), withIntermediateDirectories: true)
-        let made = try ws.run(
-            "sqlite3", ["data/app.db", "CREATE TABLE t(x); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < \(rows)) INSERT INTO t SELECT randomblob(1000) FROM n;"])
-        try #require(made.status == 0, "\(made.stderr)")
-        try "JWT_SECRET_KEY=\"s3cr3t-value\"\n".write(toFile: ws.path("app.env"), atomically: true, encoding: .utf8)
+        try ws.makeSQLiteEnvProject(repository: "s3://\(cluster.bucket)/\(prefix)", s3Endpoint: endpoint ?? cluster.endpoint, sql: randomRowsSQL(rows))
         try body(ws, cluster, prefix)
     }
 }

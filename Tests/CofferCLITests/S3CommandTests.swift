@@ -17,9 +17,7 @@ struct S3Server {
     }
 
     /// What the coffer and aws processes need in their environment.
-    var credentials: [String: String] {
-        ["AWS_ACCESS_KEY_ID": accessKey, "AWS_SECRET_ACCESS_KEY": secretKey, "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"]
-    }
+    var credentials: [String: String] { s3Credentials(accessKey: accessKey, secretKey: secretKey) }
 }
 
 /// A workspace whose repository is a fresh prefix of the test bucket, holding a SQLite database and a dotenv file.
@@ -27,25 +25,7 @@ func withS3Project(endpoint: String? = nil, rows: Int = 3, _ body: (Workspace, S
     let server = try S3Server.require()
     try Workspace.with { ws in
         let prefix = "cli-" + UUID().uuidString.lowercased()
-        try """
-            environment = "development"
-            repository = "s3://\(server.bucket)/\(prefix)"
-            keys = "keys"
-
-            [[sqlite]]
-            name = "app"
-            path = "data/app.db"
-
-            [env]
-            include = ["JWT_SECRET_KEY"]
-            file = "app.env"
-
-            [s3]
-            endpoint = "\(endpoint ?? server.endpoint)"
-            """.write(toFile: ws.config, atomically: true, encoding: .utf8)
-        try FileManager.default.createDirectory(atPath: ws.path("data"), withIntermediateDirectories: true)
-        #expect(try ws.run("sqlite3", ["data/app.db", "CREATE TABLE t(x); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < \(rows)) INSERT INTO t SELECT randomblob(1000) FROM n;"]).status == 0)
-        try "JWT_SECRET_KEY=\"s3cr3t-value\"\n".write(toFile: ws.path("app.env"), atomically: true, encoding: .utf8)
+        try ws.makeSQLiteEnvProject(repository: "s3://\(server.bucket)/\(prefix)", s3Endpoint: endpoint ?? server.endpoint, sql: randomRowsSQL(rows))
         try body(ws, server, prefix)
     }
 }
