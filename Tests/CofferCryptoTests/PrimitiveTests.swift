@@ -9,6 +9,41 @@ struct PrimitiveTests {
         #expect(hex(SHA256.hash(Array("abc".utf8))) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
 
+    @Test("SHA-256 fed in uneven pieces (and empty ones) equals one call (FIPS 180-2 two-block message)")
+    func sha256Pieces() {
+        let message = Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)
+        var hasher = SHA256()
+        for piece in [message[0..<1], message[1..<1], message[1..<40], message[40...]] { hasher.update(Array(piece)) }
+        #expect(hex(hasher.finalize()) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(hex(SHA256.hash(message)) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+    }
+
+    @Test("ChaCha20-Poly1305: a chunk round-trips; a flipped bit, a wrong nonce or a cut tag fails and leaves no plaintext behind")
+    func chaChaPolyOpenFailureWipes() {
+        let key = SecureRandom.bytes(ChaCha20Poly1305.keyCount), nonce = [UInt8](repeating: 7, count: ChaCha20Poly1305.nonceCount)
+        let plain = [UInt8](repeating: 0x41, count: 1000)
+        var sealed = [UInt8](repeating: 0, count: plain.count + ChaCha20Poly1305.tagCount)
+        key.withUnsafeBytes { k in nonce.withUnsafeBytes { n in plain.withUnsafeBytes { p in
+            sealed.withUnsafeMutableBytes { ChaCha20Poly1305.seal(keyBytes: k, nonce: n, plaintext: p, into: $0) } } } }
+        func open(_ cipher: [UInt8], nonce: [UInt8]) -> (Bool, [UInt8]) {
+            var out = [UInt8](repeating: 0xee, count: plain.count)
+            let ok = key.withUnsafeBytes { k in nonce.withUnsafeBytes { n in cipher.withUnsafeBytes { c in
+                out.withUnsafeMutableBytes { ChaCha20Poly1305.open(keyBytes: k, nonce: n, ciphertext: c, into: $0) } } } }
+            return (ok, out)
+        }
+        #expect(open(sealed, nonce: nonce) == (true, plain))
+        var flipped = sealed
+        flipped[10] ^= 1
+        var otherNonce = nonce
+        otherNonce[0] ^= 1
+        for (cipher, nonce) in [(flipped, nonce), (sealed, otherNonce)] {
+            let (ok, out) = open(cipher, nonce: nonce)
+            #expect(!ok)
+            #expect(out.allSatisfy { $0 == 0 }, "unchecked plaintext must be wiped")
+        }
+        #expect(open(Array(sealed.prefix(10)), nonce: nonce).0 == false)
+    }
+
     @Test("HKDF-SHA-256 matches RFC 5869 test case 1 (first 32 bytes)")
     func hkdf() {
         let ikm = secure(String(repeating: "\u{0b}", count: 22))
