@@ -37,13 +37,14 @@ let package = Package(
 
         .systemLibrary(name: "CMalloc"),                                                                  // CofferSystem (glibc's mallopt)
         .systemLibrary(name: "CProcess"),                                                                 // CofferSystem (prctl, renameat2, syncfs)
+        .systemLibrary(name: "CChunkCut"),                                                                // CofferFormat (the gear-hash loop of content-defined chunking)
 
         .target(name: "CofferSystem", dependencies: ["CMalloc", "CProcess"], swiftSettings: strict),
         .target(name: "CofferCrypto", dependencies: ["CSodium", "CLibcrypto", "CofferSystem"], swiftSettings: strict),
         .target(name: "CofferCompression", dependencies: ["CZlib", "CLibdeflate", "CofferSystem"], swiftSettings: strict),
         .target(
             name: "CofferFormat",
-            dependencies: ["CofferSystem", "CofferCrypto", "CofferCompression"],
+            dependencies: ["CChunkCut", "CofferSystem", "CofferCrypto", "CofferCompression"],
             swiftSettings: strict
         ),
         .target(name: "CofferSources", dependencies: ["CSQLite", "CHiredis", "CPq", "CofferSystem", "CofferCrypto", "CofferFormat"], swiftSettings: strict),

@@ -1,80 +1,131 @@
+import CofferCompression
 import CofferCrypto
 import CofferFormat
 import CofferStorage
 import CofferSystem
-/// Reads the objects of one verified bundle.
-public struct BundleReader {
+
+/// Reads the objects of one verified bundle, of either format: an artifact is
+/// one piece (v1: an age file in the bundle's folder) or many (v2: its chunks).
+public struct BundleReader: Sendable {
     public let repository: Repository
     public let manifest: Manifest
     /// False for a private copy whose every object was just checked as it was
     /// written (a drill's fetched bundle): `open` then skips hashing the payload
     /// again (age still authenticates every chunk and the header).
     public var checksPayloadDigest = true
+    /// Chunks fetched and opened at once (format v2): memory is this many chunks, at most 4 MiB of plaintext each, twice.
+    static let chunkBatch = 2 * ParallelGzip.defaultWorkers
 
     public init(repository: Repository, manifest: Manifest) {
         self.repository = repository
         self.manifest = manifest
     }
 
-    private func key(_ relative: String) -> String {
-        repository.key(environment: manifest.environment, id: manifest.id, relative)
+    /// The pieces of `entry`, in order.
+    public func pieces(_ entry: ArtifactEntry) -> [ArtifactPiece] {
+        entry.pieces(environment: manifest.environment, bundleID: manifest.id)
     }
 
-    /// Checks that both objects of `entry` exist with the size and SHA-256 the
-    /// manifest lists (no key needed). Throws `FormatError` naming the object.
-    /// Reads no more than the listed size plus one byte of either object.
+    /// Checks that both objects of every piece of `entry` exist with the size
+    /// and SHA-256 the manifest lists (no key needed). Throws `FormatError`
+    /// naming the object. Reads no more than the listed size plus one byte of any object.
     public func checkObjects(_ entry: ArtifactEntry) throws {
-        _ = try headerBytes(of: entry)
-        guard try repository.storage.size(of: key(entry.payloadPath)) != nil else {
-            throw FormatError(.missing, "\(entry.name): the payload object \(entry.payloadPath) is missing")
+        var seen: Set<String> = []
+        let unique = pieces(entry).filter { seen.insert($0.payloadKey).inserted }
+        for start in stride(from: 0, to: unique.count, by: Self.chunkBatch) {
+            let batch = Array(unique[start..<min(unique.count, start + Self.chunkBatch)])
+            _ = try parallelMap(batch.count) { [self] index in try checkPiece(batch[index]) }
         }
+    }
+
+    private func checkPiece(_ piece: ArtifactPiece) throws {
+        _ = try headerBytes(of: piece)
+        try requirePayload(piece)
         var hasher = SHA256()
         var count: Int64 = 0
-        try readPayload(entry) { chunk in
+        try readPayload(piece) { chunk in
             hasher.update(chunk)
             count += Int64(chunk.count)
         }
-        guard count == entry.payload.bytes, hexString(hasher.finalize()) == entry.payload.sha256 else {
-            throw FormatError(.digest, "\(entry.name): payload object does not match the manifest (altered, truncated or swapped)")
+        guard count == piece.payload.bytes, hexString(hasher.finalize()) == piece.payload.sha256 else {
+            throw FormatError(.digest, "\(piece.label): payload object does not match the manifest (altered, truncated or swapped)")
         }
     }
 
-    /// The payload object of `entry`, never more than the size the manifest lists (see `Repository.readListedObject`).
-    private func readPayload(_ entry: ArtifactEntry, into sink: ByteSink) throws {
-        try repository.readListedObject(
-            key(entry.payloadPath), declaredBytes: entry.payload.bytes, what: "\(entry.name): payload object", into: sink)
+    private func requirePayload(_ piece: ArtifactPiece) throws {
+        guard try repository.storage.size(of: piece.payloadKey) != nil else {
+            throw FormatError(.missing, "\(piece.label): the payload object \(piece.payloadKey) is missing")
+        }
     }
 
-    /// The header object of `entry`, checked against the manifest's size and
+    /// The payload object of `piece`, never more than the size the manifest lists (see `Repository.readListedObject`).
+    private func readPayload(_ piece: ArtifactPiece, into sink: ByteSink) throws {
+        try repository.readListedObject(piece.payloadKey, declaredBytes: piece.payload.bytes, what: "\(piece.label): payload object", into: sink)
+    }
+
+    /// The header object of `piece`, checked against the manifest's size and
     /// SHA-256; one larger than the listed size is refused unread.
-    public func headerBytes(of entry: ArtifactEntry) throws -> [UInt8] {
-        let limit = Int(max(0, min(entry.header.bytes, Int64(AgeHeader.maximumSize))))
-        guard let header = try repository.storage.readSmall(key(entry.headerPath), limit: limit) else {
-            throw FormatError(.missing, "\(entry.name): the header object \(entry.headerPath) is missing")
+    public func headerBytes(of piece: ArtifactPiece) throws -> [UInt8] {
+        let limit = Int(max(0, min(piece.header.bytes, Int64(AgeHeader.maximumSize))))
+        guard let header = try repository.storage.readSmall(piece.headerKey, limit: limit) else {
+            throw FormatError(.missing, "\(piece.label): the header object \(piece.headerKey) is missing")
         }
-        try ArtifactPipeline.check(header, against: entry.header, what: "\(entry.name): header object")
+        try ArtifactPipeline.check(header, against: piece.header, what: "\(piece.label): header object")
         return header
     }
 
-    /// The parsed header of `entry` (checked as `headerBytes`), for rewrapping its file key.
+    /// The parsed header of a v1 `entry` (checked as `headerBytes`), for rewrapping its file key.
     public func header(of entry: ArtifactEntry) throws -> AgeHeader {
-        try AgeHeader(parsing: try headerBytes(of: entry))
+        guard let piece = pieces(entry).first else { throw FormatError(.malformed, "\(entry.name) has no header") }
+        return try AgeHeader(parsing: try headerBytes(of: piece))
     }
 
-    /// Decrypts and decompresses `entry` into `output`, checking both objects
-    /// against the manifest's size and SHA-256 in the same single read: the
-    /// digest is compared once the payload has streamed past, so a caller must
-    /// treat what it wrote as unchecked until this returns (restore stages it,
-    /// and commits nothing before every artifact returned).
+    /// Decrypts and decompresses `entry` into `output`, checking every object
+    /// against the manifest's size and SHA-256 in the same single read: for a
+    /// v1 artifact the digest is compared once the payload has streamed past,
+    /// so a caller must treat what it wrote as unchecked until this returns
+    /// (restore stages it, and commits nothing before every artifact returned).
+    /// A v2 artifact's chunks are fetched, checked, decrypted and inflated a
+    /// batch at a time on all cores, and written in order.
     @discardableResult
     public func open(_ entry: ArtifactEntry, identities: [any AgeIdentity], output: ByteSink) throws -> Int64 {
-        let header = try headerBytes(of: entry)
-        guard try repository.storage.size(of: key(entry.payloadPath)) != nil else {
-            throw FormatError(.missing, "\(entry.name): the payload object \(entry.payloadPath) is missing")
+        let pieces = pieces(entry)
+        guard entry.chunks != nil else {
+            guard let piece = pieces.first else { throw FormatError(.malformed, "\(entry.name) has no objects") }
+            let header = try headerBytes(of: piece)
+            try requirePayload(piece)
+            // The pipeline hashes the payload as it decrypts; a second hasher here would double the work.
+            return try ArtifactPipeline.open(
+                piece, header: header, identities: identities, checksPayloadDigest: checksPayloadDigest,
+                read: { sink in try readPayload(piece, into: sink) }, output: output)
         }
-        // The pipeline hashes the payload as it decrypts; a second hasher here would double the work.
-        return try ArtifactPipeline.open(
-            entry: entry, header: header, identities: identities, checksPayloadDigest: checksPayloadDigest,
-            read: { sink in try readPayload(entry, into: sink) }, output: output)
+        var total: Int64 = 0
+        for start in stride(from: 0, to: pieces.count, by: Self.chunkBatch) {
+            let batch = Array(pieces[start..<min(pieces.count, start + Self.chunkBatch)])
+            let plains = try parallelMap(batch.count) { [self] index in try openChunk(batch[index], identities: identities) }
+            for plain in plains {
+                try plain.withUnsafeBytes { try output($0) }
+                total += Int64(plain.count)
+            }
+        }
+        guard total == entry.plainBytes else {
+            throw FormatError(.digest, "\(entry.name): \(total) bytes after decryption, the manifest says \(entry.plainBytes)")
+        }
+        return total
+    }
+
+    /// One chunk fetched whole, checked and opened.
+    private func openChunk(_ piece: ArtifactPiece, identities: [any AgeIdentity]) throws -> [UInt8] {
+        let header = try headerBytes(of: piece)
+        try requirePayload(piece)
+        var payload: [UInt8] = []
+        payload.reserveCapacity(Int(piece.payload.bytes))
+        try readPayload(piece) { payload += $0 }
+        if !checksPayloadDigest {
+            guard Int64(payload.count) == piece.payload.bytes else {
+                throw FormatError(.digest, "\(piece.label): payload object does not match the manifest (altered, truncated or swapped)")
+            }
+        }
+        return try ChunkCodec.open(piece, header: header, payload: payload, identities: identities, checkDigests: checksPayloadDigest)
     }
 }

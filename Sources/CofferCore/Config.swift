@@ -35,6 +35,9 @@ public struct CofferConfig: Sendable {
     /// `[[files]]`: files and folders, each sealed as a tar artifact.
     public var files: [FilesSettings] = []
     public var s3: S3Settings?
+    /// `[format] chunked`: format v2 (deduplicated chunks) or v1; nil: what the
+    /// repository descriptor says (v2 for a repository created by this release).
+    public var chunked: Bool?
     public var hooks = Hooks()
     /// `[schedule]`: when and how `coffer schedule` runs the snapshot unattended.
     public var schedule = Schedule()

@@ -37,7 +37,7 @@ public enum ConfigLoader {
         var reader = TableReader(table: table, context: path, section: nil, lines: text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
         try reader.allowOnly([
             "environment", "repository", "keys", "retention", "sqlite", "postgres", "redis", "env", "files", "s3", "hooks", "serve", "schedule", "notify",
-            "drill", "targets", "offsite",
+            "drill", "targets", "offsite", "format",
         ])
 
         let environmentName = try reader.string("environment") ?? "development"
@@ -53,6 +53,12 @@ public enum ConfigLoader {
             try section.allowOnly(["days", "keep_last"])
             retention.days = try section.int("days", range: 1...36500) ?? retention.days
             retention.keepLast = try section.int("keep_last", range: 1...100000) ?? retention.keepLast
+        }
+
+        var chunked: Bool?
+        if var section = try reader.table("format") {
+            try section.allowOnly(["chunked"])
+            chunked = try section.bool("chunked")
         }
 
         var names = Set<String>()
@@ -178,7 +184,7 @@ public enum ConfigLoader {
 
         return CofferConfig(
             path: path, environment: environment, repository: repository, keysDirectory: keys, retention: retention,
-            sqlite: sqlite, postgres: postgres, redis: redis, env: env, files: files, s3: s3, hooks: hooks, schedule: schedule,
+            sqlite: sqlite, postgres: postgres, redis: redis, env: env, files: files, s3: s3, chunked: chunked, hooks: hooks, schedule: schedule,
             drill: drill, targets: targets, offsite: offsite, serve: serve, notify: notify)
     }
 

@@ -146,8 +146,9 @@ public struct DeployGateOperation {
     /// first artifact's payload right after the snapshot, as a storage that
     /// damages what it keeps would, so the verification line must catch it.
     private func corruptForTesting(_ manifest: Manifest) {
-        guard let repository = try? Repository.open(config), let entry = manifest.artifacts.first else { return }
-        let key = repository.key(environment: manifest.environment, id: manifest.id, entry.payloadPath)
+        guard let repository = try? Repository.open(config), let entry = manifest.artifacts.first,
+            let key = entry.pieces(environment: manifest.environment, bundleID: manifest.id).first?.payloadKey
+        else { return }
         guard var bytes = try? repository.storage.readSmall(key, limit: 64 << 20), !bytes.isEmpty else { return }
         bytes[bytes.count / 2] ^= 0x01
         try? repository.storage.writeSmall(key, bytes)

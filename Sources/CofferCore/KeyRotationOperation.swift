@@ -59,17 +59,22 @@ public struct KeyRotationOperation {
         let pending = try pendingIdentity()
         let ids = try repository.bundleIDs(environment: environmentName, now: try Clock.now(environment: environment))
 
-        // Refuse before anything changes when the identities at hand cannot open every bundle.
+        // Refuse before anything changes when the identities at hand cannot open every bundle (each shared chunk once).
+        var checkedHeaders: Set<String> = []
         for id in ids {
             let manifest = try repository.verifiedManifest(environment: environmentName, id: id, trusted: trusted)
             if let pending, manifest.recipients == [pending.recipient.description] { continue }
+            let reader = BundleReader(repository: repository, manifest: manifest)
             for entry in manifest.artifacts {
-                let header = try BundleReader(repository: repository, manifest: manifest).header(of: entry)
-                do {
-                    _ = try header.unwrapFileKey(with: oldIdentities)
-                } catch {
-                    throw CofferError(
-                        .key, "\(keys.identityPath(environmentName)) cannot open \(entry.name) of bundle \(id) (\(error)); nothing was changed")
+                for piece in reader.pieces(entry) where checkedHeaders.insert(piece.headerKey).inserted {
+                    do {
+                        _ = try AgeHeader(parsing: try reader.headerBytes(of: piece)).unwrapFileKey(with: oldIdentities)
+                    } catch let error as FormatError {
+                        throw error
+                    } catch {
+                        throw CofferError(
+                            .key, "\(keys.identityPath(environmentName)) cannot open \(piece.label) of bundle \(id) (\(error)); nothing was changed")
+                    }
                 }
             }
         }
@@ -80,12 +85,14 @@ public struct KeyRotationOperation {
         let generation = "k" + String(recipient.description.dropFirst(4).prefix(8))
         let opening: [any AgeIdentity] = [next] + oldIdentities
         var report = RotationReport(recipient: recipient.description, rotated: [], alreadyDone: [], bytesMoved: 0)
+        var rotatedChunks: [ChunkReference: ChunkReference] = [:]
         for (index, id) in ids.enumerated() {
             progress.begin("rotating bundle \(index + 1) of \(ids.count): \(id)")
             defer { progress.end() }
             let rotated = try rotateBundle(
                 repository: repository, id: id, rewrap: Rewrap(recipient: recipient, opening: opening, generation: generation, reencrypt: reencrypt),
-                signingKey: signingKey, trusted: trusted, moved: &report.bytesMoved, leftBehind: &report.leftBehind)
+                signingKey: signingKey, trusted: trusted, moved: &report.bytesMoved, leftBehind: &report.leftBehind,
+                rotatedChunks: &rotatedChunks)
             if rotated { report.rotated.append(id) } else { report.alreadyDone.append(id) }
             if environment["COFFER_FAULT"] == "rotate-after-bundle-\(index + 1)" { ProcessIdentity.crashForTesting() }
         }
@@ -108,9 +115,12 @@ public struct KeyRotationOperation {
 
     /// Rewraps one bundle's headers (when `rewrap` is given) and signs its
     /// manifest with `signingKey`; false when it already was so.
+    /// `rotatedChunks` carries the chunks already rewrapped in this run from
+    /// bundle to bundle: a chunk many bundles share is rewrapped once. The
+    /// replaced chunk objects stay until `prune` sweeps what no bundle names.
     func rotateBundle(
         repository: Repository, id: String, rewrap: Rewrap?, signingKey: MinisignSecretKey, trusted: TrustedSigners, moved: inout Int64,
-        leftBehind: inout [String]
+        leftBehind: inout [String], rotatedChunks: inout [ChunkReference: ChunkReference]
     ) throws -> Bool {
         let storage = repository.storage
         func key(_ relative: String) -> String { repository.key(environment: environmentName, id: id, relative) }
@@ -121,37 +131,61 @@ public struct KeyRotationOperation {
 
         var finished = manifest
         let done = manifest.signer == signingKey.keyID.description && (rewrap.map { manifest.recipients == [$0.recipient.description] } ?? true)
-        if !done {
+        if !done, let rewrap {
             let reader = BundleReader(repository: repository, manifest: manifest)
             for (index, entry) in manifest.artifacts.enumerated() {
-                guard let rewrap else { break }
-                let header = try reader.header(of: entry)
-                let rewrapped: [UInt8]
+                if let chunks = entry.chunks {
+                    var rotated: [ChunkReference] = []
+                    for (piece, chunk) in zip(reader.pieces(entry), chunks) {
+                        if let known = rotatedChunks[chunk] {
+                            rotated.append(known)
+                            continue
+                        }
+                        let (header, payload) = try rewrapped(piece, reader: reader, rewrap: rewrap, moved: &moved)
+                        var next = chunk
+                        next.header = ObjectDigest(bytes: Int64(header.count), sha256: hexString(SHA256.hash(header)))
+                        if let payload {
+                            next.payload = ObjectDigest(bytes: Int64(payload.count), sha256: hexString(SHA256.hash(payload)))
+                            try storage.writeUnsynced(next.payloadKey(environment: environmentName), payload)
+                        }
+                        try storage.writeUnsynced(next.headerKey(environment: environmentName), header)
+                        rotatedChunks[chunk] = next
+                        rotated.append(next)
+                    }
+                    // The new chunk objects durable before a manifest names them.
+                    try storage.syncWrites()
+                    finished.artifacts[index].chunks = rotated
+                    continue
+                }
+                guard let piece = reader.pieces(entry).first else { continue }
+                let header = try reader.headerBytes(of: piece)
+                let rewrappedHeader: [UInt8]
                 if rewrap.reencrypt {
                     let payloadPath = entry.rotatedPayloadPath(generation: rewrap.generation)
                     var result: (header: [UInt8], payload: ObjectDigest)?
                     try storage.writeStream(key(payloadPath)) { sink in
                         result = try ArtifactPipeline.reencrypt(
-                            entry: entry, header: header.encoded, identities: rewrap.opening, recipients: [rewrap.recipient],
+                            piece, header: header, identities: rewrap.opening, recipients: [rewrap.recipient],
                             read: {
-                                try repository.readListedObject(
-                                    key(entry.payloadPath), declaredBytes: entry.payload.bytes, what: "\(entry.name): payload object", into: $0)
+                                try repository.readListedObject(piece.payloadKey, declaredBytes: piece.payload.bytes, what: "\(piece.label): payload object", into: $0)
                             }, payload: sink)
                     }
                     guard let result else { throw CofferError(.failure, "\(entry.name): re-encryption produced nothing") }
-                    rewrapped = result.header
+                    rewrappedHeader = result.header
                     finished.artifacts[index].payloadObject = payloadPath
                     finished.artifacts[index].payload = result.payload
-                    moved += entry.payload.bytes + result.payload.bytes
+                    moved += piece.payload.bytes + result.payload.bytes
                 } else {
-                    rewrapped = try header.rewrapped(opening: rewrap.opening, for: [rewrap.recipient]).encoded
+                    rewrappedHeader = try AgeHeader(parsing: header).rewrapped(opening: rewrap.opening, for: [rewrap.recipient]).encoded
                 }
                 let path = entry.rotatedHeaderPath(generation: rewrap.generation)
-                try storage.writeSmall(key(path), rewrapped)
-                moved += Int64(header.encoded.count + rewrapped.count)
+                try storage.writeSmall(key(path), rewrappedHeader)
+                moved += Int64(header.count + rewrappedHeader.count)
                 finished.artifacts[index].headerObject = path
-                finished.artifacts[index].header = ObjectDigest(bytes: Int64(rewrapped.count), sha256: hexString(SHA256.hash(rewrapped)))
+                finished.artifacts[index].header = ObjectDigest(bytes: Int64(rewrappedHeader.count), sha256: hexString(SHA256.hash(rewrappedHeader)))
             }
+        }
+        if !done {
             if let rewrap { finished.recipients = [rewrap.recipient.description] }
             finished.signer = signingKey.keyID.description
             finished.original = manifest.original ?? Manifest.digest(of: mainBytes)
@@ -179,6 +213,23 @@ public struct KeyRotationOperation {
         }
         try removeReplaced(replaced, storage: storage, leftBehind: &leftBehind)
         return !alreadyMain || !done
+    }
+
+    /// A chunk's header rewrapped for `rewrap`'s recipient, and with
+    /// `reencrypt` its payload under a fresh file key (both in memory: a chunk is at most a few MiB).
+    private func rewrapped(_ piece: ArtifactPiece, reader: BundleReader, rewrap: Rewrap, moved: inout Int64) throws -> (header: [UInt8], payload: [UInt8]?) {
+        let header = try reader.headerBytes(of: piece)
+        moved += Int64(header.count)
+        guard rewrap.reencrypt else {
+            return (try AgeHeader(parsing: header).rewrapped(opening: rewrap.opening, for: [rewrap.recipient]).encoded, nil)
+        }
+        var payload: [UInt8] = []
+        let result = try ArtifactPipeline.reencrypt(
+            piece, header: header, identities: rewrap.opening, recipients: [rewrap.recipient],
+            read: { try reader.repository.readListedObject(piece.payloadKey, declaredBytes: piece.payload.bytes, what: "\(piece.label): payload object", into: $0) },
+            payload: { payload += $0 })
+        moved += piece.payload.bytes + Int64(payload.count)
+        return (result.header, payload)
     }
 
     /// Deletes what a rotated bundle no longer needs. On a bucket with Object

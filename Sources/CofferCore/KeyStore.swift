@@ -71,6 +71,10 @@ public struct KeyStore: Sendable {
                 written.append(signingPublicKeyPath)
                 signingID = signing.keyID.description
             }
+            if !FileSystem.exists(chunkKeyPath) {
+                try ChunkKey.create(at: chunkKeyPath, created: created)
+                written.append(chunkKeyPath)
+            }
             try writeGitignoreIfAbsent()
             return InitResult(written: written, keptSigningKey: hasSigningKey, recipient: identity.recipient.description, signingKeyID: signingID)
         } catch {
@@ -90,17 +94,21 @@ public struct KeyStore: Sendable {
     /// Keeps secret keys out of git if someone commits the folder.
     private func writeGitignoreIfAbsent() throws {
         let path = FileSystem.join(directory, ".gitignore")
-        let pattern = ".coffer-tmp-*"
         if FileSystem.exists(path) {
-            // One written by an older coffer lacks the temporary files' pattern.
+            // One written by an older coffer lacks the temporary files' pattern or the chunk key.
             let current = try FileSystem.readFile(path, limit: 1 << 16)
-            if !String(decoding: current, as: UTF8.self).split(separator: "\n").contains(Substring(pattern)) {
-                try FileSystem.writeFile(path, bytes: current + Array("\(current.last == 0x0A || current.isEmpty ? "" : "\n")\(pattern)\n".utf8))
+            let lines = String(decoding: current, as: UTF8.self).split(separator: "\n")
+            let missing = [".coffer-tmp-*", ChunkKey.fileName].filter { !lines.contains(Substring($0)) }
+            if !missing.isEmpty {
+                let added = missing.map { $0 + "\n" }.joined()
+                try FileSystem.writeFile(path, bytes: current + Array("\(current.last == 0x0A || current.isEmpty ? "" : "\n")\(added)".utf8))
             }
             return
         }
         try FileSystem.writeFile(
-            path, bytes: Array("# Secret keys never belong in git (nor the temporary files they are rewritten through).\n*.age\n*.next\nsigning.key\n.coffer-tmp-*\n!*.age.pub\n".utf8),
+            path,
+            bytes: Array(
+                "# Secret keys never belong in git (nor the temporary files they are rewritten through).\n*.age\n*.next\nsigning.key\n\(ChunkKey.fileName)\n.coffer-tmp-*\n!*.age.pub\n".utf8),
             replace: false)
     }
 
@@ -142,6 +150,27 @@ public struct KeyStore: Sendable {
             return try MinisignSecretKey(parsing: text)
         } catch let error as MinisignError {
             throw CofferError(.key, "\(signingKeyPath): \(error.message)")
+        }
+    }
+
+    /// The secret that names and cuts format v2 chunks (`chunk.key`, mode 0600).
+    public var chunkKeyPath: String { FileSystem.join(directory, ChunkKey.fileName) }
+
+    /// The chunk key; made now (mode 0600) on a host that has none yet, such as
+    /// one set up before format v2: every chunk this host writes is named with it.
+    public func chunkKey(created: String) throws -> ChunkKey {
+        if !FileSystem.exists(chunkKeyPath) {
+            do {
+                try ChunkKey.create(at: chunkKeyPath, created: created)
+            } catch let error as KeyFileError where error.kind == .exists {
+                // Another run made it first; use that one.
+            }
+            try writeGitignoreIfAbsent()
+        }
+        do {
+            return try ChunkKey(reading: chunkKeyPath)
+        } catch let error as KeyFileError {
+            throw CofferError(.key, "\(chunkKeyPath): \(error.message)")
         }
     }
 

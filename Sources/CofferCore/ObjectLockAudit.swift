@@ -25,13 +25,14 @@ struct ObjectLockAudit {
     }
 
     func problems(of manifest: Manifest) throws -> [String] {
-        let keys = manifest.artifacts.flatMap { [$0.headerPath, $0.payloadPath] } + [BundleLayout.manifestName, BundleLayout.signatureName]
+        let keys = objectList(manifest).map(\.key)
+            + [BundleLayout.manifestName, BundleLayout.signatureName].map { repository.key(environment: environment, id: manifest.id, $0) }
         let nowSeconds = Int64(now.timeIntervalSince1970)
         // Until when retention promises the bundle; a lock may end after that, never before.
         let promised = Clock.parse(manifest.createdAt).map { Int64($0.timeIntervalSince1970) + Int64(retentionDays) * 86_400 }
         var problems: [String] = []
         for relative in keys {
-            guard let retention = try repository.storage.retention(of: repository.key(environment: environment, id: manifest.id, relative)) else {
+            guard let retention = try repository.storage.retention(of: relative) else {
                 continue  // gone: the digest check names it
             }
             if retention.legalHold { continue }

@@ -24,6 +24,8 @@ public struct PruneReport: Sendable {
     public var leftoversRemoved: Int
     /// Set when the journal event could not be written or signed.
     public var warning: String?
+    /// The sweep of format v2 chunks; nil when the environment has none.
+    public var chunks: ChunkSweepReport?
     public init(decisions: [PruneDecision], leftoversRemoved: Int, warning: String? = nil) {
         self.decisions = decisions
         self.leftoversRemoved = leftoversRemoved
@@ -188,6 +190,8 @@ public struct PruneOperation {
             }
             report.leftoversRemoved = try repository.storage.removeAbandonedWrites(now: Int64(now.timeIntervalSince1970))
         }
+        report.chunks = try ChunkSweep.run(repository: repository, environment: environmentName, now: now, dryRun: dryRun, faults: environment)
+        if let skipped = report.chunks?.skipped { report.warning = report.warning.map { $0 + "; " + skipped } ?? skipped }
         report.decisions = decisions.reversed()
         if case let refused = report.refusedDeletes, !refused.isEmpty {
             let first = refused[0].deleteRefused ?? ""

@@ -42,13 +42,19 @@ public struct Repository: Sendable {
                 location: location, credentials: credentials, credentialSource: source, tls: try S3TLS(caFile: s3.caFile), objectLock: s3.objectLock))
     }
 
-    /// Writes `coffer.json` if absent; refuses a repository of an unknown format.
-    public func prepareForWriting() throws {
+    /// Writes `coffer.json` if absent (for a new repository: one that holds no
+    /// bundle yet, marked chunked); refuses a repository of an unknown format.
+    /// Returns whether snapshots write format v2: `chunked` (the config's
+    /// `[format] chunked`) when set, else what the descriptor says.
+    @discardableResult
+    public func prepareForWriting(chunked: Bool? = nil) throws -> Bool {
         if let existing = try storage.readSmall(BundleLayout.descriptor, limit: 1 << 16) {
-            try BundleLayout.checkDescriptor(existing)
-        } else {
-            try storage.writeSmall(BundleLayout.descriptor, BundleLayout.descriptorBytes())
+            let marked = try BundleLayout.checkDescriptor(existing)
+            return chunked ?? marked
         }
+        let isNew = try !storage.containsObjects(under: "bundles")
+        try storage.writeSmall(BundleLayout.descriptor, BundleLayout.descriptorBytes(chunked: isNew))
+        return chunked ?? isNew
     }
 
     /// Checks `coffer.json` when present.

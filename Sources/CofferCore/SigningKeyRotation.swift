@@ -62,10 +62,12 @@ extension KeyRotationOperation {
                 var scopedConfig = config
                 scopedConfig.environment = kind
                 let scoped = KeyRotationOperation(config: scopedConfig, environment: environment, progress: progress)
+                var rotatedChunks: [ChunkReference: ChunkReference] = [:]
                 for id in try repository.bundleIDs(environment: name, now: now) {
                     var moved: Int64 = 0
                     if try scoped.rotateBundle(
-                        repository: repository, id: id, rewrap: nil, signingKey: next, trusted: reading, moved: &moved, leftBehind: &report.leftBehind)
+                        repository: repository, id: id, rewrap: nil, signingKey: next, trusted: reading, moved: &moved, leftBehind: &report.leftBehind,
+                        rotatedChunks: &rotatedChunks)
                     {
                         report.resigned.append(id)
                     }

@@ -12,6 +12,20 @@ public struct SnapshotResult: Sendable {
     public var warnings: [String]
     /// Leftovers of interrupted snapshots that were removed first.
     public var removedLeftovers: Int
+    /// Format v2: what was uploaded and what the repository held already.
+    public var chunks: ChunkSummary?
+}
+
+/// The chunks of one format v2 snapshot.
+public struct ChunkSummary: Sendable {
+    /// Chunks uploaded, and their stored bytes.
+    public var newChunks: Int
+    public var newBytes: Int64
+    /// Chunks the repository held already, and their plaintext bytes.
+    public var reusedChunks: Int
+    public var reusedPlainBytes: Int64
+    /// "cache", "updated" or "rebuilt": how the index of known chunks was had.
+    public var index: String
 }
 
 /// `coffer snapshot`: every source sealed into one signed bundle. The bundle
@@ -41,7 +55,7 @@ public struct SnapshotOperation {
         // Before the repository is listed, so a bundle written meanwhile is in the listing.
         let (mark, markWarning) = RollbackGuard.mark(config)
         let repository = try Repository.open(config)
-        try repository.prepareForWriting()
+        let chunked = try repository.prepareForWriting(chunked: config.chunked)
         let now = try Clock.now(environment: environment)
         // The id comes from the clock; an id planted in the future is not "latest" and cannot push it.
         let ids = try repository.bundleIDs(environment: environmentName, now: now)
@@ -76,12 +90,22 @@ public struct SnapshotOperation {
             warnings.append("env: \(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") not set and not in the bundle")
         }
 
+        let state = StateDirectory(config: config)
+        var chunkIndex: ChunkIndex?
+        var chunkWriter: ChunkWriter?
+        if chunked {
+            let index = try ChunkIndex.load(repository: repository, environment: environmentName, ids: ids, trusted: try keys.trustedSigners(), state: state)
+            chunkIndex = index
+            chunkWriter = ChunkWriter(
+                storage: repository.storage, environment: environmentName, recipients: recipients, key: try keys.chunkKey(created: Clock.format(now)),
+                index: index)
+        }
         let writer = try repository.storage.beginBundle(at: BundleLayout.bundlePrefix(environment: environmentName, id: id))
         do {
             var artifacts: [ArtifactEntry] = []
-            try StateDirectory(config: config).withScratch { scratch in
+            try state.withScratch { scratch in
                 for source in sources {
-                    let (artifact, notes) = try seal(source, recipients: recipients, writer: writer, scratch: scratch)
+                    let (artifact, notes) = try seal(source, recipients: recipients, writer: writer, chunks: chunkWriter, scratch: scratch)
                     artifacts.append(artifact)
                     warnings += notes
                     if environment["COFFER_FAULT"] == "snapshot-after-artifact" { ProcessIdentity.crashForTesting() }
@@ -94,12 +118,22 @@ public struct SnapshotOperation {
             let manifest = Manifest(
                 id: id, environment: environmentName, label: label, createdAt: Clock.format(now), host: ProcessIdentity.hostName,
                 tool: CofferVersion.tool, recipients: recipients.map(\.description), signer: signingKey.keyID.description,
-                previous: previous, artifacts: artifacts)
+                previous: previous, artifacts: artifacts, format: chunked ? Manifest.formatV2 : Manifest.formatV1)
             let bytes = try manifest.canonicalBytes()
             let signature = ManifestSignature.sign(bytes, manifest: manifest, with: signingKey)
             try writer.write(BundleLayout.signatureName) { sink in try signature.withUnsafeBytes { try sink($0) } }
             try writer.write(BundleLayout.manifestName) { sink in try bytes.withUnsafeBytes { try sink($0) } }
+            try chunkWriter?.sync()
+            if environment["COFFER_FAULT"] == "snapshot-before-commit" { ProcessIdentity.crashForTesting() }
             try writer.commit()
+            var summary: ChunkSummary?
+            if var index = chunkIndex, let chunkWriter {
+                index.add(manifest, signatureDigest: hexString(SHA256.hash(signature)))
+                index.save(repository: repository, environment: environmentName, state: state)
+                summary = ChunkSummary(
+                    newChunks: chunkWriter.newChunks, newBytes: chunkWriter.newBytes, reusedChunks: chunkWriter.reusedChunks,
+                    reusedPlainBytes: chunkWriter.reusedPlainBytes, index: index.origin)
+            }
             var details: [String: JSONValue] = [
                 "bundle": .string(id), "artifacts": .array(artifacts.map { .string($0.name) }), "manifest_sha256": .string(Manifest.digest(of: bytes)),
             ]
@@ -117,7 +151,7 @@ public struct SnapshotOperation {
                     warnings.append("the high-water mark \(rollback.store.path) could not be raised to \(id): \(error)")
                 }
             }
-            return SnapshotResult(manifest: manifest, warnings: warnings, removedLeftovers: removed)
+            return SnapshotResult(manifest: manifest, warnings: warnings, removedLeftovers: removed, chunks: summary)
         } catch {
             writer.abort()
             throw error
@@ -125,12 +159,28 @@ public struct SnapshotOperation {
     }
 
     private func seal(
-        _ source: any SnapshotSource & RestoreTarget, recipients: [AgeX25519Recipient], writer: any BundleWriter, scratch: String
+        _ source: any SnapshotSource & RestoreTarget, recipients: [AgeX25519Recipient], writer: any BundleWriter, chunks: ChunkWriter?,
+        scratch: String
     ) throws -> (ArtifactEntry, notes: [String]) {
         let path = BundleLayout.artifactPath(name: source.name, fileExtension: source.fileExtension)
         progress.begin("\(source.name) (\(source.kind.rawValue))")
         defer { progress.end() }
         let started = MonotonicTime.now
+        if let chunks {
+            var facts: SourceFacts?
+            let sealed = try chunks.seal(level: source.compressionLevel) { plain in
+                facts = try source.snapshot(workDirectory: scratch) { chunk in
+                    progress.advance(by: chunk.count)
+                    try plain(chunk)
+                }
+            }
+            guard let facts else { throw CofferError(.failure, "\(source.name): the snapshot produced nothing") }
+            var entry = ArtifactEntry(
+                name: source.name, kind: source.kind, path: path, plainBytes: sealed.plainBytes, chunks: sealed.chunks, source: facts.source,
+                stats: facts.stats)
+            entry.snapshotSeconds = ((MonotonicTime.now - started) * 1000).rounded() / 1000
+            return (entry, facts.notes)
+        }
         var headerBytes: [UInt8] = []
         var facts: SourceFacts?
         var sealed: SealedArtifact?

@@ -11,7 +11,7 @@ enum SpaceCheck {
         let plain = sources.reduce(0) { $0 + $1.estimatedSize() }
         guard let previous else { return plain }
         let previousPlain = previous.artifacts.reduce(0) { $0 + $1.plainBytes }
-        let previousStored = previous.artifacts.reduce(0) { $0 + $1.header.bytes + $1.payload.bytes }
+        let previousStored = previous.storedBytes  // v2: as if no chunk were shared, the worst case
         guard previousPlain > 0 else { return plain }
         let ratio = min(1.0, Double(previousStored) / Double(previousPlain))
         return Int64(Double(plain) * ratio * 1.25) + (1 << 20)

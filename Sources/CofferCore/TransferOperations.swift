@@ -16,9 +16,26 @@ struct DigestCounter {
     consuming func digest() -> ObjectDigest { ObjectDigest(bytes: bytes, sha256: hexString(hasher.finalize())) }
 }
 
-/// Every object of a bundle, relative to its folder, with the digest the manifest lists (signature last, manifest last of all).
-func objectList(_ manifest: Manifest) -> [(path: String, digest: ObjectDigest)] {
-    manifest.artifacts.flatMap { [($0.headerPath, $0.header), ($0.payloadPath, $0.payload)] }
+/// One object a manifest lists: its repository-relative key, its digest, and
+/// its path inside the bundle's folder (nil for a shared format v2 chunk object).
+struct ListedObject {
+    var key: String
+    var digest: ObjectDigest
+    var bundlePath: String?
+}
+
+/// Every object a bundle's manifest lists, each once (a chunk may be listed
+/// many times), chunk objects first; the signature and manifest are not among them.
+func objectList(_ manifest: Manifest) -> [ListedObject] {
+    let prefix = BundleLayout.bundlePrefix(environment: manifest.environment, id: manifest.id) + "/"
+    var seen: Set<String> = []
+    var objects: [ListedObject] = []
+    for piece in manifest.artifacts.flatMap({ $0.pieces(environment: manifest.environment, bundleID: manifest.id) }) {
+        for (key, digest) in [(piece.headerKey, piece.header), (piece.payloadKey, piece.payload)] where seen.insert(key).inserted {
+            objects.append(ListedObject(key: key, digest: digest, bundlePath: key.hasPrefix(prefix) ? String(key.dropFirst(prefix.count)) : nil))
+        }
+    }
+    return objects.filter { $0.bundlePath == nil } + objects.filter { $0.bundlePath != nil }
 }
 
 /// `coffer export`: one bundle as a plain tar file (`bundles/ENV/ID/...`, manifest
@@ -41,9 +58,9 @@ public struct ExportOperation {
         let prefix = BundleLayout.bundlePrefix(environment: environment, id: id)
         let tar = TarWriter(sink)
         let created = Int64(Clock.parse(manifest.createdAt)?.timeIntervalSince1970 ?? 0)
-        for (path, expected) in objectList(manifest) {
-            try tar.addFile("\(prefix)/\(path)", size: expected.bytes, modificationTime: created) { out in
-                try repository.streamChecked(manifest, path, expected, into: out, what: path, otherwise: "nothing exported")
+        for object in objectList(manifest) {
+            try tar.addFile(object.key, size: object.digest.bytes, modificationTime: created) { out in
+                try repository.streamChecked(object, into: out, what: object.key, otherwise: "nothing exported")
             }
         }
         for (name, bytes) in [(BundleLayout.signatureName, signature ?? []), (BundleLayout.manifestName, manifestBytes)] {
@@ -80,6 +97,20 @@ public struct ImportOperation {
         var alreadyPresent = false
         do {
             try reader.forEachFile { name, size, content in
+                if let chunk = try Self.chunkObject(name) {
+                    // Shared chunk objects come first; like a snapshot's, they are invisible until the manifest names them.
+                    guard size <= 64 << 20 else { throw FormatError(.malformed, "\(name.prefix(120)) is implausibly large for a chunk object") }
+                    var counter = DigestCounter()
+                    var bytes: [UInt8] = []
+                    try forEachBlock(read: content, blockSize: 1 << 20) { block in
+                        counter.update(block)
+                        bytes += block
+                    }
+                    let digest = counter.digest()
+                    if try repository.storage.size(of: chunk) != digest.bytes { try repository.storage.writeUnsynced(chunk, bytes) }
+                    computed[chunk] = digest
+                    return
+                }
                 let (prefix, relative) = try Self.split(name)
                 if bundlePrefix == nil {
                     bundlePrefix = prefix
@@ -99,7 +130,7 @@ public struct ImportOperation {
                     }
                 }
                 if let writer { try writer.write(relative, pump) } else { try pump { _ in } }
-                computed[relative] = counter.digest()
+                computed["\(prefix)/\(relative)"] = counter.digest()
                 if relative == BundleLayout.manifestName { manifestBytes = small }
                 if relative == BundleLayout.signatureName { signature = small }
             }
@@ -108,18 +139,31 @@ public struct ImportOperation {
             guard bundlePrefix == BundleLayout.bundlePrefix(environment: manifest.environment, id: manifest.id) else {
                 throw FormatError(.signature, "the archive's paths do not match the manifest's bundle \(manifest.environment)/\(manifest.id)")
             }
-            let expected = Dictionary(uniqueKeysWithValues: objectList(manifest).map { ($0.path, $0.digest) })
-            for (path, digest) in expected where computed[path] != digest {
-                throw FormatError(computed[path] == nil ? .missing : .digest, "\(path) is missing from the archive or does not match the manifest")
+            let expected = Dictionary(uniqueKeysWithValues: objectList(manifest).map { ($0.key, $0.digest) })
+            for (key, digest) in expected where computed[key] != digest {
+                throw FormatError(computed[key] == nil ? .missing : .digest, "\(key) is missing from the archive or does not match the manifest")
             }
-            let extra = Set(computed.keys).subtracting(expected.keys).subtracting([BundleLayout.manifestName, BundleLayout.signatureName])
+            let extra = Set(computed.keys).subtracting(expected.keys).subtracting(
+                [BundleLayout.manifestName, BundleLayout.signatureName].map { "\(bundlePrefix)/\($0)" })
             guard extra.isEmpty else { throw FormatError(.malformed, "the archive holds files the manifest does not list: \(extra.sorted().joined(separator: ", "))") }
+            try repository.storage.syncWrites()
             try writer?.commit()
             return (manifest, alreadyPresent)
         } catch {
             writer?.abort()
             throw error
         }
+    }
+
+    /// The key of a format v2 chunk object (`chunks/ENV/AB/ID-DIGEST.age-header|payload`,
+    /// every part checked), nil for any name outside `chunks/`.
+    static func chunkObject(_ name: String) throws -> String? {
+        guard name.hasPrefix("chunks/") else { return nil }
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 4, ConfigLoader.isValidName(parts[1]), let id = BundleLayout.chunkID(ofKey: name), parts[2] == String(id.prefix(2)),
+            parts[3].utf8.count <= 64 + 17 + BundleLayout.payloadSuffix.utf8.count, !parts[3].contains("..")
+        else { throw FormatError(.malformed, "\(name.prefix(120)) is not a chunk object (expected chunks/ENV/AB/ID-DIGEST.age-header)") }
+        return name
     }
 
     /// `bundles/ENV/ID/relative`, with every part checked (no `..`, a valid id).
@@ -174,11 +218,20 @@ func copyBundle(_ manifest: Manifest, from source: Repository, to destination: R
     let (manifestBytes, signature) = try source.manifestBytes(environment: environment, id: id)
     let writer = try destination.storage.beginBundle(at: BundleLayout.bundlePrefix(environment: environment, id: id))
     do {
-        for (path, expected) in objectList(manifest) {
+        for object in objectList(manifest) {
+            guard let path = object.bundlePath else {
+                // A shared chunk: copied only when the target lacks it (its name carries its digest).
+                if try destination.storage.size(of: object.key) == object.digest.bytes { continue }
+                var bytes: [UInt8] = []
+                try source.streamChecked(object, into: { bytes += $0 }, what: "\(id): \(object.key)", otherwise: "not copied")
+                try destination.storage.writeUnsynced(object.key, bytes)
+                continue
+            }
             try writer.write(path) { sink in
-                try source.streamChecked(manifest, path, expected, into: sink, what: "\(id): \(path)", otherwise: "not copied")
+                try source.streamChecked(object, into: sink, what: "\(id): \(path)", otherwise: "not copied")
             }
         }
+        try destination.storage.syncWrites()
         try writer.write(BundleLayout.signatureName) { sink in try (signature ?? []).withUnsafeBytes { try sink($0) } }
         try writer.write(BundleLayout.manifestName) { sink in try manifestBytes.withUnsafeBytes { try sink($0) } }
         try writer.commit()
@@ -192,13 +245,13 @@ extension Repository {
     /// Streams one object a verified manifest lists into `sink`, then checks its
     /// size and SHA-256 against `expected`; a mismatch names `what` and says
     /// what did not happen (`otherwise`), so the caller's writer is aborted.
-    func streamChecked(_ manifest: Manifest, _ path: String, _ expected: ObjectDigest, into sink: ByteSink, what: String, otherwise: String) throws {
+    func streamChecked(_ object: ListedObject, into sink: ByteSink, what: String, otherwise: String) throws {
         var counter = DigestCounter()
-        try readListedObject(key(environment: manifest.environment, id: manifest.id, path), declaredBytes: expected.bytes, what: what) { chunk in
+        try readListedObject(object.key, declaredBytes: object.digest.bytes, what: what) { chunk in
             counter.update(chunk)
             try sink(chunk)
         }
-        guard counter.digest() == expected else {
+        guard counter.digest() == object.digest else {
             throw FormatError(.digest, "\(what) does not match the manifest (altered, truncated or swapped); \(otherwise)")
         }
     }

@@ -61,20 +61,20 @@ public enum ArtifactPipeline {
     /// skips the SHA-256 but still checks the size; age authenticates every chunk.
     @discardableResult
     public static func open(
-        entry: ArtifactEntry, header headerBytes: [UInt8], identities: [any AgeIdentity], checksPayloadDigest: Bool = true,
+        _ entry: ArtifactPiece, header headerBytes: [UInt8], identities: [any AgeIdentity], checksPayloadDigest: Bool = true,
         read: (ByteSink) throws -> Void, output: ByteSink
     ) throws -> Int64 {
         try withoutActuallyEscaping(output) { output in
             try openEscapable(
-                entry: entry, header: headerBytes, identities: identities, checksPayloadDigest: checksPayloadDigest, read: read, output: output)
+                entry, header: headerBytes, identities: identities, checksPayloadDigest: checksPayloadDigest, read: read, output: output)
         }
     }
 
     private static func openEscapable(
-        entry: ArtifactEntry, header headerBytes: [UInt8], identities: [any AgeIdentity], checksPayloadDigest: Bool,
+        _ entry: ArtifactPiece, header headerBytes: [UInt8], identities: [any AgeIdentity], checksPayloadDigest: Bool,
         read: (ByteSink) throws -> Void, output: @escaping ByteSink
     ) throws -> Int64 {
-        try check(headerBytes, against: entry.header, what: "\(entry.name): header object")
+        try check(headerBytes, against: entry.header, what: "\(entry.label): header object")
         var decryptor = try AgeDecryptor(header: try AgeHeader(parsing: headerBytes), identities: identities)
         var inflater = try ParallelGunzip()
         var hasher = SHA256()
@@ -90,12 +90,12 @@ public enum ArtifactPipeline {
             try decryptor.update(cipher) { compressed in try inflater.update(compressed, sink: deliver) }
         }
         guard payloadCount == entry.payload.bytes, !checksPayloadDigest || hexString(hasher.finalize()) == entry.payload.sha256 else {
-            throw FormatError(.digest, "\(entry.name): payload object does not match the manifest (altered, truncated or swapped)")
+            throw FormatError(.digest, "\(entry.label): payload object does not match the manifest (altered, truncated or swapped)")
         }
         try decryptor.finish { compressed in try inflater.update(compressed, sink: deliver) }
         try inflater.finish(sink: deliver)
         guard plainCount == entry.plainBytes else {
-            throw FormatError(.digest, "\(entry.name): \(plainCount) bytes after decryption, the manifest says \(entry.plainBytes)")
+            throw FormatError(.digest, "\(entry.label): \(plainCount) bytes after decryption, the manifest says \(entry.plainBytes)")
         }
         return plainCount
     }
@@ -105,11 +105,11 @@ public enum ArtifactPipeline {
     /// still compressed, into `payload`. The old payload must match the
     /// manifest's digest; returns the new header bytes and payload digest.
     public static func reencrypt(
-        entry: ArtifactEntry, header headerBytes: [UInt8], identities: [any AgeIdentity], recipients: [any AgeRecipient],
+        _ entry: ArtifactPiece, header headerBytes: [UInt8], identities: [any AgeIdentity], recipients: [any AgeRecipient],
         read: (ByteSink) throws -> Void, payload: ByteSink
     ) throws -> (header: [UInt8], payload: ObjectDigest) {
         try withoutActuallyEscaping(payload) { payload in
-            try check(headerBytes, against: entry.header, what: "\(entry.name): header object")
+            try check(headerBytes, against: entry.header, what: "\(entry.label): header object")
             var decryptor = try AgeDecryptor(header: try AgeHeader(parsing: headerBytes), identities: identities)
             var encryptor = try AgeEncryptor(recipients: recipients)
             var oldHasher = SHA256(), newHasher = SHA256()
@@ -125,7 +125,7 @@ public enum ArtifactPipeline {
                 try decryptor.update(cipher) { compressed in try encryptor.update(compressed, output: emit) }
             }
             guard oldCount == entry.payload.bytes, hexString(oldHasher.finalize()) == entry.payload.sha256 else {
-                throw FormatError(.digest, "\(entry.name): payload object does not match the manifest (altered, truncated or swapped)")
+                throw FormatError(.digest, "\(entry.label): payload object does not match the manifest (altered, truncated or swapped)")
             }
             try decryptor.finish { compressed in try encryptor.update(compressed, output: emit) }
             try encryptor.finish(output: emit)

@@ -8,6 +8,8 @@ import Foundation
 ///     bundles/ENV/BUNDLE-ID/artifacts/NAME.EXT.gz.age-payload
 ///     bundles/ENV/BUNDLE-ID/manifest.json.minisig
 ///     bundles/ENV/BUNDLE-ID/manifest.json        (written last)
+///     chunks/ENV/AB/CHUNK-ID-DIGEST16.age-header  (format v2: shared chunks)
+///     chunks/ENV/AB/CHUNK-ID-DIGEST16.age-payload
 public enum BundleLayout {
     public static let descriptor = "coffer.json"
     public static let descriptorFormat = "coffer-repository/1"
@@ -17,6 +19,26 @@ public enum BundleLayout {
     public static let rotatingManifestName = "manifest.json.rotating"
 
     public static func environmentPrefix(_ environment: String) -> String { "bundles/\(environment)" }
+    public static let headerSuffix = ".age-header"
+    public static let payloadSuffix = ".age-payload"
+
+    /// Where the chunks of an environment's format v2 bundles live.
+    public static func chunkPrefix(_ environment: String) -> String { "chunks/\(environment)" }
+
+    /// `chunks/ENV/AB/ID-DIGEST16SUFFIX`: the first two digits of the id fan the
+    /// objects out over 256 folders; the object's own digest (16 digits) keeps
+    /// every ciphertext of a chunk under its own name.
+    public static func chunkKey(environment: String, id: String, digest: String, suffix: String) -> String {
+        "\(chunkPrefix(environment))/\(id.prefix(2))/\(id)-\(digest.prefix(16))\(suffix)"
+    }
+
+    /// The chunk id a chunk object's key names, nil for any other key.
+    public static func chunkID(ofKey key: String) -> String? {
+        let name = key.split(separator: "/").last.map(String.init) ?? ""
+        guard name.hasSuffix(headerSuffix) || name.hasSuffix(payloadSuffix) else { return nil }
+        let id = String(name.prefix(64))
+        return ChunkReference.isValidID(id) ? id : nil
+    }
     public static func bundlePrefix(environment: String, id: String) -> String { "bundles/\(environment)/\(id)" }
 
     /// `artifacts/NAME.EXT.gz.age`, to which `-header` and `-payload` are appended.
@@ -24,20 +46,29 @@ public enum BundleLayout {
         "artifacts/\(name).\(fileExtension).gz.age"
     }
 
-    /// The descriptor's content.
-    public static func descriptorBytes() -> [UInt8] {
-        Array("{\n  \"format\" : \"\(descriptorFormat)\"\n}\n".utf8)
+    /// The descriptor's content. `chunked` records that the repository was
+    /// created for format v2 bundles, the default of new repositories; a
+    /// descriptor without it (an existing repository) keeps format v1 until
+    /// the config says `[format] chunked = true`.
+    public static func descriptorBytes(chunked: Bool = false) -> [UInt8] {
+        Array("{\n  \"format\" : \"\(descriptorFormat)\"\(chunked ? ",\n  \"chunked\" : true" : "")\n}\n".utf8)
     }
 
-    /// Checks a descriptor, refusing unknown repository formats.
-    public static func checkDescriptor(_ bytes: [UInt8]) throws {
-        struct Descriptor: Decodable { let format: String }
+    /// Checks a descriptor, refusing unknown repository formats; returns
+    /// whether it says the repository is chunked.
+    @discardableResult
+    public static func checkDescriptor(_ bytes: [UInt8]) throws -> Bool {
+        struct Descriptor: Decodable {
+            let format: String
+            let chunked: Bool?
+        }
         guard let descriptor = try? JSONDecoder().decode(Descriptor.self, from: Data(bytes)) else {
             throw FormatError(.malformed, "coffer.json is not a Coffer repository descriptor")
         }
         guard descriptor.format == descriptorFormat else {
             throw FormatError(.unsupportedVersion, "unknown repository format '\(descriptor.format.prefix(40))'; this coffer reads \(descriptorFormat)")
         }
+        return descriptor.chunked ?? false
     }
 }
 

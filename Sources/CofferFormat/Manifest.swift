@@ -2,7 +2,7 @@ import CofferCrypto
 import Foundation
 
 /// Size and SHA-256 of one stored object, so `sha256sum` can check it by hand.
-public struct ObjectDigest: Codable, Equatable, Sendable {
+public struct ObjectDigest: Codable, Hashable, Sendable {
     public var bytes: Int64
     public var sha256: String
 
@@ -17,8 +17,9 @@ public enum ArtifactKind: String, Codable, Sendable, CaseIterable {
     case sqlite, postgres, redis, env, file
 }
 
-/// One artifact of a bundle: two objects (age header, age payload) and the
-/// non-secret facts a restore checks against.
+/// One artifact of a bundle and the non-secret facts a restore checks against.
+/// Format v1: two objects (age header, age payload) in the bundle's folder.
+/// Format v2: `chunks`, in order, whose plaintexts concatenated are the artifact.
 public struct ArtifactEntry: Codable, Equatable, Sendable {
     public var name: String
     public var kind: ArtifactKind
@@ -27,8 +28,12 @@ public struct ArtifactEntry: Codable, Equatable, Sendable {
     /// `gzip+age`: gzip members, then age v1.
     public var codec: String
     public var plainBytes: Int64
-    public var header: ObjectDigest
-    public var payload: ObjectDigest
+    /// Format v1 only.
+    public var header: ObjectDigest?
+    /// Format v1 only.
+    public var payload: ObjectDigest?
+    /// Format v2 only: the chunks, in order (one may appear more than once).
+    public var chunks: [ChunkReference]?
     /// Facts about the source (versions, formats); never a secret.
     public var source: [String: JSONValue]
     /// Counts a restore can compare (rows per table, number of variables).
@@ -44,7 +49,7 @@ public struct ArtifactEntry: Codable, Equatable, Sendable {
     public static let codec = "gzip+age"
 
     enum CodingKeys: String, CodingKey {
-        case name, kind, path, codec, header, payload, source, stats
+        case name, kind, path, codec, header, payload, chunks, source, stats
         case plainBytes = "plain_bytes"
         case headerObject = "header_object"
         case payloadObject = "payload_object"
@@ -66,8 +71,53 @@ public struct ArtifactEntry: Codable, Equatable, Sendable {
         self.stats = stats
     }
 
-    /// Bytes in the repository: the header and payload objects.
-    public var storedBytes: Int64 { header.bytes + payload.bytes }
+    /// A format v2 artifact made of `chunks`.
+    public init(
+        name: String, kind: ArtifactKind, path: String, plainBytes: Int64, chunks: [ChunkReference], source: [String: JSONValue],
+        stats: [String: JSONValue]
+    ) {
+        self.name = name
+        self.kind = kind
+        self.path = path
+        self.codec = Self.codec
+        self.plainBytes = plainBytes
+        self.chunks = chunks
+        self.source = source
+        self.stats = stats
+    }
+
+    /// Bytes the artifact references in the repository: its header and payload
+    /// objects (v1), or those of every chunk it lists (v2; shared chunks count in full).
+    public var storedBytes: Int64 {
+        if let chunks { return chunks.reduce(0) { $0 + $1.storedBytes } }
+        return (header?.bytes ?? 0) + (payload?.bytes ?? 0)
+    }
+
+    /// Checks the shape of the entry for `format`: v1 has both objects and no
+    /// chunks; v2 has chunks with valid ids whose sizes add up, and no objects of its own.
+    func checkShape(format: String) throws {
+        if format == Manifest.formatV1 {
+            guard header != nil, payload != nil, chunks == nil else {
+                throw FormatError(.malformed, "artifact \(name.prefix(40)) of a \(format) manifest must list a header and a payload object and no chunks")
+            }
+            return
+        }
+        guard let chunks, header == nil, payload == nil, headerObject == nil, payloadObject == nil else {
+            throw FormatError(.malformed, "artifact \(name.prefix(40)) of a \(format) manifest must list chunks and no objects of its own")
+        }
+        var total: Int64 = 0
+        for chunk in chunks {
+            guard ChunkReference.isValidID(chunk.id), chunk.plainBytes > 0, chunk.plainBytes <= Int64(ContentChunker.maximumSize),
+                chunk.header.bytes > 0, chunk.payload.bytes > 0
+            else {
+                throw FormatError(.malformed, "artifact \(name.prefix(40)) lists a chunk that cannot be one (\(chunk.id.prefix(64)), \(chunk.plainBytes) bytes)")
+            }
+            total += chunk.plainBytes
+        }
+        guard total == plainBytes else {
+            throw FormatError(.malformed, "artifact \(name.prefix(40)): its chunks hold \(total) bytes, the manifest says \(plainBytes)")
+        }
+    }
 
     /// The header object's path, relative to the bundle.
     public var headerPath: String { headerObject ?? path + "-header" }
@@ -91,8 +141,15 @@ public struct ArtifactEntry: Codable, Equatable, Sendable {
 /// The signed description of a bundle. A bundle exists exactly when its
 /// manifest (and signature) exist; everything in it is covered by the signature.
 public struct Manifest: Codable, Equatable, Sendable {
-    /// The only format this build writes and reads.
-    public static let currentFormat = "coffer/1"
+    /// One artifact = one age file in the bundle's folder.
+    public static let formatV1 = "coffer/1"
+    /// Artifacts = deduplicated chunks under `chunks/ENV/`.
+    public static let formatV2 = "coffer/2"
+    /// The formats this build reads.
+    public static let readableFormats = [formatV1, formatV2]
+
+    /// True for a format v2 (chunked) bundle.
+    public var isChunked: Bool { format == Self.formatV2 }
 
     public var format: String
     public var id: String
@@ -121,9 +178,9 @@ public struct Manifest: Codable, Equatable, Sendable {
 
     public init(
         id: String, environment: String, label: String?, createdAt: String, host: String, tool: String,
-        recipients: [String], signer: String, previous: String?, artifacts: [ArtifactEntry]
+        recipients: [String], signer: String, previous: String?, artifacts: [ArtifactEntry], format: String = Manifest.formatV1
     ) {
-        self.format = Self.currentFormat
+        self.format = format
         self.id = id
         self.environment = environment
         self.label = label
@@ -158,7 +215,7 @@ public struct Manifest: Codable, Equatable, Sendable {
         try CanonicalJSON.bytes(self)
     }
 
-    /// Parses manifest bytes, refusing formats other than `coffer/1` before anything else.
+    /// Parses manifest bytes, refusing unknown formats before anything else, and artifacts of the wrong shape.
     public static func parse(_ bytes: [UInt8]) throws -> Manifest {
         struct FormatOnly: Decodable { let format: String? }
         let data = Data(bytes)
@@ -166,16 +223,19 @@ public struct Manifest: Codable, Equatable, Sendable {
             throw FormatError(.malformed, "the manifest is not JSON")
         }
         guard let format = probe.format else { throw FormatError(.malformed, "the manifest has no format field") }
-        guard format == currentFormat else {
+        guard readableFormats.contains(format) else {
             throw FormatError(
                 .unsupportedVersion,
-                "unknown bundle format '\(format.prefix(40))'; this coffer reads \(currentFormat) (a newer coffer wrote it? upgrade)")
+                "unknown bundle format '\(format.prefix(40))'; this coffer reads \(readableFormats.joined(separator: " and ")) (a newer coffer wrote it? upgrade)")
         }
+        let manifest: Manifest
         do {
-            return try JSONDecoder().decode(Manifest.self, from: data)
+            manifest = try JSONDecoder().decode(Manifest.self, from: data)
         } catch {
-            throw FormatError(.malformed, "the manifest does not have the \(currentFormat) fields: \(error)")
+            throw FormatError(.malformed, "the manifest does not have the \(format) fields: \(error)")
         }
+        try manifest.artifacts.forEach { try $0.checkShape(format: format) }
+        return manifest
     }
 
     /// SHA-256 (hex) of canonical manifest bytes, as the next manifest's `previous`.

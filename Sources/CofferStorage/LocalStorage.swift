@@ -126,6 +126,37 @@ public struct LocalStorage: Storage {
         try file.commit(replace: true, durable: true)
     }
 
+    public func writeUnsynced(_ key: String, _ bytes: [UInt8]) throws {
+        try FileSystem.createDirectory(FileSystem.directoryName(of: path(key)), permissions: 0o755)
+        let file = try AtomicFile(creating: path(key), permissions: 0o644)
+        try bytes.withUnsafeBytes { try file.write($0) }
+        try file.commit(replace: true, durable: false)
+    }
+
+    public func syncWrites() throws {
+        if durable { try FileSystem.syncFileSystem(holding: root) }
+    }
+
+    /// Walks the folder; symbolic links and other non-regular entries are listed too (a read refuses them).
+    public func objects(under prefix: String) throws -> [StoredObject] {
+        try checkRoot()
+        var found: [StoredObject] = []
+        func walk(_ folder: String, _ key: String) throws {
+            for name in try FileSystem.contentsOfDirectory(folder) where !name.hasPrefix(".") {
+                let entry = FileSystem.join(folder, name)
+                guard let status = try FileSystem.linkStatus(of: entry) else { continue }
+                if status.isDirectory {
+                    try walk(entry, "\(key)/\(name)")
+                } else {
+                    found.append(StoredObject(key: "\(key)/\(name)", size: status.size, modified: status.modifiedNanoseconds / 1_000_000_000))
+                }
+            }
+        }
+        guard let status = try FileSystem.linkStatus(of: path(prefix)), status.isDirectory else { return [] }
+        try walk(path(prefix), prefix)
+        return found.sorted { $0.key < $1.key }
+    }
+
     public func delete(_ key: String) throws {
         if unlink(path(key)) != 0 && errno != ENOENT { throw SystemError("unlink", path: path(key)) }
         try FileSystem.syncDirectory(FileSystem.directoryName(of: path(key)))

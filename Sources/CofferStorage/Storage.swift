@@ -34,6 +34,21 @@ public protocol Storage: Sendable {
     /// bundle, such as the payloads `keys rotate --reencrypt` writes.
     func writeStream(_ key: String, _ produce: (ByteSink) throws -> Void) throws
 
+    /// Writes one object (replacing it) that only becomes part of the repository
+    /// when a manifest published later names it (a format v2 chunk): it appears
+    /// whole or not at all, but a local disk may lose it in a crash until
+    /// `syncWrites` returns. Many small writes then cost one sync, not one each.
+    func writeUnsynced(_ key: String, _ bytes: [UInt8]) throws
+
+    /// Makes every `writeUnsynced` so far durable (local: `syncfs`; S3: a
+    /// completed PUT already is). Called before the manifest that names them is published.
+    func syncWrites() throws
+
+    /// Every object under `prefix` (any depth), with size and modification
+    /// time, sorted by key; hidden entries and folders excluded. For the
+    /// mark-and-sweep of format v2 chunks.
+    func objects(under prefix: String) throws -> [StoredObject]
+
     /// Deletes one object; nothing happens when it is absent.
     func delete(_ key: String) throws
 
@@ -88,6 +103,21 @@ extension Storage {
     /// Streams a whole object into `sink`.
     public func read(_ key: String, into sink: ByteSink) throws {
         try read(key, range: nil, into: sink)
+    }
+}
+
+/// One object as a listing shows it.
+public struct StoredObject: Sendable, Equatable {
+    /// Repository-relative key.
+    public var key: String
+    public var size: Int64
+    /// Seconds since 1970 (S3: LastModified; local: mtime).
+    public var modified: Int64
+
+    public init(key: String, size: Int64, modified: Int64) {
+        self.key = key
+        self.size = size
+        self.modified = modified
     }
 }
 

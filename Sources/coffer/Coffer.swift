@@ -13,7 +13,7 @@ struct Coffer: AsyncParsableCommand {
             Every backup is a bundle: artifacts encrypted in the age format and a manifest signed in the minisign format, so a bundle can be opened without Coffer. Configuration comes from --config, COFFER_CONFIG or ./coffer.toml. Exit status: 0 ok, 1 failure, 3 config error, 4 key problem, 5 integrity failure (tampered or corrupted data), 6 refused (would overwrite), 7 busy (another snapshot, prune or key rotation holds the repository lock), 64 usage.
             """,
         version: "0.1.0",
-        subcommands: [Snapshot.self, List.self, Status.self, Serve.self, Verify.self, Drill.self, Restore.self, Rollback.self, Prune.self, JournalCommand.self, Audit.self, Copy.self, Export.self, Import.self, Env.self, Keys.self, NotifyCommand.self, ScheduleCommand.self, FileCommand.self, DeployGate.self]
+        subcommands: [Snapshot.self, List.self, Stats.self, Status.self, Serve.self, Verify.self, Drill.self, Restore.self, Rollback.self, Prune.self, JournalCommand.self, Audit.self, Copy.self, Export.self, Import.self, Env.self, Keys.self, NotifyCommand.self, ScheduleCommand.self, FileCommand.self, DeployGate.self]
     )
 
     // Declared at every level so that `coffer --config FILE CMD` works as well as `coffer CMD --config FILE`.

@@ -7,7 +7,7 @@ struct Prune: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Delete the bundles that fall outside the retention policy.",
         discussion: """
-            Deletes only bundles it has verified. Keeps every bundle younger than [retention] days (default by environment: production 30, staging 14, development 7) and the newest keep_last bundles (default 1) that verify (signature and every object's digest), however old; deletes the other verified ones and prints what it keeps and why. A bundle whose manifest does not verify (damaged, planted, or signed by a key this host does not trust) has no age it can trust: it is kept and named, and `coffer status` and `coffer audit` report it, until --delete-unverifiable removes it (by name; --dry-run shows which). When no bundle verifies at all, nothing is deleted and the exit status is 4: the keys are probably wrong (a wrong signing.pub, or a signing key rotated on another host without its keys/trusted-signers); 5 when bundles are signed but none has intact objects. Also removes what interrupted snapshots left behind: bundles that never got a manifest and unfinished multipart uploads, once older than a day. On a bucket with S3 Object Lock it asks the server first and keeps (and names) every bundle still locked; on a versioned bucket it deletes every version of a bundle, not just adds delete markers. A bundle whose delete the server refuses (a lock, a policy) is kept and named, and the others are still deleted. The clock is COFFER_NOW when set. Holds the repository lock of the environment (exit 7 while another run holds it; see --wait).
+            Deletes only bundles it has verified. Keeps every bundle younger than [retention] days (default by environment: production 30, staging 14, development 7) and the newest keep_last bundles (default 1) that verify (signature and every object's digest), however old; deletes the other verified ones and prints what it keeps and why. A bundle whose manifest does not verify (damaged, planted, or signed by a key this host does not trust) has no age it can trust: it is kept and named, and `coffer status` and `coffer audit` report it, until --delete-unverifiable removes it (by name; --dry-run shows which). When no bundle verifies at all, nothing is deleted and the exit status is 4: the keys are probably wrong (a wrong signing.pub, or a signing key rotated on another host without its keys/trusted-signers); 5 when bundles are signed but none has intact objects. In a repository of format v2 bundles it then sweeps the chunks: a chunk object is deleted only when no remaining manifest names it and it is older than a day (a snapshot may still be writing it), and on Object Lock only once its lock has passed. Also removes what interrupted snapshots left behind: bundles that never got a manifest and unfinished multipart uploads, once older than a day. On a bucket with S3 Object Lock it asks the server first and keeps (and names) every bundle still locked; on a versioned bucket it deletes every version of a bundle, not just adds delete markers. A bundle whose delete the server refuses (a lock, a policy) is kept and named, and the others are still deleted. The clock is COFFER_NOW when set. Holds the repository lock of the environment (exit 7 while another run holds it; see --wait).
             """
     )
 
@@ -73,10 +73,23 @@ func report(_ result: PruneReport, dryRun: Bool, json: Bool, refused: String? = 
                 ]
             },
             "leftovers_removed": result.leftoversRemoved,
+            "chunks": result.chunks.map { chunks in
+                [
+                    "referenced": chunks.referenced, "deleted": chunks.deleted, "deleted_bytes": chunks.deletedBytes, "kept_young": chunks.keptYoung,
+                    "kept_locked": chunks.keptLocked, "delete_refused": chunks.refused, "skipped": chunks.skipped as Any,
+                ] as [String: Any]
+            } as Any,
         ])
         return
     }
     if result.leftoversRemoved > 0 { say("removed \(result.leftoversRemoved) leftover(s) of interrupted writes") }
+    if let chunks = result.chunks, chunks.skipped == nil {
+        var line = "chunks: \(chunks.referenced) object(s) in use, \(chunks.deleted) unreferenced \(dryRun ? "would be " : "")deleted (\(ByteCount.format(chunks.deletedBytes)))"
+        if chunks.keptYoung > 0 { line += ", \(chunks.keptYoung) kept until a day old" }
+        if chunks.keptLocked > 0 { line += ", \(chunks.keptLocked) kept under Object Lock" }
+        if chunks.refused > 0 { line += ", \(chunks.refused) refused by the server" }
+        say(line)
+    }
     if decisions.isEmpty { say("no bundles") }
     for decision in decisions {
         let verb = decision.keep ? "keep  " : (dryRun ? "would delete" : "delete")

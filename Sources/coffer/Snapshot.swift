@@ -68,6 +68,13 @@ struct Snapshot: AsyncParsableCommand {
                         "warnings": result.warnings + run.warnings,
                         "deleted": pruned.filter { !$0.keep }.map(\.id),
                         "prune_refused": pruneRefusal?.message as Any,
+                        "format": manifest.format,
+                        "chunks": result.chunks.map {
+                            [
+                                "new": $0.newChunks, "new_bytes": $0.newBytes, "reused": $0.reusedChunks, "reused_plain_bytes": $0.reusedPlainBytes,
+                                "index": $0.index,
+                            ] as [String: Any]
+                        } as Any,
                     ])
                     if let pruneRefusal { throw ExitCode(pruneRefusal.category.rawValue) }
                     return
@@ -75,6 +82,9 @@ struct Snapshot: AsyncParsableCommand {
                 for decision in pruned where !decision.keep { say("  pruned \(decision.id): \(decision.reason)") }
                 for artifact in manifest.artifacts {
                     say("  \(artifact.name) (\(artifact.kind.rawValue)): \(ByteCount.format(artifact.plainBytes)) -> \(ByteCount.format(artifact.storedBytes)) sealed")
+                }
+                if let chunks = result.chunks {
+                    say("  chunks: \(chunks.newChunks) new (\(ByteCount.format(chunks.newBytes)) uploaded), \(chunks.reusedChunks) already stored (\(ByteCount.format(chunks.reusedPlainBytes)) of data not sent again)")
                 }
                 say(manifest.id)
                 if let pruneRefusal { throw ExitCode(pruneRefusal.category.rawValue) }

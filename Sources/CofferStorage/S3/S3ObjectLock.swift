@@ -25,7 +25,7 @@ public struct S3ObjectLock: Sendable, Equatable {
     /// The keys that are locked: bundles and the journal (the record that explains
     /// every deletion). Lock leases, probes and the descriptor must stay deletable or replaceable.
     static func covers(_ key: String) -> Bool {
-        key.hasPrefix("bundles/") || key.hasPrefix("journal/")
+        key.hasPrefix("bundles/") || key.hasPrefix("journal/") || key.hasPrefix("chunks/")
     }
 
     /// The headers of a locked write made at `now`.

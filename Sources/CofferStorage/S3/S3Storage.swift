@@ -125,6 +125,17 @@ public struct S3Storage: Storage {
         try S3ObjectUpload.upload(client: client, key: key, partSize: partSize, produce)
     }
 
+    public func writeUnsynced(_ key: String, _ bytes: [UInt8]) throws {
+        _ = try client.putSmall(key, bytes)
+    }
+
+    public func syncWrites() throws {}
+
+    public func objects(under prefix: String) throws -> [StoredObject] {
+        try listObjects(under: prefix + "/").filter { !$0.key.hasSuffix("/") }.map { StoredObject(key: $0.key, size: $0.size, modified: $0.modified) }
+            .sorted { $0.key < $1.key }
+    }
+
     public func delete(_ key: String) throws {
         _ = try client.send(.DELETE, key: key, accept: [200, 204, 404])
     }
