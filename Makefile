@@ -75,7 +75,7 @@ BUILD ?= release
 BIN ?= .build/$(BUILD)/coffer
 MANUAL ?= .build/plugins/GenerateManual/outputs/coffer/coffer.1
 INSTALLED := bin/coffer share/man/man1/coffer.1 share/bash-completion/completions/coffer \
-	share/zsh/site-functions/_coffer share/fish/vendor_completions.d/coffer.fish
+	share/zsh/site-functions/_coffer share/fish/vendor_completions.d/coffer.fish share/coffer/open-bundle.sh
 
 install: deps
 	$(SWIFT) build -c $(BUILD) --product coffer
@@ -97,6 +97,7 @@ install-files:
 	$$sudo install -D -m 644 "$$scratch/bash" "$$root/share/bash-completion/completions/coffer"; \
 	$$sudo install -D -m 644 "$$scratch/zsh" "$$root/share/zsh/site-functions/_coffer"; \
 	$$sudo install -D -m 644 "$$scratch/fish" "$$root/share/fish/vendor_completions.d/coffer.fish"; \
+	$$sudo install -D -m 644 docs/open-bundle.sh "$$root/share/coffer/open-bundle.sh"; \
 	for file in $(INSTALLED); do echo "installed $$root/$$file"; done
 
 uninstall:

@@ -32,8 +32,9 @@ public struct ChunkSweepReport: Sendable {
 enum ChunkSweep {
     static let grace: Int64 = 86_400
 
+    /// `deleting`: bundles a dry run would delete, whose chunks it then counts as unreferenced.
     static func run(
-        repository: Repository, environment: String, now: Date, dryRun: Bool, faults: [String: String]
+        repository: Repository, environment: String, now: Date, dryRun: Bool, deleting: Set<String> = [], faults: [String: String]
     ) throws -> ChunkSweepReport? {
         let storage = repository.storage
         let objects = try storage.objects(under: BundleLayout.chunkPrefix(environment))
@@ -41,7 +42,7 @@ enum ChunkSweep {
         var report = ChunkSweepReport()
         var marked: Set<String> = []
         let prefix = BundleLayout.environmentPrefix(environment)
-        for name in try storage.children(of: prefix) {
+        for name in try storage.children(of: prefix) where !(dryRun && deleting.contains(name)) {
             for file in [BundleLayout.manifestName, BundleLayout.rotatingManifestName] {
                 let key = "\(prefix)/\(name)/\(file)"
                 let bytes: [UInt8]?

@@ -190,7 +190,8 @@ public struct PruneOperation {
             }
             report.leftoversRemoved = try repository.storage.removeAbandonedWrites(now: Int64(now.timeIntervalSince1970))
         }
-        report.chunks = try ChunkSweep.run(repository: repository, environment: environmentName, now: now, dryRun: dryRun, faults: environment)
+        report.chunks = try ChunkSweep.run(
+            repository: repository, environment: environmentName, now: now, dryRun: dryRun, deleting: Set(deleted), faults: environment)
         if let skipped = report.chunks?.skipped { report.warning = report.warning.map { $0 + "; " + skipped } ?? skipped }
         report.decisions = decisions.reversed()
         if case let refused = report.refusedDeletes, !refused.isEmpty {

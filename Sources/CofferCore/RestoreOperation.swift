@@ -141,6 +141,10 @@ public struct RestoreOperation {
         let repository = try Repository.open(config)
         let reader = BundleReader(repository: repository, manifest: manifest)
         let identities = try keys.identities(config.environment.rawValue)
+        // A lost chunk stops the restore before anything is staged, naming every bundle it damages.
+        try ChunkPresence.requireAll(
+            manifest, repository: repository, ids: try repository.bundleIDs(environment: manifest.environment, now: try Clock.now(environment: environment)),
+            trusted: try keys.trustedSigners())
         let restoreID = BundleID.make(at: try Clock.now(environment: environment))
         result.restoreID = restoreID
         // A target that cannot be undone commits last, after every other one committed.

@@ -105,7 +105,7 @@ public struct VerifyOperation {
         let checked: String
         let tables = entry.stats["tables"]?.objectValue ?? [:]
         let rows = tables.values.reduce(Int64(0)) { total, value in total + (value.intValue ?? 0) }
-        let digests = "size and SHA-256 of both objects, decrypted"
+        let digests = entry.chunks.map { "size and SHA-256 of the objects of \(Set($0.map(\.id)).count) chunk(s), decrypted" } ?? "size and SHA-256 of both objects, decrypted"
         switch entry.kind {
         case .sqlite:
             stats = try SQLiteSource.inspect(plain, name: entry.name)

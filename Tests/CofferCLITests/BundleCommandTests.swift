@@ -18,6 +18,7 @@ struct BundleCommandTests {
     @Test("the DESIGN interface: id as last line, --json, minisign and age open the bundle by hand")
     func interface() throws {
         try withProject { ws in
+            try ws.pinFormatOne()
             let snapshot = try ws.coffer("snapshot", "--label", "first")
             #expect(snapshot.status == 0, "\(snapshot.stderr)")
             let id = try #require(snapshot.stdout.split(separator: "\n").last.map(String.init))
@@ -69,6 +70,7 @@ struct BundleCommandTests {
     @Test("verify of a tampered bundle exits 5 and names the artifact")
     func tampered() throws {
         try withProject { ws in
+            try ws.pinFormatOne()
             let id = try #require(try ws.coffer("snapshot").stdout.split(separator: "\n").last.map(String.init))
             let payload = ws.path("backups/bundles/development/\(id)/artifacts/app.sqlite.gz.age-payload")
             var bytes = try ws.read(String(payload.dropFirst(ws.root.count + 1)))

@@ -24,8 +24,10 @@ private func byHandBlocks() throws -> [String] {
 
 @Suite("the by-hand restore of docs/RESTORE.md, run as written", .serialized)
 struct ByHandRestoreTests {
-    @Test("every command block of the by-hand section restores SQLite, PostgreSQL, Redis and env from a bundle made before `keys rotate` and `keys rotate --signing`")
-    func byHandAfterRotations() throws {
+    @Test(
+        "every command block of the by-hand section restores SQLite, PostgreSQL, Redis and env from a bundle made before `keys rotate` and `keys rotate --signing`, of format 2 and of format 1",
+        arguments: [true, false])
+    func byHandAfterRotations(chunked: Bool) throws {
         let blocks = try byHandBlocks()
         #expect(blocks.count >= 6, "the by-hand section lost its command blocks")
         let pg = try PostgresServer.require()
@@ -40,8 +42,11 @@ struct ByHandRestoreTests {
                 }
             }
             try pg.psql(ws, database, applicationSchema)
-            try fourTargetConfig(environment: "production", envFile: ".env").write(toFile: ws.config, atomically: true, encoding: .utf8)
+            try (fourTargetConfig(environment: "production", envFile: ".env") + "\n[format]\nchunked = \(chunked)\n")
+                .write(toFile: ws.config, atomically: true, encoding: .utf8)
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/open-bundle.sh").standardized.path
             let env = [
+                "OPEN": script,
                 "DATABASE_URL": "postgresql://\(pg.user):\(pg.password)@\(pg.host):\(pg.port)/\(database)",
                 "REDIS_URL": "redis://:\(redis.password)@127.0.0.1:\(redis.port)",
             ]
@@ -55,7 +60,10 @@ struct ByHandRestoreTests {
             try #require(rotate.status == 0, "\(rotate.stderr)")
             let rotateSigning = try ws.coffer("keys", "rotate", "--signing")
             try #require(rotateSigning.status == 0, "\(rotateSigning.stderr)")
-            #expect(try ws.run("sh", ["-c", "ls backups/bundles/production/*/artifacts/ | grep -c '\\.k.*\\.age-header'"]).stdout != "0\n", "the header was not rewrapped")
+            let manifest = try ws.run("sh", ["-c", "cat backups/bundles/production/*/manifest.json"]).stdout
+            #expect(manifest.contains(chunked ? "\"coffer/2\"" : "\"coffer/1\""))
+            let recipient = try String(contentsOfFile: ws.path("keys/production.age.pub"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(manifest.contains(recipient), "the headers were not rewrapped for the new identity")
 
             // Everything changes after the snapshot.
             try #require(try ws.run("sqlite3", ["app.db", "DELETE FROM t"]).status == 0)
@@ -63,11 +71,11 @@ struct ByHandRestoreTests {
             redis.cli("-n", "0", "SET", "d0:str", "changed")
             try ws.write(".env", Array("# settings\nexport API_KEY=\"k-changed\"\nOTHER=kept\n".utf8))
 
-            let script = "set -euo pipefail\n" + blocks.joined(separator: "\n")
+            let procedure = "set -euo pipefail\n" + blocks.joined(separator: "\n")
             // Through python's close_fds: the redis-server the doc starts must not inherit
             // the descriptor this test process waits on for bash to end.
             let run = try ws.run(
-                "python3", ["-c", "import subprocess, sys; sys.exit(subprocess.call(['bash', '-c', sys.argv[1]], close_fds=True))", script], environment: env)
+                "python3", ["-c", "import subprocess, sys; sys.exit(subprocess.call(['bash', '-c', sys.argv[1]], close_fds=True))", procedure], environment: env)
             defer { redis.cli("SHUTDOWN", "NOSAVE") }  // the doc started it again, daemonized
             #expect(run.status == 0, "the by-hand procedure failed:\n\(run.stdout)\n\(run.stderr)")
             #expect(run.stdout.contains("signed by"), "\(run.stdout)")

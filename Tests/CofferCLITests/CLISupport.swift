@@ -76,6 +76,18 @@ struct Workspace {
         try "JWT_SECRET_KEY=\"s3cr3t-value\"\n".write(toFile: path("app.env"), atomically: true, encoding: .utf8)
     }
 
+    /// Makes the config write format 1 bundles (`[format] chunked = false`),
+    /// for a test that reads or damages format 1 objects by their paths in the
+    /// bundle folder, or needs one large object (multipart faults); the same
+    /// cases for format 2 are in ChunkedFormatTests. The table goes before the
+    /// config's first one, so sections appended later stay where they were.
+    func pinFormatOne() throws {
+        var lines = try String(contentsOfFile: config, encoding: .utf8).components(separatedBy: "\n")
+        let index = lines.firstIndex { $0.hasPrefix("[") } ?? lines.count
+        lines.insert(contentsOf: ["[format]", "chunked = false", ""], at: index)
+        try lines.joined(separator: "\n").write(toFile: config, atomically: true, encoding: .utf8)
+    }
+
     /// Adds sections (TOML) at the end of the config.
     func appendConfig(_ text: String) throws {
         try (try String(contentsOfFile: config, encoding: .utf8) + "\n" + text).write(toFile: config, atomically: true, encoding: .utf8)

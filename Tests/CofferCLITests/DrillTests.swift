@@ -176,6 +176,7 @@ struct DrillTests {
     func damagedBundle() throws {
         let receiver = try NotifyReceiver()
         try Workspace.withSQLiteApp { ws in
+            try ws.pinFormatOne()
             try ws.appendConfig(
                 """
                 [[notify]]
@@ -332,6 +333,7 @@ struct DrillTests {
     @Test("--from offsite: the bundle is fetched from the [offsite] repository (the main one's copy may be damaged), the report goes to the main repository")
     func fromOffsite() throws {
         try Workspace.withSQLiteApp { ws in
+            try ws.pinFormatOne()
             try ws.appendConfig("[offsite]\nrepository = \"offsite\"\n")
             try #require(try ws.coffer("snapshot").status == 0)
             try #require(try ws.coffer("copy", "--all", "--to", ws.path("offsite")).status == 0)

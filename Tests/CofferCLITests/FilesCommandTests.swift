@@ -87,6 +87,7 @@ struct FilesCommandTests {
     @Test("the artifact opens by hand: age -d | gunzip | tar -xf gives the same tree")
     func byHand() throws {
         try withUploads { ws in
+            try ws.pinFormatOne()
             let original = try listing(ws.path("uploads"))
             try #require(try ws.coffer("snapshot").status == 0)
             let script = """
@@ -109,6 +110,7 @@ struct FilesCommandTests {
     @Test("a tampered artifact fails the restore and leaves the target exactly as it was")
     func tampered() throws {
         try withUploads { ws in
+            try ws.pinFormatOne()
             try #require(try ws.coffer("snapshot").status == 0)
             try changeUploads(ws)
             let changed = try listing(ws.path("uploads"))

@@ -146,6 +146,7 @@ struct HostileRepositoryTests {
     /// A workspace with one bundle of `app.db`, whose content then changed (so a restore would change it back).
     private func withBundle(_ body: (Workspace, String) throws -> Void) throws {
         try Workspace.withSQLiteApp { ws in
+            try ws.pinFormatOne()
             let snapshot = try ws.coffer("snapshot")
             try #require(snapshot.status == 0, "\(snapshot.stderr)")
             #expect(try ws.run("sqlite3", ["app.db", "INSERT INTO t VALUES (4)"]).status == 0)

@@ -25,7 +25,7 @@ private func generateManual(_ ws: Workspace) throws -> String {
 
 private let installed = [
     "bin/coffer", "share/man/man1/coffer.1", "share/bash-completion/completions/coffer",
-    "share/zsh/site-functions/_coffer", "share/fish/vendor_completions.d/coffer.fish",
+    "share/zsh/site-functions/_coffer", "share/fish/vendor_completions.d/coffer.fish", "share/coffer/open-bundle.sh",
 ]
 
 @Suite("make install")

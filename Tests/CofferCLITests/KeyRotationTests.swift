@@ -2,8 +2,9 @@ import Foundation
 import Testing
 
 /// A workspace with two bundles of a small SQLite database.
-private func withTwoBundles(_ body: (Workspace, [String]) throws -> Void) throws {
+private func withTwoBundles(formatOne: Bool = false, _ body: (Workspace, [String]) throws -> Void) throws {
     try Workspace.withSQLiteApp { ws in
+        if formatOne { try ws.pinFormatOne() }
         var ids: [String] = []
         for _ in 0..<2 {
             let snapshot = try ws.coffer("snapshot")
@@ -32,7 +33,7 @@ private func openByHand(_ ws: Workspace, _ id: String, identity: String) throws 
 struct KeyRotationTests {
     @Test("every bundle is rewrapped for a new identity: payloads untouched, only headers and manifests move, old key retired")
     func rotation() throws {
-        try withTwoBundles { ws, ids in
+        try withTwoBundles(formatOne: true) { ws, ids in
             try FileManager.default.copyItem(atPath: ws.path("keys/development.age"), toPath: ws.path("old.age"))
             let before = try tree(ws)
             let rotate = try ws.coffer("keys", "rotate", "--json")
@@ -158,7 +159,7 @@ struct KeyRotationTests {
 
     @Test("--reencrypt: fresh file keys, so an old header and the old identity no longer open the new payload")
     func reencrypt() throws {
-        try withTwoBundles { ws, ids in
+        try withTwoBundles(formatOne: true) { ws, ids in
             try FileManager.default.copyItem(atPath: ws.path("keys/development.age"), toPath: ws.path("old.age"))
             let folder = "backups/bundles/development/\(ids[0])/artifacts"
             try FileManager.default.copyItem(atPath: ws.path("\(folder)/app.sqlite.gz.age-header"), toPath: ws.path("old-header"))

@@ -359,6 +359,7 @@ struct NotifyTests {
             events = ["verify-failed", "audit-failed", "restore-done", "rollback-done"]
             """
         ) { ws, receiver in
+            try ws.pinFormatOne()
             let environment = ["T_HOOK": receiver.url("/hook")]
             let snapshot = try ws.coffer("snapshot", environment: environment)
             let id = lastLine(snapshot)

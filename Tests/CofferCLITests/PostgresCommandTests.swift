@@ -135,6 +135,7 @@ struct PostgresCommandTests {
     @Test("snapshot: pg_dump streamed and sealed, facts and exact row counts in the manifest; verify --deep; pg_restore opens it by hand")
     func snapshot() throws {
         try withPostgresProject { ws, server, database in
+            try ws.pinFormatOne()
             let env = ["DATABASE_URL": server.url(database)]
             let snapshot = try ws.coffer("snapshot", environment: env)
             #expect(snapshot.status == 0, "\(snapshot.stderr)")
@@ -185,6 +186,7 @@ struct PostgresCommandTests {
     @Test("the row counts are those of the dump while the application keeps writing")
     func consistentWhileWriting() throws {
         try withPostgresProject { ws, server, database in
+            try ws.pinFormatOne()
             let writer = try server.session(
                 database, "DO $$ BEGIN FOR i IN 1..100000 LOOP INSERT INTO orders (account, total) VALUES (1, i); COMMIT; END LOOP; END $$")
             defer { end(writer) }

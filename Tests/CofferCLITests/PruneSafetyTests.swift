@@ -264,6 +264,7 @@ struct RollbackTests {
     @Test("prune deleting the newest bundle (damaged objects, outside the window) does not trip the mark")
     func pruneOfTheNewest() throws {
         try Workspace.withSQLiteApp { ws in
+            try ws.pinFormatOne()
             let now = Date()
             func at(_ days: Double) -> [String: String] {
                 ["COFFER_NOW": ISO8601DateFormatter().string(from: now.addingTimeInterval(days * 86_400))]

@@ -186,6 +186,7 @@ struct RedisCommandTests {
         let snapshotted = server.digest()
         #expect(snapshotted.contains("stream") && snapshotted.contains("function cofferlib") && snapshotted.contains(" ttl "))
         try withRedisProject { ws in
+            try ws.pinFormatOne()
             let env = ["REDIS_URL": server.url]
             let snapshot = try ws.coffer("snapshot", environment: env)
             #expect(snapshot.status == 0, "\(snapshot.stderr)")
@@ -237,6 +238,7 @@ struct RedisCommandTests {
         server.cli("ACL", "SETUSER", "nofunctions", "on", ">nofunctions-pass", "~*", "&*", "+@all", "-sync", "-psync", "-function|dump")
         let snapshotted = server.digest()
         try withRedisProject { ws in
+            try ws.pinFormatOne()
             let env = ["REDIS_URL": "redis://backup:backup-pass@127.0.0.1:\(server.port)"]
             let snapshot = try ws.coffer("snapshot", environment: env)
             #expect(snapshot.status == 0, "\(snapshot.stderr)")

@@ -28,6 +28,7 @@ struct S3ClusterTests {
     @Test("every needle of a bundle is on two volume servers; with one of them stopped, restore reads the replicas")
     func restoreWithAVolumeServerDown() throws {
         try withClusterProject(rows: 3_000) { ws, cluster, prefix in
+            try ws.pinFormatOne()
             let env = cluster.credentials
             let before = try databaseDigest(ws)
             let snapshot = try ws.coffer("snapshot", environment: env)
@@ -69,6 +70,7 @@ struct S3ClusterTests {
         let cluster = try S3Cluster.require()
         let proxy = try CLIFaultProxy(server: cluster.gateway)
         try withClusterProject(endpoint: proxy.endpoint, rows: 20_000) { ws, cluster, prefix in
+            try ws.pinFormatOne()
             // The volume server holding the first copy of the volume the first part went to: the kill takes away a
             // copy of data the bundle needs, and a server the upload is writing to.
             let outcome = try snapshotThroughFault(ws, cluster, proxy, prefix) {
@@ -96,6 +98,7 @@ struct S3ClusterTests {
         let cluster = try S3Cluster.require()
         let proxy = try CLIFaultProxy(server: cluster.gateway)
         try withClusterProject(endpoint: proxy.endpoint, rows: 20_000) { ws, cluster, prefix in
+            try ws.pinFormatOne()
             let outcome = try snapshotThroughFault(ws, cluster, proxy, prefix) {
                 try cluster.control("restart-gateway")
             }
@@ -113,6 +116,7 @@ struct S3ClusterTests {
         let cluster = try S3Cluster.require()
         let proxy = try CLIFaultProxy(server: cluster.gateway)
         try withClusterProject(endpoint: proxy.endpoint, rows: 20_000) { ws, cluster, prefix in
+            try ws.pinFormatOne()
             let env = cluster.credentials
             // Stopped while a part is held, started again only once the snapshot has given up.
             let outcome = try snapshotThroughFault(ws, cluster, proxy, prefix, fault: { try cluster.control("stop-gateway") }, recover: { try cluster.control("start-gateway") })

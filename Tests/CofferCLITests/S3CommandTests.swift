@@ -87,6 +87,7 @@ struct S3CommandTests {
     @Test("snapshot, list, verify --deep and restore; the bundle is plain objects that aws, minisign, age and sqlite3 open")
     func endToEnd() throws {
         try withS3Project { ws, server, prefix in
+            try ws.pinFormatOne()
             let env = server.credentials
             let snapshot = try ws.coffer("snapshot", environment: env)
             #expect(snapshot.status == 0, "\(snapshot.stderr)")
@@ -231,6 +232,7 @@ struct S3CommandTests {
 
         // About 20 MB of random rows: three parts of 8 MiB.
         try withS3Project(endpoint: proxy.endpoint, rows: 20_000) { ws, server, prefix in
+            try ws.pinFormatOne()
             let env = server.credentials
             // The lease (a listing, its create, a listing), descriptor read and write, two listings for leftovers, one for ids,
             // one for the new bundle, start of the upload, part 1: then gone.

@@ -6,6 +6,7 @@ struct S3ObjectLockTests {
     @Test("compliance: every bundle object and journal event is locked, deletes are refused, prune keeps what is locked and removes every version of the rest, rotate and audit")
     func compliance() throws {
         try withBucketProject({ try $0.makeBucket(lock: true) }) { ws, aws, bucket in
+            try ws.pinFormatOne()
             let server = aws.server
             // A bundle from before object_lock was set: the bucket locks nothing by itself.
             let unlocked = try snapshotID(ws, server)
@@ -88,6 +89,7 @@ struct S3ObjectLockTests {
     @Test("governance: objects carry GOVERNANCE and deletes are refused, prune keeps the bundle; an admin who bypasses governance can delete, and Coffer then names the damage")
     func governance() throws {
         try withBucketProject({ try $0.makeBucket(lock: true) }, s3Extra: "object_lock = \"governance\"\nlock_days = 2") { ws, aws, bucket in
+            try ws.pinFormatOne()
             let server = aws.server
             let first = try snapshotID(ws, server)
             _ = try snapshotID(ws, server)

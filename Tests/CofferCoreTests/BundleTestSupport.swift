@@ -7,6 +7,10 @@ import Testing
 
 @testable import CofferCore
 
+/// For tests that damage or read format 1 objects by their paths in the bundle
+/// folder; the same faults on format 2 chunks are tested in ChunkedFormatTests.
+let formatOneConfig = "[format]\nchunked = false"
+
 /// A scratch project: config, keys, a SQLite database and a dotenv file.
 struct Project {
     let root: String

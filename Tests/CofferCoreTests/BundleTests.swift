@@ -111,7 +111,7 @@ struct BundleTests {
 
     @Test("a flipped byte in an artifact fails verify and restore, targets untouched")
     func flippedArtifactByte() throws {
-        try Project.with { project in
+        try Project.with(extraConfig: formatOneConfig) { project in
             let manifest = try project.snapshot()
             let payload = project.bundleFolder(manifest.id) + "/" + manifest.artifacts[0].payloadPath
             var bytes = try FileSystem.readFile(payload, limit: 1 << 30)
@@ -130,7 +130,7 @@ struct BundleTests {
 
     @Test("truncated, missing and swapped objects are named")
     func objects() throws {
-        try Project.with { project in
+        try Project.with(extraConfig: formatOneConfig) { project in
             let first = try project.snapshot()
             try project.makeDatabase("data/app.db", users: 50)
             let second = try project.snapshot()
@@ -155,7 +155,7 @@ struct BundleTests {
 
     @Test("manifests: a flipped byte, no signature, an untrusted signer, an unknown format")
     func manifests() throws {
-        try Project.with { project in
+        try Project.with(extraConfig: formatOneConfig) { project in
             let manifest = try project.snapshot()
             let folder = project.bundleFolder(manifest.id)
             let bytes = try FileSystem.readFile(folder + "/manifest.json")

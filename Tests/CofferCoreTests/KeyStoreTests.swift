@@ -13,11 +13,12 @@ private func withStore(_ body: (KeyStore) throws -> Void) throws {
 
 @Suite("key store")
 struct KeyStoreTests {
-    @Test("init writes four files with the right modes and they load back")
+    @Test("init writes five files (the chunk key too) with the right modes and they load back")
     func initialize() throws {
         try withStore { store in
             let result = try store.initialize(environment: "production", created: "2026-11-28T00:00:00Z")
-            #expect(result.written.count == 4)
+            #expect(result.written.count == 5)
+            #expect(try FileSystem.status(of: store.chunkKeyPath)?.permissions == 0o600)
             #expect(try FileSystem.status(of: store.identityPath("production"))?.permissions == 0o600)
             #expect(try FileSystem.status(of: store.signingKeyPath)?.permissions == 0o600)
             #expect(try FileSystem.status(of: store.recipientsPath("production"))?.permissions == 0o644)

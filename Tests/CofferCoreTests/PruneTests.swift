@@ -42,7 +42,7 @@ struct PruneTests {
 
     @Test("a damaged newest bundle does not count; the newest good one is kept instead")
     func damagedNewest() throws {
-        try Project.with { project in
+        try Project.with(extraConfig: formatOneConfig) { project in
             let good = try project.snapshot(at: "2026-10-01T00:00:00Z").id
             let damaged = try project.snapshot(at: "2026-10-05T00:00:00Z")
             let payload = project.bundleFolder(damaged.id) + "/" + damaged.artifacts[0].payloadPath
@@ -116,7 +116,7 @@ struct PruneTests {
 
     @Test("every bundle signed but none with intact objects: nothing is deleted")
     func noneIntact() throws {
-        try Project.with { project in
+        try Project.with(extraConfig: formatOneConfig) { project in
             var ids: [String] = []
             for day in ["2026-10-01", "2026-10-05"] {
                 let manifest = try project.snapshot(at: "\(day)T00:00:00Z")

@@ -80,7 +80,7 @@ struct TransferTests {
 
     @Test("copy checks every object, skips bundles already there, and refuses a damaged one")
     func copy() throws {
-        try Project.with { project in
+        try Project.with(extraConfig: formatOneConfig) { project in
             let first = try project.snapshot()
             let second = try project.snapshot()
             let destination = Repository(storage: LocalStorage(root: project.path("offsite")))
