@@ -19,6 +19,8 @@ final class ChunkWriter {
     private let index: ChunkIndex
     /// Chunks written by this run.
     private var written: [String: ChunkReference] = [:]
+    /// Chunks this run references that earlier bundles wrote.
+    private var reused: [String: ChunkReference] = [:]
     private let batchSize = 2 * ParallelGzip.defaultWorkers
 
     /// What the run stored and what it found stored already.
@@ -47,9 +49,10 @@ final class ChunkWriter {
             let id = key.chunkID(chunk)
             order.append(id)
             if written[id] != nil || pending.contains(id) { return }
-            if index.reusable(id, environment: environment) != nil {
+            if let known = index.reusable(id, environment: environment) {
                 reusedChunks += 1
                 reusedPlainBytes += Int64(chunk.count)
+                reused[id] = known
                 return
             }
             pending.insert(id)
@@ -94,6 +97,10 @@ final class ChunkWriter {
         }
     }
 
-    /// Every chunk this run wrote made durable, before the manifest that names them.
-    func sync() throws { try storage.syncWrites() }
+    /// Every chunk this run wrote made durable, and every chunk it reuses
+    /// locked as long as a new one (S3 Object Lock), before the manifest that names them.
+    func sync() throws {
+        try storage.syncWrites()
+        try storage.extendLocks(reused.values.flatMap { [$0.headerKey(environment: environment), $0.payloadKey(environment: environment)] }.sorted())
+    }
 }

@@ -44,6 +44,11 @@ public protocol Storage: Sendable {
     /// completed PUT already is). Called before the manifest that names them is published.
     func syncWrites() throws
 
+    /// Locks objects written earlier as long as a write made now would be
+    /// locked (S3 Object Lock): the shared chunks a new bundle references.
+    /// Nothing for storage without Object Lock.
+    func extendLocks(_ keys: [String]) throws
+
     /// Every object under `prefix` (any depth), with size and modification
     /// time, sorted by key; hidden entries and folders excluded. For the
     /// mark-and-sweep of format v2 chunks.
@@ -97,6 +102,7 @@ public protocol Storage: Sendable {
 
 extension Storage {
     public func protection() throws -> BucketProtection? { nil }
+    public func extendLocks(_ keys: [String]) throws {}
     public func lockedUntil(bundleAt prefix: String, now: Int64) throws -> Int64? { nil }
     public func retention(of key: String) throws -> ObjectRetention? { nil }
 

@@ -86,6 +86,39 @@ struct S3ObjectLockTests {
         }
     }
 
+    @Test("format 2 on a compliance bucket: chunks are locked when written, and each new bundle extends the lock of the chunks it reuses")
+    func chunkedCompliance() throws {
+        try withBucketProject({ try $0.makeBucket(lock: true) }, s3Extra: "object_lock = \"compliance\"\nlock_days = 2") { ws, aws, bucket in
+            let server = aws.server
+            let first = try snapshotID(ws, server)
+            let chunks = try aws.versions(bucket, prefix: "repo/chunks/development/").map(\.key)
+            #expect(chunks.contains { $0.hasSuffix(".age-payload") } && chunks.contains { $0.hasSuffix(".age-header") }, "\(chunks)")
+            var before: [String: Date] = [:]
+            for key in chunks {
+                let lock = try aws.lock(bucket, key)
+                #expect(lock.mode == "COMPLIANCE", "\(key)")
+                before[key] = try #require(lock.until)
+            }
+            Thread.sleep(forTimeInterval: 2.5)
+            let second = try snapshotID(ws, server)
+            // The second bundle wrote nothing new (nothing changed) and holds every chunk the first does, longer.
+            #expect(try aws.versions(bucket, prefix: "repo/chunks/development/").map(\.key).sorted() == chunks.sorted())
+            for key in chunks {
+                let until = try #require(try aws.lock(bucket, key).until)
+                #expect(until.timeIntervalSince(before[key]!) >= 2, "\(key): \(before[key]!) -> \(until)")
+            }
+            let audit = try ws.coffer("audit", environment: server.credentials)
+            #expect(audit.status == 0, "\(audit.stdout) \(audit.stderr)")
+            // A day and a half on, retention (1 day) lets the first bundle go, but the server still locks it; its chunks are the second's too.
+            let later = ["COFFER_NOW": rfc3339(Date().addingTimeInterval(36 * 3600))].merging(server.credentials) { $1 }
+            let pruned = try jsonObject(try ws.coffer("prune", "--json", environment: later))
+            let firstDecision = (pruned["bundles"] as? [[String: Any]])?.first { $0["id"] as? String == first }
+            #expect(firstDecision?["keep"] as? Bool == true && firstDecision?["locked_until"] is String, "\(pruned)")
+            #expect((pruned["chunks"] as? [String: Any])?["deleted"] as? Int == 0, "\(pruned)")
+            #expect(try ws.coffer("verify", second, "--deep", environment: server.credentials).status == 0)
+        }
+    }
+
     @Test("governance: objects carry GOVERNANCE and deletes are refused, prune keeps the bundle; an admin who bypasses governance can delete, and Coffer then names the damage")
     func governance() throws {
         try withBucketProject({ try $0.makeBucket(lock: true) }, s3Extra: "object_lock = \"governance\"\nlock_days = 2") { ws, aws, bucket in
