@@ -100,12 +100,25 @@ public struct BundleReader: Sendable {
                 read: { sink in try readPayload(piece, into: sink) }, output: output)
         }
         var total: Int64 = 0
-        for start in stride(from: 0, to: pieces.count, by: Self.chunkBatch) {
-            let batch = Array(pieces[start..<min(pieces.count, start + Self.chunkBatch)])
-            let plains = try parallelMap(batch.count) { [self] index in try openChunk(batch[index], identities: identities) }
-            for plain in plains {
-                try plain.withUnsafeBytes { try output($0) }
-                total += Int64(plain.count)
+        // The next batch is fetched and opened while the last one is written: two batches in memory.
+        let batches = stride(from: 0, to: pieces.count, by: Self.chunkBatch).map { Array(pieces[$0..<min(pieces.count, $0 + Self.chunkBatch)]) }
+        let reader = self
+        func openBatch(_ batch: [ArtifactPiece]) -> Prefetch<[[UInt8]]> {
+            Prefetch { try parallelMap(batch.count) { index in try reader.openChunk(batch[index], identities: identities) } }
+        }
+        var next = batches.first.map(openBatch)
+        for index in batches.indices {
+            guard let current = next else { break }
+            let plains = try current.value()
+            next = index + 1 < batches.count ? openBatch(batches[index + 1]) : nil
+            do {
+                for plain in plains {
+                    try plain.withUnsafeBytes { try output($0) }
+                    total += Int64(plain.count)
+                }
+            } catch {
+                _ = try? next?.value()  // never leave a batch running past the return
+                throw error
             }
         }
         guard total == entry.plainBytes else {

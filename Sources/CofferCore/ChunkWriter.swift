@@ -43,8 +43,20 @@ final class ChunkWriter {
         var chunker = ContentChunker(key: key)
         var order: [String] = []
         var batch: [(id: String, bytes: [UInt8])] = []
+        // Chunks being sealed and uploaded (one batch, while the next is read) or waiting in `batch`.
         var pending: Set<String> = []
+        var inFlight: Prefetch<[ChunkReference]>?
         var plainBytes: Int64 = 0
+        func land() throws {
+            guard let running = inFlight else { return }
+            inFlight = nil
+            for reference in try running.value() {
+                written[reference.id] = reference
+                pending.remove(reference.id)
+                newChunks += 1
+                newBytes += reference.storedBytes
+            }
+        }
         func take(_ chunk: UnsafeRawBufferPointer) throws {
             let id = key.chunkID(chunk)
             order.append(id)
@@ -58,17 +70,24 @@ final class ChunkWriter {
             pending.insert(id)
             batch.append((id, Array(chunk)))
             if batch.count >= batchSize {
-                try store(batch, level: level)
-                batch.removeAll(keepingCapacity: true)
-                pending.removeAll(keepingCapacity: true)
+                try land()
+                inFlight = store(batch, level: level)
+                batch = []
             }
         }
-        try produce { bytes in
-            plainBytes += Int64(bytes.count)
-            try chunker.update(bytes, emit: take)
+        do {
+            try produce { bytes in
+                plainBytes += Int64(bytes.count)
+                try chunker.update(bytes, emit: take)
+            }
+            try chunker.finish(emit: take)
+            try land()
+            if !batch.isEmpty { inFlight = store(batch, level: level) }
+            try land()
+        } catch {
+            _ = try? inFlight?.value()  // never leave a batch running past the return
+            throw error
         }
-        try chunker.finish(emit: take)
-        try store(batch, level: level)
         let chunks = try order.map { id in
             guard let chunk = written[id] ?? index.reusable(id, environment: environment) else {
                 throw CofferError(.failure, "chunk \(id.prefix(12)) was neither written nor found; the snapshot stops")
@@ -78,22 +97,19 @@ final class ChunkWriter {
         return (plainBytes, chunks)
     }
 
-    /// Seals and uploads a batch on all cores: payload first, then header.
-    private func store(_ batch: [(id: String, bytes: [UInt8])], level: Int32) throws {
-        guard !batch.isEmpty else { return }
+    /// Seals and uploads a batch on all cores, payload first, then header, in
+    /// the background: the source goes on being read and cut meanwhile.
+    private func store(_ batch: [(id: String, bytes: [UInt8])], level: Int32) -> Prefetch<[ChunkReference]> {
         let (storage, environment, recipients) = (self.storage, self.environment, self.recipients)
-        let references = try parallelMap(batch.count) { index in
-            let (id, bytes) = batch[index]
-            let sealed = try bytes.withUnsafeBytes { try ChunkCodec.seal($0, level: level, recipients: recipients) }
-            let reference = sealed.reference(id: id, plainBytes: bytes.count)
-            try storage.writeUnsynced(reference.payloadKey(environment: environment), sealed.payload)
-            try storage.writeUnsynced(reference.headerKey(environment: environment), sealed.header)
-            return reference
-        }
-        for reference in references {
-            written[reference.id] = reference
-            newChunks += 1
-            newBytes += reference.storedBytes
+        return Prefetch {
+            try parallelMap(batch.count) { index in
+                let (id, bytes) = batch[index]
+                let sealed = try bytes.withUnsafeBytes { try ChunkCodec.seal($0, level: level, recipients: recipients) }
+                let reference = sealed.reference(id: id, plainBytes: bytes.count)
+                try storage.writeUnsynced(reference.payloadKey(environment: environment), sealed.payload)
+                try storage.writeUnsynced(reference.headerKey(environment: environment), sealed.header)
+                return reference
+            }
         }
     }
 

@@ -7,7 +7,7 @@ import Foundation
 ///                     [--rotation-mb 500] [--rotation-bundles 10] [--redis-keys 2000000] [--redis-runs 3]
 ///                     [--postgres-runs 3] [--serve-bundles 1000]
 ///                     [--scale-bundles 10000] [--scale-small 100,1000] [--scale-audit-max 100] [--scale-audit-budget 900]
-///                     [--only age|minisign|gzip|snapshot|s3|cluster|rotation|redis|postgres|serve|scale] [--dir DIR]
+///                     [--only age|minisign|gzip|snapshot|s3|cluster|rotation|redis|postgres|dedup|serve|scale] [--dir DIR]
 /// Outputs go to DIR (default /dev/shm, so disk writeback does not add noise);
 /// each figure is the median of the runs, tools alternating.
 @main
@@ -24,7 +24,7 @@ struct Bench {
         let parts: [(String, (Options, String, inout Report) throws -> Void)] = [
             ("age", benchmarkAge), ("minisign", benchmarkMinisign), ("gzip", benchmarkGzip), ("snapshot", benchmarkSnapshot),
             ("s3", benchmarkS3Snapshot), ("cluster", benchmarkClusterSnapshot), ("rotation", benchmarkRotation), ("redis", benchmarkRedis),
-            ("postgres", benchmarkPostgres), ("serve", benchmarkServe), ("scale", benchmarkScale),
+            ("postgres", benchmarkPostgres), ("dedup", benchmarkDedup), ("serve", benchmarkServe), ("scale", benchmarkScale),
         ]
         for (name, part) in parts where options.only == nil || options.only == name {
             try part(options, dir, &report)
@@ -162,6 +162,8 @@ struct Options {
     var redisKeys = 2_000_000
     var redisRuns = 3
     var postgresRuns = 3
+    var dedupMB = 720
+    var dedupDays = 30
     var serveBundles = 1000
     var scaleBundles = 10_000
     var scaleSmall = [100, 1000]
@@ -187,6 +189,8 @@ struct Options {
             case "--redis-keys": redisKeys = Int(value) ?? redisKeys
             case "--redis-runs": redisRuns = Int(value) ?? redisRuns
             case "--postgres-runs": postgresRuns = Int(value) ?? postgresRuns
+            case "--dedup-mb": dedupMB = max(10, Int(value) ?? dedupMB)
+            case "--dedup-days": dedupDays = max(2, Int(value) ?? dedupDays)
             case "--serve-bundles": serveBundles = Int(value) ?? serveBundles
             case "--scale-bundles": scaleBundles = max(1, Int(value) ?? scaleBundles)
             case "--scale-small": scaleSmall = value.split(separator: ",").compactMap { Int($0) }

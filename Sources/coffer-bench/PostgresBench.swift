@@ -48,6 +48,9 @@ extension Bench {
             repository = "backups"
             keys = "keys"
 
+            [format]
+            chunked = false  # the issue 17 comparisons are of format 1 artifacts
+
             [[postgres]]
             name = "main"
             """.write(toFile: project + "/coffer.toml", atomically: true, encoding: .utf8)

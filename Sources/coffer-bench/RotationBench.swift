@@ -13,6 +13,9 @@ extension Bench {
             repository = "backups"
             keys = "keys"
 
+            [format]
+            chunked = false  # rotation of format 1 bundles: one header per artifact
+
             [[sqlite]]
             name = "big"
             path = "data/big.db"
