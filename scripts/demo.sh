@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COFFER="$PWD/.build/debug/coffer"
+DOCS="$PWD/docs"
 mkdir -p demo
 cd demo
 export COFFER_CONFIG="$PWD/coffer.toml"
@@ -57,11 +58,11 @@ ID=$("$COFFER" snapshot --label demo | tee /dev/stderr | tail -n 1)
 step "coffer verify --deep (decrypt, decompress, integrity_check, row counts)"
 "$COFFER" verify "$ID" --deep
 
-step "by hand, without coffer: minisign checks the manifest, age + gunzip open the database"
+step "by hand, without coffer: minisign checks the manifest, sha256sum every chunk, age + gunzip open the database"
 B="backups/bundles/development/$ID"
 minisign -Vm "$B/manifest.json" -p keys/signing.pub
-cat "$B"/artifacts/app.sqlite.gz.age-header "$B"/artifacts/app.sqlite.gz.age-payload \
-  | age -d -i keys/development.age | gunzip > /tmp/coffer-demo-by-hand.db
+"$COFFER" stats
+sh "$DOCS/open-bundle.sh" backups development "$ID" app keys/development.age keys/signing.pub > /tmp/coffer-demo-by-hand.db
 sqlite3 /tmp/coffer-demo-by-hand.db "PRAGMA integrity_check; SELECT count(*) || ' users in the hand-opened copy' FROM users;"
 rm -f /tmp/coffer-demo-by-hand.db
 

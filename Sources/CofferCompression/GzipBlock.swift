@@ -11,21 +11,27 @@ public enum GzipBlock {
             throw CompressionError(operation: "deflate", code: Z_STREAM_ERROR, message: "cannot compress \(plain.count) bytes at level \(level)")
         }
         let bound = GzipMember.headerSize + compressor.bound(plain.count) + GzipMember.trailerSize
-        var member = [UInt8](repeating: 0, count: bound)
-        let size = member.withUnsafeMutableBytes { slot -> Int in
-            let body = UnsafeMutableRawBufferPointer(rebasing: slot[GzipMember.headerSize..<(slot.count - GzipMember.trailerSize)])
-            let deflated = compressor.compress(0, plain, into: body)
-            guard deflated > 0 else { return 0 }
-            let size = GzipMember.headerSize + deflated + GzipMember.trailerSize
-            GzipMember.writeHeader(UnsafeMutableRawBufferPointer(rebasing: slot[..<GzipMember.headerSize]), memberSize: size, plainSize: plain.count)
-            GzipMember.writeTrailer(
-                UnsafeMutableRawBufferPointer(rebasing: slot[(GzipMember.headerSize + deflated)..<size]), crc: GzipMember.crc32(plain),
-                plainSize: plain.count)
-            return size
+        var size = 0
+        // Uninitialized: a fresh zeroed megabyte per chunk costs more than deflating it at level 1.
+        let member = [UInt8](unsafeUninitializedCapacity: bound) { buffer, initialized in
+            let slot = UnsafeMutableRawBufferPointer(buffer)
+            size = Self.fill(slot, plain, compressor)
+            initialized = size
         }
         guard size > 0 else { throw CompressionError(operation: "deflate", code: Z_BUF_ERROR, message: "a compressed block did not fit its buffer") }
-        member.removeLast(member.count - size)
         return member
+    }
+
+    /// Writes the member of `plain` into `slot` (its bound); its size, or 0 when it did not fit.
+    private static func fill(_ slot: UnsafeMutableRawBufferPointer, _ plain: UnsafeRawBufferPointer, _ compressor: DeflateCompressors) -> Int {
+        let body = UnsafeMutableRawBufferPointer(rebasing: slot[GzipMember.headerSize..<(slot.count - GzipMember.trailerSize)])
+        let deflated = compressor.compress(0, plain, into: body)
+        guard deflated > 0 else { return 0 }
+        let size = GzipMember.headerSize + deflated + GzipMember.trailerSize
+        GzipMember.writeHeader(UnsafeMutableRawBufferPointer(rebasing: slot[..<GzipMember.headerSize]), memberSize: size, plainSize: plain.count)
+        GzipMember.writeTrailer(
+            UnsafeMutableRawBufferPointer(rebasing: slot[(GzipMember.headerSize + deflated)..<size]), crc: GzipMember.crc32(plain), plainSize: plain.count)
+        return size
     }
 
     /// The plaintext of one member of the `GzipMember` layout that holds
@@ -38,12 +44,16 @@ public enum GzipBlock {
             throw refuse("the member records \(sizes.member) bytes holding \(sizes.plain), not \(member.count) holding \(plainBytes)")
         }
         guard let decompressor = DeflateDecompressors(count: 1) else { throw refuse("cannot start decompression") }
-        var plain = [UInt8](repeating: 0, count: plainBytes)
         let body = UnsafeRawBufferPointer(rebasing: member[GzipMember.headerSize..<(member.count - GzipMember.trailerSize)])
-        let ok = plain.withUnsafeMutableBytes { out in
-            decompressor.decompress(0, body, into: out)
+        var ok = false
+        // Uninitialized: the decompressor fills all of it, or the result is thrown away (and zeroed).
+        let plain = [UInt8](unsafeUninitializedCapacity: plainBytes) { buffer, initialized in
+            let out = UnsafeMutableRawBufferPointer(buffer)
+            ok = decompressor.decompress(0, body, into: out)
                 && GzipMember.trailer(UnsafeRawBufferPointer(rebasing: member[(member.count - GzipMember.trailerSize)...]))
                     == (GzipMember.crc32(UnsafeRawBufferPointer(out)), UInt32(truncatingIfNeeded: plainBytes))
+            if !ok { out.initializeMemory(as: UInt8.self, repeating: 0) }
+            initialized = plainBytes
         }
         guard ok else { throw refuse("the compressed data is damaged (it does not inflate to its recorded size and CRC-32)") }
         return plain

@@ -9,6 +9,8 @@ public struct KeyEntry: Sendable {
         case signingPublic = "signing-pub"
         case signingSecret = "signing-key"
         case trustedSigners = "trusted-signers"
+        /// The format 2 chunk key: a secret with no public half.
+        case chunkKey = "chunk-key"
     }
 
     public var kind: Kind
@@ -75,6 +77,10 @@ extension KeyStore {
                 entries.append(entry)
             } else if name == "signing.key" {
                 entries.append(inspectSigningKey(path: path, permissions: permissions, expected: publicSigning))
+            } else if name == ChunkKey.fileName {
+                var entry = KeyEntry(kind: .chunkKey, path: path, permissions: permissions, ids: ["(names and cuts format 2 chunks)"])
+                do { _ = try ChunkKey(reading: path) } catch let error as KeyFileError { entry.problem = error.message } catch { entry.problem = "\(error)" }
+                entries.append(entry)
             }
         }
         return entries

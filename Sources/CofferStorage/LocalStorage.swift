@@ -42,14 +42,14 @@ public struct LocalStorage: Storage {
         guard let range else { return try forEachBlock(read: { try file.read(into: $0) }, blockSize: 1 << 20, sink) }
         try file.seek(to: range.lowerBound)
         var left = range.upperBound - range.lowerBound
-        var block = [UInt8](repeating: 0, count: Int(min(left, 1 << 20)))
+        // Not zeroed: the file's bytes fill what is passed on (a chunk read is a fresh megabyte each time).
+        let block = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(max(1, min(left, 1 << 20))), alignment: 16)
+        defer { block.deallocate() }
         while left > 0 {
-            let count = try block.withUnsafeMutableBytes { buffer in
-                try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(Int(min(Int64(buffer.count), left)))))
-            }
+            let count = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: block.prefix(Int(min(Int64(block.count), left)))))
             guard count > 0 else { break }
             left -= Int64(count)
-            try block.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
+            try sink(UnsafeRawBufferPointer(rebasing: block.prefix(count)))
         }
     }
 

@@ -98,7 +98,8 @@ struct ChunkedFormatTests {
             let foreign = try openByHand(ws, id, "app", output: "x")
             #expect(foreign.status != 0 && foreign.stderr.contains("does not verify"), "\(foreign.stderr)")
             try ws.run("cp", ["keys/real.pub", "keys/signing.pub"])
-            let payload = try #require(chunkFiles(ws).first { $0.hasSuffix(".age-payload") })
+            let appChunk = try #require(chunks(try manifest(ws, id)).first?["id"] as? String)
+            let payload = try #require(chunkFiles(ws).first { $0.contains(appChunk) && $0.hasSuffix(".age-payload") })
             var bytes = try ws.read(payload)
             bytes[bytes.count / 2] ^= 1
             try ws.write(payload, bytes)
@@ -209,6 +210,28 @@ struct ChunkedFormatTests {
         }
     }
 
+    @Test("a FIFO in place of a chunk object: verify, restore and audit refuse it within seconds, and the next snapshot writes the chunk anew")
+    func fifoInPlaceOfChunk() throws {
+        try project { ws in
+            let id = try #require(try snapshot(ws)["id"] as? String)
+            let before = try ws.read("data/app.db")
+            let appChunk = try #require(chunks(try manifest(ws, id)).first?["id"] as? String)
+            let payload = try #require(chunkFiles(ws).first { $0.contains(appChunk) && $0.hasSuffix(".age-payload") })
+            try FileManager.default.removeItem(atPath: ws.path(payload))
+            #expect(try ws.run("mkfifo", [payload]).status == 0)
+            let started = Date()
+            for arguments in [["verify", id, "--deep"], ["restore", id, "--yes"], ["audit"]] {
+                let result = try ws.run(cofferBinary, ["--config", ws.config] + arguments)
+                #expect(result.status == 5, "\(arguments): \(result.stdout) \(result.stderr)")
+            }
+            #expect(Date().timeIntervalSince(started) < 30)
+            #expect(try ws.read("data/app.db") == before)
+            let healed = try snapshot(ws)
+            #expect(((healed["chunks"] as? [String: Any])?["new"] as? Int ?? 0) >= 1)
+            #expect(try ws.coffer("verify", #require(healed["id"] as? String), "--deep").status == 0)
+        }
+    }
+
     @Test("repeated content: a manifest references one chunk several times and restores it; a forged repeat is refused")
     func repeatedChunk() throws {
         try Workspace.with { ws in
@@ -313,7 +336,7 @@ struct ChunkedFormatTests {
                 process.executableURL = URL(fileURLWithPath: cofferBinary)
                 process.arguments = ["--config", ws.config] + run.arguments
                 process.environment = ProcessInfo.processInfo.environment.merging(run.environment) { $1 }
-                FileManager.default.createFile(atPath: ws.path("race-\(index).log"), contents: nil)
+                _ = FileManager.default.createFile(atPath: ws.path("race-\(index).log"), contents: nil)
                 let log = FileHandle(forWritingAtPath: ws.path("race-\(index).log"))
                 process.standardOutput = log
                 process.standardError = log

@@ -42,7 +42,8 @@ struct KeysCommandTests {
             let list = try ws.coffer("keys", "list", "--json")
             #expect(list.status == 0, "\(list.stderr)")
             let entries = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
-            #expect(entries.count == 6)
+            #expect(entries.count == 7)
+            #expect(entries.contains { $0["kind"] as? String == "chunk-key" })
             #expect(Set(entries.compactMap { $0["environment"] as? String }) == ["development", "staging"])
 
             #expect(chmod(ws.path("keys/staging.age"), 0o644) == 0)

@@ -128,6 +128,9 @@ public struct AgePayloadDecryptor: ~Copyable {
     private var nonce: [UInt8] = []
     private var pending: UnsafeMutableRawBufferPointer
     private var opened: UnsafeMutableRawBufferPointer
+    /// How much of `opened` ever held plaintext: only that is wiped, so a small
+    /// payload (a format 2 chunk) never touches, and faults in, the whole batch buffer.
+    private var openedUsed = 0
     private var pendingCount = 0
     private var counter: UInt64 = 0
     private var finished = false
@@ -190,6 +193,7 @@ public struct AgePayloadDecryptor: ~Copyable {
     private mutating func openBatch(_ inputs: [UnsafeRawBufferPointer], output: ByteSink) throws {
         let count = inputs.count
         let plainView = UnsafeMutableRawBufferPointer(rebasing: opened.prefix(count * AgePayload.chunkSize))
+        openedUsed = max(openedUsed, plainView.count)
         let first = counter
         let good = key.withUnsafeBytes { keyBytes in
             ParallelChunks(key: keyBytes, inputs: inputs, output: plainView, firstCounter: first).open()
@@ -211,6 +215,7 @@ public struct AgePayloadDecryptor: ~Copyable {
             throw AgeError(.payload, "chunk \(index) is shorter than its authentication tag (truncated file)")
         }
         let plain = UnsafeMutableRawBufferPointer(rebasing: opened.prefix(chunk.count - ChaCha20Poly1305.tagCount))
+        openedUsed = max(openedUsed, plain.count)
         let asNonFinal = Self.tryOpen(key: key, counter: index, chunk, final: false, into: plain)
         if moreFollows {
             if !asNonFinal {
@@ -243,7 +248,7 @@ public struct AgePayloadDecryptor: ~Copyable {
     }
 
     deinit {
-        secureWipe(opened)
+        secureWipe(UnsafeMutableRawBufferPointer(rebasing: opened.prefix(openedUsed)))
         opened.deallocate()
         pending.deallocate()
     }
