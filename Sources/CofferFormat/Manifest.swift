@@ -60,15 +60,9 @@ public struct ArtifactEntry: Codable, Equatable, Sendable {
         name: String, kind: ArtifactKind, path: String, plainBytes: Int64, header: ObjectDigest, payload: ObjectDigest,
         source: [String: JSONValue], stats: [String: JSONValue]
     ) {
-        self.name = name
-        self.kind = kind
-        self.path = path
-        self.codec = Self.codec
-        self.plainBytes = plainBytes
+        self.init(name: name, kind: kind, path: path, plainBytes: plainBytes, source: source, stats: stats)
         self.header = header
         self.payload = payload
-        self.source = source
-        self.stats = stats
     }
 
     /// A format v2 artifact made of `chunks`.
@@ -76,12 +70,16 @@ public struct ArtifactEntry: Codable, Equatable, Sendable {
         name: String, kind: ArtifactKind, path: String, plainBytes: Int64, chunks: [ChunkReference], source: [String: JSONValue],
         stats: [String: JSONValue]
     ) {
+        self.init(name: name, kind: kind, path: path, plainBytes: plainBytes, source: source, stats: stats)
+        self.chunks = chunks
+    }
+
+    private init(name: String, kind: ArtifactKind, path: String, plainBytes: Int64, source: [String: JSONValue], stats: [String: JSONValue]) {
         self.name = name
         self.kind = kind
         self.path = path
         self.codec = Self.codec
         self.plainBytes = plainBytes
-        self.chunks = chunks
         self.source = source
         self.stats = stats
     }

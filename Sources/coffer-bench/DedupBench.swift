@@ -12,21 +12,9 @@ extension Bench {
     /// same data, and the restore of the last day (coffer v2, v1, and restic
     /// into psql).
     static func benchmarkDedup(_ options: Options, dir: String, report: inout Report) throws {
-        let env = ProcessInfo.processInfo.environment
-        guard let host = env["COFFER_TEST_PG_HOST"], let port = env["COFFER_TEST_PG_PORT"], let user = env["COFFER_TEST_PG_USER"],
-            let password = env["COFFER_TEST_PG_PASSWORD"], let bin = env["COFFER_TEST_PG_BIN"]
-        else {
-            throw BenchError("the dedup benchmark needs the server of scripts/with-test-servers.sh (run `make bench`)")
-        }
-        let pg = ["PGHOST": host, "PGPORT": port, "PGUSER": user, "PGPASSWORD": password]
-        func shell(_ script: String, _ what: String, extra: [String: String] = [:]) throws -> ChildUsage {
-            let usage = try measureChild("bash", ["-c", "set -eo pipefail; " + script], environment: pg.merging(extra) { $1 })
-            try check(usage.status, what)
-            return usage
-        }
-        func psql(_ sql: String, database: String = "postgres") throws {
-            _ = try shell("psql -X -q -v ON_ERROR_STOP=1 -d \(database) -c \"\(sql)\"", String(sql.prefix(60)))
-        }
+        let server = try BenchPostgres(part: "dedup")
+        func shell(_ script: String, _ what: String, extra: [String: String] = [:]) throws -> ChildUsage { try server.shell(script, what, extra: extra) }
+        func psql(_ sql: String, database: String = "postgres") throws { try server.psql(sql, database) }
         let base = "dedup_base_\(getpid())"
         let scale = max(1, Int((20.0 * Double(options.dedupMB) / 720).rounded()))
         let docs = max(10_000, 1_500_000 * options.dedupMB / 720)
@@ -35,11 +23,7 @@ extension Bench {
         defer { for name in databases { try? psql("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") } }
         print("")
         print("Dedup: building the database (pgbench -i -s \(scale), \(docs) rows of text and jsonb)...")
-        _ = try shell("\(bin)/pgbench -i -q -s \(scale) \(base) >/dev/null 2>&1", "pgbench -i")
-        try psql(
-            "CREATE TABLE docs AS SELECT g AS id, md5(random()::text) || repeat(md5(random()::text), 3) AS body, jsonb_build_object('n', g, 'r', random(), 'tag', md5(g::text)) AS meta FROM generate_series(1, \(docs)) g",
-            database: base)
-        let size = Double(try measureOutput("psql", ["-X", "-A", "-t", "-d", base, "-c", "SELECT pg_database_size(current_database())"], environment: pg)) ?? 0
+        let size = try server.build(base, scale: scale, docs: docs)
         let accounts = scale * 100_000
         let appended = max(100, docs / 300)
 
@@ -62,7 +46,7 @@ extension Bench {
                     name = "main"
                     """.write(toFile: "\(project)/\(name).toml", atomically: true, encoding: .utf8)
             }
-            let url = "postgresql://\(user):\(password)@\(host):\(port)/\(database)"
+            let url = server.url(database)
             func coffer(_ name: String) -> [String: String] { ["COFFER_CONFIG": "\(project)/\(name).toml", "DATABASE_URL": url] }
             try check(measureChild(options.coffer, ["keys", "init"], environment: coffer("v2")).status, "coffer keys init")
             let restic = ["RESTIC_REPOSITORY": project + "/restic", "RESTIC_PASSWORD": "bench"]

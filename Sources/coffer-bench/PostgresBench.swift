@@ -10,35 +10,20 @@ extension Bench {
     /// dump from a local file, and `coffer drill` (fetch, verify, restore into
     /// a scratch database, checks, cleanup) against that restore. Alternating, median of the runs.
     static func benchmarkPostgres(_ options: Options, dir: String, report: inout Report) throws {
-        let env = ProcessInfo.processInfo.environment
-        guard let host = env["COFFER_TEST_PG_HOST"], let port = env["COFFER_TEST_PG_PORT"], let user = env["COFFER_TEST_PG_USER"],
-            let password = env["COFFER_TEST_PG_PASSWORD"], let bin = env["COFFER_TEST_PG_BIN"]
-        else {
-            throw BenchError("the PostgreSQL benchmark needs the server of scripts/with-test-servers.sh (run `make bench`)")
-        }
+        let server = try BenchPostgres(part: "PostgreSQL")
+        let bin = server.bin
+        func shell(_ script: String, _ what: String, extra: [String: String] = [:]) throws -> ChildUsage { try server.shell(script, what, extra: extra) }
+        func psql(_ sql: String, _ database: String) throws { try server.psql(sql, database) }
         let project = dir + "/postgres"
         try FileManager.default.createDirectory(atPath: project, withIntermediateDirectories: true)
         let database = "bench_\(getpid())"
-        let pg = ["PGHOST": host, "PGPORT": port, "PGUSER": user, "PGPASSWORD": password]
-        func shell(_ script: String, _ what: String, extra: [String: String] = [:]) throws -> ChildUsage {
-            let usage = try measureChild("bash", ["-c", "set -eo pipefail; " + script], environment: pg.merging(extra) { $1 })
-            try check(usage.status, what)
-            return usage
-        }
-        func psql(_ sql: String, database: String = "postgres") throws {
-            _ = try shell("psql -X -q -v ON_ERROR_STOP=1 -d \(database) -c \"\(sql)\"", sql)
-        }
-        try psql("CREATE DATABASE \(database)")
+        try psql("CREATE DATABASE \(database)", "postgres")
         defer {
-            for name in [database, database + "_psql", database + "_coffer", database + "_floor"] { try? psql("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+            for name in [database, database + "_psql", database + "_coffer", database + "_floor"] { try? psql("DROP DATABASE IF EXISTS \(name) WITH (FORCE)", "postgres") }
         }
         print("")
         print("PostgreSQL: building the database (pgbench -i -s 20, 1.5 million rows of text and jsonb)...")
-        _ = try shell("\(bin)/pgbench -i -q -s 20 \(database) >/dev/null 2>&1", "pgbench -i")
-        try psql(
-            "CREATE TABLE docs AS SELECT g AS id, md5(random()::text) || repeat(md5(random()::text), 3) AS body, jsonb_build_object('n', g, 'r', random(), 'tag', md5(g::text)) AS meta FROM generate_series(1, 1500000) g",
-            database: database)
-        let size = Double(try measureOutput("psql", ["-X", "-A", "-t", "-d", database, "-c", "SELECT pg_database_size(current_database())"], environment: pg)) ?? 0
+        let size = try server.build(database, scale: 20, docs: 1_500_000)
 
         try check(measureChild("age-keygen", ["-o", project + "/age.key"]).status, "age-keygen")
         let recipient = try String(contentsOfFile: project + "/age.key", encoding: .utf8).split(separator: "\n")
@@ -54,7 +39,7 @@ extension Bench {
             [[postgres]]
             name = "main"
             """.write(toFile: project + "/coffer.toml", atomically: true, encoding: .utf8)
-        let coffer = ["COFFER_CONFIG": project + "/coffer.toml", "DATABASE_URL": "postgresql://\(user):\(password)@\(host):\(port)/\(database)"]
+        let coffer = ["COFFER_CONFIG": project + "/coffer.toml", "DATABASE_URL": server.url(database)]
         try check(measureChild(options.coffer, ["keys", "init"], environment: coffer).status, "coffer keys init")
         let restic = ["RESTIC_REPOSITORY": project + "/restic", "RESTIC_PASSWORD": "bench"]
         _ = try shell("restic init -q", "restic init", extra: restic)
@@ -80,12 +65,12 @@ extension Bench {
         let jobs = max(1, min(8, ProcessInfo.processInfo.activeProcessorCount))
         var restoreRSS = 0
         for _ in 0..<options.postgresRuns {
-            for name in [database + "_psql", database + "_coffer", database + "_floor"] { try psql("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
-            try psql("CREATE DATABASE \(database)_floor")
+            for name in [database + "_psql", database + "_coffer", database + "_floor"] { try psql("DROP DATABASE IF EXISTS \(name) WITH (FORCE)", "postgres") }
+            try psql("CREATE DATABASE \(database)_floor", "postgres")
             times["floor", default: []].append(
                 try shell("\(bin)/pg_restore --exit-on-error --jobs=\(jobs) -d \(database)_floor \(project)/dump.pgdump", "pg_restore -j").seconds)
-            try psql("DROP DATABASE \(database)_floor WITH (FORCE)")
-            try psql("CREATE DATABASE \(database)_psql")
+            try psql("DROP DATABASE \(database)_floor WITH (FORCE)", "postgres")
+            try psql("CREATE DATABASE \(database)_psql", "postgres")
             times["psql", default: []].append(
                 try shell("age -d -i \(project)/age.key \(project)/dump.sql.gz.age | gunzip | psql -X -q -v ON_ERROR_STOP=1 -d \(database)_psql > /dev/null", "age -d | gunzip | psql").seconds)
             let restore = try measureChild(options.coffer, ["restore", "latest", "--yes", "--to", "main=\(database)_coffer"], environment: coffer)
@@ -126,6 +111,47 @@ extension Bench {
         report.add("pg drill / coffer restore", value: (m["drill"] ?? .nan) / (m["restore"] ?? .nan), unit: "x", target: "<= 1.05x",
             passed: (m["drill"] ?? .infinity) <= 1.05 * (m["restore"] ?? 0))
         report.add("pg peak RSS (snapshot, restore)", value: Double(max(rss, restoreRSS)) / 1024, unit: "MiB", target: "<= 96 MiB", passed: max(rss, restoreRSS) <= 96 * 1024)
+    }
+}
+
+/// The PostgreSQL server `make bench` starts (scripts/with-test-servers.sh),
+/// and the shell and psql that reach it, for the benchmarks that dump it.
+struct BenchPostgres {
+    let host: String, port: String, user: String, password: String, bin: String
+
+    init(part: String) throws {
+        let env = ProcessInfo.processInfo.environment
+        guard let host = env["COFFER_TEST_PG_HOST"], let port = env["COFFER_TEST_PG_PORT"], let user = env["COFFER_TEST_PG_USER"],
+            let password = env["COFFER_TEST_PG_PASSWORD"], let bin = env["COFFER_TEST_PG_BIN"]
+        else {
+            throw BenchError("the \(part) benchmark needs the server of scripts/with-test-servers.sh (run `make bench`)")
+        }
+        (self.host, self.port, self.user, self.password, self.bin) = (host, port, user, password, bin)
+    }
+
+    /// libpq's variables for the server.
+    var environment: [String: String] { ["PGHOST": host, "PGPORT": port, "PGUSER": user, "PGPASSWORD": password] }
+
+    func url(_ database: String) -> String { "postgresql://\(user):\(password)@\(host):\(port)/\(database)" }
+
+    /// Runs `script` in bash with pipefail, measured; a failure names `what`.
+    func shell(_ script: String, _ what: String, extra: [String: String] = [:]) throws -> ChildUsage {
+        let usage = try measureChild("bash", ["-c", "set -eo pipefail; " + script], environment: environment.merging(extra) { $1 })
+        try check(usage.status, what)
+        return usage
+    }
+
+    func psql(_ sql: String, _ database: String) throws {
+        _ = try shell("psql -X -q -v ON_ERROR_STOP=1 -d \(database) -c \"\(sql)\"", String(sql.prefix(60)))
+    }
+
+    /// Fills `database` with `pgbench -i -s scale` and `docs` rows of text and jsonb; returns its size in bytes.
+    func build(_ database: String, scale: Int, docs: Int) throws -> Double {
+        _ = try shell("\(bin)/pgbench -i -q -s \(scale) \(database) >/dev/null 2>&1", "pgbench -i")
+        try psql(
+            "CREATE TABLE docs AS SELECT g AS id, md5(random()::text) || repeat(md5(random()::text), 3) AS body, jsonb_build_object('n', g, 'r', random(), 'tag', md5(g::text)) AS meta FROM generate_series(1, \(docs)) g",
+            database)
+        return Double(try measureOutput("psql", ["-X", "-A", "-t", "-d", database, "-c", "SELECT pg_database_size(current_database())"], environment: environment)) ?? 0
     }
 }
 
