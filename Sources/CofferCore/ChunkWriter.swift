@@ -60,7 +60,7 @@ final class ChunkWriter {
         func take(_ chunk: UnsafeRawBufferPointer) throws {
             let id = key.chunkID(chunk)
             order.append(id)
-            if written[id] != nil || pending.contains(id) { return }
+            if written[id] != nil || reused[id] != nil || pending.contains(id) { return }
             if let known = index.reusable(id, environment: environment) {
                 reusedChunks += 1
                 reusedPlainBytes += Int64(chunk.count)
