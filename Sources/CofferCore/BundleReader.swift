@@ -40,7 +40,6 @@ public struct BundleReader: Sendable {
 
     private func checkPiece(_ piece: ArtifactPiece) throws {
         _ = try headerBytes(of: piece)
-        try requirePayload(piece)
         var hasher = SHA256()
         var count: Int64 = 0
         try readPayload(piece) { chunk in
@@ -52,15 +51,15 @@ public struct BundleReader: Sendable {
         }
     }
 
-    private func requirePayload(_ piece: ArtifactPiece) throws {
-        guard try repository.storage.size(of: piece.payloadKey) != nil else {
+    /// The payload object of `piece`, never more than the size the manifest
+    /// lists (see `Repository.readListedObject`); an absent one is named as
+    /// missing by the read itself, so no request is spent asking first.
+    private func readPayload(_ piece: ArtifactPiece, into sink: ByteSink) throws {
+        do {
+            try repository.readListedObject(piece.payloadKey, declaredBytes: piece.payload.bytes, what: "\(piece.label): payload object", into: sink)
+        } catch let error as StorageError where error.kind == .notFound {
             throw FormatError(.missing, "\(piece.label): the payload object \(piece.payloadKey) is missing")
         }
-    }
-
-    /// The payload object of `piece`, never more than the size the manifest lists (see `Repository.readListedObject`).
-    private func readPayload(_ piece: ArtifactPiece, into sink: ByteSink) throws {
-        try repository.readListedObject(piece.payloadKey, declaredBytes: piece.payload.bytes, what: "\(piece.label): payload object", into: sink)
     }
 
     /// The header object of `piece`, checked against the manifest's size and
@@ -72,12 +71,6 @@ public struct BundleReader: Sendable {
         }
         try ArtifactPipeline.check(header, against: piece.header, what: "\(piece.label): header object")
         return header
-    }
-
-    /// The parsed header of a v1 `entry` (checked as `headerBytes`), for rewrapping its file key.
-    public func header(of entry: ArtifactEntry) throws -> AgeHeader {
-        guard let piece = pieces(entry).first else { throw FormatError(.malformed, "\(entry.name) has no header") }
-        return try AgeHeader(parsing: try headerBytes(of: piece))
     }
 
     /// Decrypts and decompresses `entry` into `output`, checking every object
@@ -93,7 +86,6 @@ public struct BundleReader: Sendable {
         guard entry.chunks != nil else {
             guard let piece = pieces.first else { throw FormatError(.malformed, "\(entry.name) has no objects") }
             let header = try headerBytes(of: piece)
-            try requirePayload(piece)
             // The pipeline hashes the payload as it decrypts; a second hasher here would double the work.
             return try ArtifactPipeline.open(
                 piece, header: header, identities: identities, checksPayloadDigest: checksPayloadDigest,
@@ -130,7 +122,6 @@ public struct BundleReader: Sendable {
     /// One chunk fetched whole, checked and opened.
     private func openChunk(_ piece: ArtifactPiece, identities: [any AgeIdentity]) throws -> [UInt8] {
         let header = try headerBytes(of: piece)
-        try requirePayload(piece)
         var payload: [UInt8] = []
         payload.reserveCapacity(Int(piece.payload.bytes))
         try readPayload(piece) { payload += $0 }

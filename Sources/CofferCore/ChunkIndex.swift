@@ -55,9 +55,7 @@ struct ChunkIndex {
             guard let manifest = try? repository.verifiedManifest(environment: environment, id: id, trusted: trusted) else { continue }
             index.add(manifest, signatureDigest: signatures[id] ?? "")
         }
-        for object in try repository.storage.objects(under: BundleLayout.chunkPrefix(environment)) {
-            index.present[object.key] = object.size
-        }
+        index.present = try repository.chunkObjectSizes(environment: environment)
         return index
     }
 

@@ -10,8 +10,7 @@ enum ChunkPresence {
     static func requireAll(_ manifest: Manifest, repository: Repository, ids: [String], trusted: TrustedSigners) throws {
         guard manifest.isChunked else { return }
         let environment = manifest.environment
-        let present = Dictionary(
-            try repository.storage.objects(under: BundleLayout.chunkPrefix(environment)).map { ($0.key, $0.size) }, uniquingKeysWith: { a, _ in a })
+        let present = try repository.chunkObjectSizes(environment: environment)
         var missing: [String] = []
         for chunk in manifest.artifacts.flatMap({ $0.chunks ?? [] }) where !missing.contains(chunk.id) {
             if present[chunk.headerKey(environment: environment)] == nil || present[chunk.payloadKey(environment: environment)] == nil {

@@ -180,6 +180,11 @@ public struct Repository: Sendable {
         }
     }
 
+    /// Every chunk object of `environment` with its size: one listing of `chunks/ENV/`.
+    public func chunkObjectSizes(environment: String) throws -> [String: Int64] {
+        Dictionary(try storage.objects(under: BundleLayout.chunkPrefix(environment)).map { ($0.key, $0.size) }, uniquingKeysWith: { first, _ in first })
+    }
+
     /// Object key of something inside a bundle.
     public func key(environment: String, id: String, _ relative: String) -> String {
         "\(BundleLayout.bundlePrefix(environment: environment, id: id))/\(relative)"

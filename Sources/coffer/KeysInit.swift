@@ -6,9 +6,9 @@ extension Keys {
     struct KeysInit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "init",
-            abstract: "Create ENV.age, ENV.age.pub, signing.key and signing.pub.",
+            abstract: "Create ENV.age, ENV.age.pub, signing.key, signing.pub and chunk.key.",
             discussion: """
-                Secret files are written with mode 0600 and never overwrite an existing file. An existing signing key pair is kept and shared by all environments. The signing key is unencrypted by default so that scheduled snapshots run unattended; --password-env encrypts it (minisign's scrypt format). Keep ENV.age offline if you can: snapshots need only ENV.age.pub and signing.key.
+                Secret files are written with mode 0600 and never overwrite an existing file. An existing signing key pair (and chunk.key, which names and cuts format 2 chunks) is kept and shared by all environments. The signing key is unencrypted by default so that scheduled snapshots run unattended; --password-env encrypts it (minisign's scrypt format). Keep ENV.age offline if you can: snapshots need only ENV.age.pub and signing.key.
                 """
         )
 
